@@ -11,7 +11,12 @@ import { readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { embeddedBinaries, SYSTEM_PG15_BIN, systemBinaries, type PostgresBinaries } from '../../src/devdb/binaries.ts';
+import {
+  embeddedBinaries,
+  type PostgresBinaries,
+  SYSTEM_PG15_BIN,
+  systemBinaries,
+} from '../../src/devdb/binaries.ts';
 import { LocalCluster } from '../../src/devdb/local-cluster.ts';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
@@ -24,7 +29,12 @@ const files = (dir: string) =>
 const totals = { passed: 0, failed: 0, skipped: 0 };
 
 /** Runs node's test runner on `testFiles`, echoing its output and adding its summary to the totals. */
-function nodeTest(label: string, testFiles: string[], env: NodeJS.ProcessEnv, concurrency: number): Promise<void> {
+function nodeTest(
+  label: string,
+  testFiles: string[],
+  env: NodeJS.ProcessEnv,
+  concurrency: number,
+): Promise<void> {
   if (testFiles.length === 0) return Promise.resolve();
   console.log(`\n=== ${label}: ${testFiles.length} file(s)`);
   const child = spawn(

@@ -47,7 +47,8 @@ export class LocalCluster {
     const cluster = new LocalCluster({ ...options, dataDir }, port);
     if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await cluster.#initdb();
     await writeFile(portFile, String(port));
-    if (!(await cluster.isRunning())) await cluster.#pgCtl('start', '-w', '-t', '60', '-l', cluster.logFile, '-o', cluster.#serverArgs());
+    if (!(await cluster.isRunning()))
+      await cluster.#pgCtl('start', '-w', '-t', '60', '-l', cluster.logFile, '-o', cluster.#serverArgs());
     return cluster;
   }
 
@@ -85,7 +86,8 @@ export class LocalCluster {
 
   #serverArgs(): string {
     const args = [`-p ${this.port}`];
-    for (const [name, value] of Object.entries(this.#settings)) args.push(`-c ${name}=${value === '' ? "''" : value}`);
+    for (const [name, value] of Object.entries(this.#settings))
+      args.push(`-c ${name}=${value === '' ? "''" : value}`);
     return args.join(' ');
   }
 
@@ -93,7 +95,17 @@ export class LocalCluster {
     await mkdir(this.dataDir, { recursive: true, mode: 0o700 });
     const owner = await serverUser();
     if (owner) await chown(this.dataDir, owner.uid, owner.gid);
-    await this.#asServerUser('initdb', ['-D', this.dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-sync']);
+    await this.#asServerUser('initdb', [
+      '-D',
+      this.dataDir,
+      '-U',
+      'postgres',
+      '-A',
+      'trust',
+      '-E',
+      'UTF8',
+      '--no-sync',
+    ]);
   }
 
   #pgCtl(...args: string[]): Promise<unknown> {
@@ -111,7 +123,9 @@ export class LocalCluster {
         : await run(binary, args, { env });
     } catch (err) {
       const e = err as { stderr?: string; message: string };
-      throw new Error(`${tool} ${args[0] ?? ''} failed for ${this.dataDir}: ${e.stderr?.trim() || e.message}`);
+      throw new Error(
+        `${tool} ${args[0] ?? ''} failed for ${this.dataDir}: ${e.stderr?.trim() || e.message}`,
+      );
     }
   }
 }
@@ -138,7 +152,9 @@ function freePort(): Promise<number> {
     server.on('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
