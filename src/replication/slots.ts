@@ -1,0 +1,128 @@
+import type pg from 'pg';
+import { SlotCreationTimeoutError, ServerError } from './errors.ts';
+import { type Lsn, parseLsn } from './lsn.ts';
+import { quoteIdent, quoteLiteral, validateSlotName } from './names.ts';
+import { sqlState } from './connect.ts';
+
+/** A slot as pg_replication_slots shows it (the columns every supported version has). */
+export interface SlotInfo {
+  name: string;
+  plugin: string | null;
+  database: string | null;
+  temporary: boolean;
+  active: boolean;
+  activePid: number | null;
+  restartLsn: Lsn | null;
+  confirmedFlushLsn: Lsn | null;
+  /** reserved, extended, unreserved or lost. */
+  walStatus: string | null;
+  safeWalSize: bigint | null;
+  /** Bytes of WAL between confirmed_flush_lsn and the server's current position. */
+  lagBytes: bigint | null;
+  /** PostgreSQL 17+: why the slot was invalidated, or null. */
+  invalidationReason: string | null;
+  /** PostgreSQL 17+: when the slot last stopped being used. */
+  inactiveSince: Date | null;
+}
+
+export interface CreatedSlot {
+  name: string;
+  consistentPoint: Lsn;
+  /** Valid only while the creating session stays open and runs nothing else. */
+  snapshotName: string | null;
+}
+
+const SLOT_COLUMNS_17 = 'invalidation_reason, inactive_since';
+
+/** Every slot, or just one, with lag measured against the server's current WAL position. */
+export async function listSlots(client: pg.Client, name?: string): Promise<SlotInfo[]> {
+  const version = Number((await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")).rows[0]?.v);
+  const newer = version >= 170000 ? SLOT_COLUMNS_17 : 'NULL AS invalidation_reason, NULL AS inactive_since';
+  const { rows } = await client.query(
+    `SELECT slot_name, plugin, database, temporary, active, active_pid, restart_lsn::text, confirmed_flush_lsn::text,
+            wal_status, safe_wal_size::text,
+            (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END
+              - confirmed_flush_lsn)::bigint::text AS lag_bytes,
+            ${newer}
+       FROM pg_replication_slots
+      WHERE $1::text IS NULL OR slot_name = $1
+      ORDER BY slot_name`,
+    [name ?? null],
+  );
+  return rows.map((r) => ({
+    name: r.slot_name,
+    plugin: r.plugin,
+    database: r.database,
+    temporary: r.temporary,
+    active: r.active,
+    activePid: r.active_pid,
+    restartLsn: r.restart_lsn ? parseLsn(r.restart_lsn) : null,
+    confirmedFlushLsn: r.confirmed_flush_lsn ? parseLsn(r.confirmed_flush_lsn) : null,
+    walStatus: r.wal_status,
+    safeWalSize: r.safe_wal_size === null ? null : BigInt(r.safe_wal_size),
+    lagBytes: r.lag_bytes === null ? null : BigInt(r.lag_bytes),
+    invalidationReason: r.invalidation_reason,
+    inactiveSince: r.inactive_since,
+  }));
+}
+
+export async function getSlot(client: pg.Client, name: string): Promise<SlotInfo | undefined> {
+  return (await listSlots(client, validateSlotName(name)))[0];
+}
+
+/** A slot PostgreSQL will never stream from again: its WAL is gone (`max_slot_wal_keep_size`) or it was invalidated. */
+export function isLost(slot: SlotInfo): boolean {
+  return slot.walStatus === 'lost' || slot.invalidationReason !== null;
+}
+
+/**
+ * Creates a pgoutput slot on a replication session, exporting a snapshot of the database as of the slot's
+ * consistent point. Creation waits for transactions open at that moment to end; `lockTimeoutMs` bounds the
+ * wait, so one forgotten transaction cannot hang a reader's start-up.
+ */
+export async function createSlot(
+  replication: pg.Client,
+  name: string,
+  options: { temporary?: boolean; lockTimeoutMs?: number; exportSnapshot?: boolean } = {},
+): Promise<CreatedSlot> {
+  validateSlotName(name);
+  await replication.query(`SET lock_timeout = ${Math.max(0, Math.round(options.lockTimeoutMs ?? 30_000))}`);
+  const snapshot = options.exportSnapshot === false ? 'nothing' : 'export';
+  try {
+    const { rows } = await replication.query(
+      `CREATE_REPLICATION_SLOT ${quoteIdent(name)}${options.temporary ? ' TEMPORARY' : ''} LOGICAL pgoutput (SNAPSHOT ${quoteLiteral(snapshot)})`,
+    );
+    const row = rows[0];
+    return { name, consistentPoint: parseLsn(row.consistent_point), snapshotName: row.snapshot_name ?? null };
+  } catch (err) {
+    if (sqlState(err) === '55P03') throw new SlotCreationTimeoutError(name, await describeBlockers(replication), err);
+    throw new ServerError(`creating replication slot "${name}"`, err as Error);
+  }
+}
+
+async function describeBlockers(client: pg.Client): Promise<string> {
+  try {
+    await client.query('SET lock_timeout = 0');
+    const { rows } = await client.query(
+      `SELECT pid, now() - xact_start AS age FROM pg_stat_activity
+        WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() ORDER BY xact_start LIMIT 5`,
+    );
+    return rows.length === 0 ? '' : ` (open transactions in PIDs ${rows.map((r) => r.pid).join(', ')})`;
+  } catch {
+    return '';
+  }
+}
+
+/** Drops a slot if it exists; returns whether it did. A slot still in use cannot be dropped (55006). */
+export async function dropSlot(client: pg.Client, name: string): Promise<boolean> {
+  validateSlotName(name);
+  try {
+    const { rows } = await client.query(
+      'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1',
+      [name],
+    );
+    return rows.length > 0;
+  } catch (err) {
+    throw new ServerError(`dropping replication slot "${name}"`, err as Error);
+  }
+}

@@ -1,0 +1,121 @@
+import { closeSync, ftruncateSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+/** Bytes kept in memory per spooled transaction before they go to its file. */
+const WRITE_BUFFER_BYTES = 1 << 20;
+
+/**
+ * The changes of one streamed transaction (pgoutput `streaming`), kept on disk until its Stream Commit,
+ * since it may still abort and nothing of an aborted transaction may reach the consumer. Memory stays at
+ * one write buffer however big the transaction grows. Records are the raw pgoutput messages, each after a
+ * 4-byte length.
+ *
+ * A subtransaction rolled back (Stream Abort with its own xid) is cut off by truncating back to where its
+ * first change was written; subtransactions that began after it are nested in it or were released into
+ * it, so they go too. This is how PostgreSQL's own apply worker handles it.
+ */
+export class TransactionSpool {
+  readonly xid: number;
+  readonly #fd: number;
+  readonly #file: string;
+  #buffer = Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
+  #buffered = 0;
+  #flushed = 0;
+  /** Subtransaction xid → offset of its first record. */
+  readonly #subxactStart = new Map<number, number>();
+
+  constructor(dir: string, xid: number) {
+    this.xid = xid;
+    this.#file = path.join(dir, `xid-${xid}.spool`);
+    this.#fd = openSync(this.#file, 'w+');
+  }
+
+  get size(): number {
+    return this.#flushed + this.#buffered;
+  }
+
+  append(subxid: number, message: Buffer): void {
+    if (!this.#subxactStart.has(subxid)) this.#subxactStart.set(subxid, this.size);
+    const need = 4 + message.length;
+    if (this.#buffered + need > this.#buffer.length) this.#flush();
+    if (need > this.#buffer.length) {
+      const header = Buffer.allocUnsafe(4);
+      header.writeUInt32BE(message.length, 0);
+      this.#write(header);
+      this.#write(message);
+      return;
+    }
+    this.#buffer.writeUInt32BE(message.length, this.#buffered);
+    message.copy(this.#buffer, this.#buffered + 4);
+    this.#buffered += need;
+  }
+
+  /** Drops everything written since `subxid`'s first change (a ROLLBACK TO SAVEPOINT). */
+  abortSubtransaction(subxid: number): void {
+    const start = this.#subxactStart.get(subxid);
+    if (start === undefined) return; // it wrote nothing
+    for (const [xid, offset] of this.#subxactStart) if (offset >= start) this.#subxactStart.delete(xid);
+    if (start >= this.#flushed) {
+      this.#buffered = start - this.#flushed;
+    } else {
+      this.#buffered = 0;
+      ftruncateSync(this.#fd, start);
+      this.#flushed = start;
+    }
+  }
+
+  /** The spooled messages in order. Each yielded Buffer is valid only until the next one is requested. */
+  *messages(): Generator<Buffer> {
+    this.#flush();
+    let chunk = Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
+    let position = 0;
+    let start = 0;
+    let end = 0;
+    for (;;) {
+      if (end - start < 4 || end - start < 4 + chunk.readUInt32BE(start)) {
+        const need = end - start >= 4 ? 4 + chunk.readUInt32BE(start) : 4;
+        // Move the partial record to the front, growing the chunk for a record bigger than it.
+        const next = need > chunk.length ? Buffer.allocUnsafe(need) : chunk;
+        chunk.copy(next, 0, start, end);
+        chunk = next;
+        end -= start;
+        start = 0;
+        const n = readSync(this.#fd, chunk, end, chunk.length - end, position);
+        position += n;
+        if (n === 0) {
+          if (end !== 0) throw new Error(`spool ${this.#file} ends inside a record`);
+          return;
+        }
+        end += n;
+        continue;
+      }
+      const length = chunk.readUInt32BE(start);
+      yield chunk.subarray(start + 4, start + 4 + length);
+      start += 4 + length;
+    }
+  }
+
+  dispose(): void {
+    closeSync(this.#fd);
+    rmSync(this.#file, { force: true });
+  }
+
+  #flush(): void {
+    if (this.#buffered === 0) return;
+    this.#write(this.#buffer.subarray(0, this.#buffered));
+    this.#buffered = 0;
+  }
+
+  #write(bytes: Buffer): void {
+    let done = 0;
+    while (done < bytes.length) done += writeSync(this.#fd, bytes, done, bytes.length - done, this.#flushed + done);
+    this.#flushed += bytes.length;
+  }
+}
+
+/** A private directory for one subscription's spool files, removed with it. */
+export function createSpoolDirectory(): { dir: string; remove(): void } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'slotstream-spool-'));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}

@@ -1,0 +1,56 @@
+/**
+ * The replication sub-protocol inside CopyData (PostgreSQL "Streaming Replication Protocol"):
+ * the server's XLogData ('w') and Primary keepalive ('k') frames, and our Standby status update ('r').
+ */
+import type { Lsn } from './lsn.ts';
+
+export const XLOG_DATA = 0x77; // 'w'
+export const PRIMARY_KEEPALIVE = 0x6b; // 'k'
+const STANDBY_STATUS_UPDATE = 0x72; // 'r'
+
+/** 'w' + walStart(8) + walEnd(8) + sendTime(8): the pgoutput message follows. */
+export const XLOG_DATA_HEADER_LENGTH = 25;
+/** 'k' + walEnd(8) + sendTime(8) + replyRequested(1). */
+const KEEPALIVE_LENGTH = 18;
+
+/** Microseconds between the Unix epoch and PostgreSQL's (2000-01-01T00:00:00Z), exactly. */
+export const PG_EPOCH_OFFSET_US = BigInt(Date.UTC(2000, 0, 1)) * 1000n;
+
+export function pgMicrosToDate(us: bigint): Date {
+  return new Date(Number((us + PG_EPOCH_OFFSET_US) / 1000n));
+}
+
+export function nowPgMicros(nowMs: number = Date.now()): bigint {
+  return BigInt(nowMs) * 1000n - PG_EPOCH_OFFSET_US;
+}
+
+export interface Keepalive {
+  walEnd: Lsn;
+  replyRequested: boolean;
+}
+
+export function readKeepalive(frame: Buffer): Keepalive {
+  if (frame.length < KEEPALIVE_LENGTH) throw new RangeError(`keepalive frame of ${frame.length} bytes, expected ${KEEPALIVE_LENGTH}`);
+  return { walEnd: frame.readBigUInt64BE(1), replyRequested: frame[17] === 1 };
+}
+
+/** The WAL start of an XLogData frame: the LSN of the record its message was decoded from. */
+export function xlogDataStart(frame: Buffer): Lsn {
+  if (frame.length < XLOG_DATA_HEADER_LENGTH) throw new RangeError(`XLogData frame of ${frame.length} bytes`);
+  return frame.readBigUInt64BE(1);
+}
+
+/**
+ * Standby status update. For a logical slot, `flush` becomes confirmed_flush_lsn: the server will not send
+ * transactions that committed before it again, and may recycle the WAL behind it.
+ */
+export function standbyStatusUpdate(write: Lsn, flush: Lsn, apply: Lsn, replyRequested = false, nowMs = Date.now()): Buffer {
+  const buf = Buffer.allocUnsafe(34);
+  buf[0] = STANDBY_STATUS_UPDATE;
+  buf.writeBigUInt64BE(write, 1);
+  buf.writeBigUInt64BE(flush, 9);
+  buf.writeBigUInt64BE(apply, 17);
+  buf.writeBigInt64BE(nowPgMicros(nowMs), 25);
+  buf[33] = replyRequested ? 1 : 0;
+  return buf;
+}
