@@ -1,0 +1,18 @@
+/**
+ * What a `slotstream` subcommand is. Each lives in its own file under src/cli/ and is listed once in
+ * commands.ts; the dispatcher (dispatch.ts) does help, exit codes and error reporting for all of them.
+ */
+export interface Command {
+  name: string;
+  /** One line for `slotstream --help`. */
+  summary: string;
+  /** Full help for `slotstream help NAME` / `slotstream NAME --help`, starting with `usage: slotstream NAME`. */
+  usage: string;
+  /** `argv`: the arguments after the command name. Resolves to the exit code; undefined means 0. */
+  run(argv: string[]): Promise<number | undefined>;
+}
+
+/** Wrong arguments: reported with the command's usage, exit code 2, before anything is touched. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}

@@ -1,0 +1,59 @@
+import type { Knex } from 'knex';
+
+/** The publication every reader's slot decodes through (pgoutput's `publication_names`). */
+export const PUBLICATION = 'slotstream';
+
+export interface PublicationState {
+  name: string;
+  exists: boolean;
+  /** Created FOR ALL TABLES (by someone else): covers every table, now and later. */
+  allTables: boolean;
+  /** Covered tables as `schema.table`, sorted. */
+  tables: string[];
+}
+
+/**
+ * Makes the publication exist and cover `tables`, whatever state it is in: missing (created), present
+ * from outside (the missing tables are added), or FOR ALL TABLES (left alone). PostgreSQL has no
+ * CREATE PUBLICATION IF NOT EXISTS, and ADD TABLE fails for a table already in it, hence the checks.
+ * Migrations that add stream tables call this with their new tables.
+ */
+export async function publishTables(
+  knex: Knex,
+  tables: readonly string[],
+  name: string = PUBLICATION,
+): Promise<void> {
+  const state = await publicationState(knex, name);
+  if (!state.exists) {
+    await knex.raw(`CREATE PUBLICATION ?? FOR TABLE ${tables.map(() => '??').join(', ')}`, [name, ...tables]);
+    return;
+  }
+  if (state.allTables) return;
+  for (const table of tables) {
+    const covered = await knex.raw(
+      `SELECT 1 FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
+        WHERE p.pubname = ? AND r.prrelid = to_regclass(?)`,
+      [name, table],
+    );
+    if (covered.rows.length === 0) await knex.raw('ALTER PUBLICATION ?? ADD TABLE ??', [name, table]);
+  }
+}
+
+export async function dropPublication(knex: Knex, name: string = PUBLICATION): Promise<void> {
+  await knex.raw('DROP PUBLICATION IF EXISTS ??', [name]);
+}
+
+export async function publicationState(knex: Knex, name: string = PUBLICATION): Promise<PublicationState> {
+  const pub = await knex.raw<{ rows: { puballtables: boolean }[] }>(
+    'SELECT puballtables FROM pg_publication WHERE pubname = ?',
+    [name],
+  );
+  const row = pub.rows[0];
+  if (!row) return { name, exists: false, allTables: false, tables: [] };
+  const tables = await knex.raw<{ rows: { name: string }[] }>(
+    `SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables
+      WHERE pubname = ? ORDER BY schemaname, tablename`,
+    [name],
+  );
+  return { name, exists: true, allTables: row.puballtables, tables: tables.rows.map((r) => r.name) };
+}

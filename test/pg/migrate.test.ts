@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { test } from 'node:test';
+import { migrateLatest, migrationStatus, rollback } from '../../src/migrations/migrator.ts';
+import { freshDatabase, query, withDatabase } from '../support/pg.ts';
+
+const root = path.resolve(import.meta.dirname, '..', '..');
+const MIGRATIONS = ['20261126000000_events.ts', '20261126000100_publication.ts'];
+
+/** `slotstream ARGS` as a user runs it: the bin, in its own process. */
+function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const child = spawn(process.execPath, ['bin/slotstream.js', ...args], {
+    cwd: root,
+    env: { ...process.env, DATABASE_URL: '', SLOTSTREAM_DEBUG: '', ...env },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c;
+  });
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c;
+  });
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('close', (code) => resolve({ code, stdout, stderr })),
+  );
+}
+
+const columns = (url: string) =>
+  query(
+    url,
+    `SELECT column_name, data_type, is_nullable FROM information_schema.columns
+      WHERE table_schema = 'public' AND table_name = 'events' ORDER BY ordinal_position`,
+  );
+const published = async (url: string) =>
+  (
+    await query<{ t: string }>(
+      url,
+      "SELECT schemaname || '.' || tablename AS t FROM pg_publication_tables WHERE pubname = 'slotstream'",
+    )
+  ).map((r) => r.t);
+const publicationExists = async (url: string) =>
+  (await query(url, "SELECT 1 FROM pg_publication WHERE pubname = 'slotstream'")).length === 1;
+
+const url = await freshDatabase('migrate');
+
+test('status on a fresh database: everything pending, no publication, and nothing created', async () => {
+  const status = await migrationStatus(url);
+  assert.deepEqual(
+    status.migrations.map((m) => [m.name, m.ran]),
+    MIGRATIONS.map((m) => [m, false]),
+  );
+  assert.equal(status.pending, MIGRATIONS.length);
+  assert.deepEqual(status.publication, { name: 'slotstream', exists: false, allTables: false, tables: [] });
+  const [row] = await query(url, "SELECT to_regclass('knex_migrations') AS t");
+  assert.equal(row?.t, null);
+});
+
+test('latest creates events with its columns, keys and index, and the publication covering it', async () => {
+  const result = await migrateLatest(url);
+  assert.deepEqual(result, { batch: 1, migrations: MIGRATIONS });
+  assert.deepEqual(await columns(url), [
+    { column_name: 'stream_ordering', data_type: 'bigint', is_nullable: 'NO' },
+    { column_name: 'event_id', data_type: 'text', is_nullable: 'NO' },
+    { column_name: 'room_id', data_type: 'text', is_nullable: 'NO' },
+    { column_name: 'type', data_type: 'text', is_nullable: 'NO' },
+    { column_name: 'state_key', data_type: 'text', is_nullable: 'YES' },
+    { column_name: 'sender', data_type: 'text', is_nullable: 'NO' },
+    { column_name: 'content', data_type: 'jsonb', is_nullable: 'NO' },
+    { column_name: 'origin_server_ts', data_type: 'bigint', is_nullable: 'NO' },
+  ]);
+  const constraints = await query(
+    url,
+    `SELECT tc.constraint_type AS kind, string_agg(k.column_name, ',' ORDER BY k.ordinal_position) AS cols
+       FROM information_schema.table_constraints tc
+       JOIN information_schema.key_column_usage k USING (constraint_schema, constraint_name)
+      WHERE tc.table_name = 'events' GROUP BY tc.constraint_type ORDER BY kind`,
+  );
+  assert.deepEqual(constraints, [
+    { kind: 'PRIMARY KEY', cols: 'stream_ordering' },
+    { kind: 'UNIQUE', cols: 'event_id' },
+  ]);
+  const [index] = await query(
+    url,
+    "SELECT indexdef FROM pg_indexes WHERE tablename = 'events' AND indexdef LIKE '%(room_id, stream_ordering)%'",
+  );
+  assert.ok(index, 'an index on (room_id, stream_ordering)');
+  assert.deepEqual(await published(url), ['public.events']);
+});
+
+test('a second latest is a no-op', async () => {
+  assert.deepEqual(await migrateLatest(url), { batch: 1, migrations: [] });
+  const [runs] = await query<{ n: string }>(url, 'SELECT count(*) AS n FROM knex_migrations');
+  assert.equal(runs?.n, String(MIGRATIONS.length));
+});
+
+test('status reports what ran, in which batch, and what the publication covers', async () => {
+  const status = await migrationStatus(url);
+  assert.deepEqual(
+    status.migrations,
+    MIGRATIONS.map((name) => ({ name, ran: true, batch: 1, missing: false })),
+  );
+  assert.equal(status.pending, 0);
+  assert.deepEqual(status.publication, {
+    name: 'slotstream',
+    exists: true,
+    allTables: false,
+    tables: ['public.events'],
+  });
+});
+
+test('rollback removes the table and the publication; a second rollback has nothing to do', async () => {
+  assert.deepEqual(await rollback(url), { batch: 1, migrations: [...MIGRATIONS].reverse() });
+  assert.deepEqual(await columns(url), []);
+  assert.equal(await publicationExists(url), false);
+  assert.equal((await migrationStatus(url)).pending, MIGRATIONS.length);
+  assert.deepEqual((await rollback(url)).migrations, []);
+});
+
+test('a publication that already exists (made outside the migrations) is adopted and extended', async () => {
+  await query(url, 'CREATE PUBLICATION slotstream');
+  await migrateLatest(url);
+  assert.deepEqual(await published(url), ['public.events']);
+  await rollback(url);
+  assert.equal(await publicationExists(url), false);
+});
+
+test('a FOR ALL TABLES publication already covers events and is left as it is', async () => {
+  await query(url, 'CREATE PUBLICATION slotstream FOR ALL TABLES');
+  await migrateLatest(url);
+  const { publication } = await migrationStatus(url);
+  assert.equal(publication.allTables, true);
+  assert.ok(publication.tables.includes('public.events'));
+  await rollback(url);
+  assert.equal(await publicationExists(url), false);
+});
+
+test('slotstream migrate, twice, --status and --rollback, as a process', async () => {
+  const first = await cli(['migrate', '--database-url', url]);
+  assert.equal(first.code, 0, first.stderr);
+  assert.equal(first.stdout, `applied batch 1:\n${MIGRATIONS.map((m) => `  ${m}`).join('\n')}\n`);
+  assert.deepEqual(await published(url), ['public.events']);
+
+  const again = await cli(['migrate', '--database-url', url]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(again.stdout, 'already up to date\n');
+
+  const status = await cli(['migrate', '--status', '--database-url', url]);
+  assert.equal(status.code, 0, status.stderr);
+  for (const m of MIGRATIONS) assert.match(status.stdout, new RegExp(`ran \\(batch 1\\) +${m}`));
+  assert.match(status.stdout, /\n0 pending\npublication slotstream: public\.events\n$/);
+
+  const back = await cli(['migrate', '--rollback', '--database-url', url]);
+  assert.equal(back.code, 0, back.stderr);
+  assert.match(back.stdout, /^rolled back batch 1:/);
+  assert.equal(await publicationExists(url), false);
+});
+
+test('DATABASE_URL is used when there is no --database-url', async () => {
+  const status = await cli(['migrate', '--status'], { DATABASE_URL: url });
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stdout, /publication slotstream: missing/);
+});
+
+test('--status with --rollback is a usage error: exit 2, nothing touched', async () => {
+  const r = await cli(['migrate', '--status', '--rollback', '--database-url', url]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^error: --status and --rollback exclude each other\n\nusage: slotstream migrate/);
+});
+
+test('an unreachable server: one clear line on stderr, exit 1, no stack', async () => {
+  const r = await cli(['migrate', '--database-url', 'postgres://postgres@127.0.0.1:1/nowhere']);
+  assert.equal(r.code, 1);
+  assert.equal(r.stdout, '');
+  assert.match(
+    r.stderr,
+    /^error: cannot connect to postgres:\/\/postgres@127\.0\.0\.1:1\/nowhere: .*ECONNREFUSED.*is the server running/,
+  );
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+});
+
+test('a database that does not exist: the server’s words and its SQLSTATE, exit 1', async () => {
+  const r = await cli(['migrate', '--database-url', withDatabase(url, 'no_such_database')]);
+  assert.equal(r.code, 1);
+  assert.match(
+    r.stderr,
+    /^error: cannot connect to .*database "no_such_database" does not exist.*\(SQLSTATE 3D000\)/,
+  );
+});
