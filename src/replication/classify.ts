@@ -1,0 +1,34 @@
+import { sqlState } from './connect.ts';
+
+/**
+ * What a failed replication session means for the reconnect loop:
+ * - `retry`: the connection or the server went away (network, walsender terminated, restart, overload);
+ *   reconnect with backoff.
+ * - `in-use`: another walsender holds the slot (55006).
+ * - `check`: anything else the server said; look at the slot and the preflight conditions to decide
+ *   between recreating the slot (lost, missing) and a typed, fatal error.
+ */
+export type FailureKind = 'retry' | 'in-use' | 'check';
+
+const RETRY_STATES = new Set([
+  '57P01', // admin_shutdown: pg_terminate_backend, or fast shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now: starting up or shutting down
+  '53300', // too_many_connections
+  '53400', // configuration_limit_exceeded: max_wal_senders, while an old walsender lingers
+  '40001',
+]);
+
+export function classifyFailure(err: unknown): FailureKind {
+  const state = sqlState(err);
+  if (state === '55006') return 'in-use';
+  if (state === undefined) return 'retry'; // socket errors: ECONNREFUSED, ECONNRESET, "Connection terminated"
+  if (state.startsWith('08') || RETRY_STATES.has(state)) return 'retry';
+  return 'check';
+}
+
+/** The PID in "replication slot "x" is active for PID 1234". */
+export function activePidFrom(err: unknown): number | undefined {
+  const m = /active for PID (\d+)/.exec(String((err as Error)?.message ?? ''));
+  return m ? Number(m[1]) : undefined;
+}

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Backoff } from '../../src/replication/backoff.ts';
+import { formatLsn, parseLsn } from '../../src/replication/lsn.ts';
+import { quoteIdent, validatePublicationName, validateSlotName } from '../../src/replication/names.ts';
+import { InvalidNameError } from '../../src/replication/errors.ts';
+import { nowPgMicros, PG_EPOCH_OFFSET_US, pgMicrosToDate, readKeepalive, standbyStatusUpdate } from '../../src/replication/wire.ts';
+
+test('LSNs round-trip through their text form, exactly and unsigned', () => {
+  for (const text of ['0/0', '0/16B3748', '16/B374D848', 'FFFFFFFF/FFFFFFFF']) assert.equal(formatLsn(parseLsn(text)), text);
+  assert.equal(parseLsn('1/0'), 1n << 32n);
+  assert.equal(parseLsn('FFFFFFFF/FFFFFFFF'), 2n ** 64n - 1n);
+  assert.throws(() => parseLsn('16-B374'), TypeError);
+});
+
+test('timestamps use the PostgreSQL epoch, 2000-01-01T00:00:00Z, exactly', () => {
+  assert.equal(PG_EPOCH_OFFSET_US, 946_684_800_000_000n);
+  assert.equal(nowPgMicros(Date.UTC(2000, 0, 1)), 0n);
+  assert.equal(nowPgMicros(Date.UTC(2000, 0, 8)), 7n * 86_400_000_000n);
+  assert.equal(pgMicrosToDate(0n).toISOString(), '2000-01-01T00:00:00.000Z');
+});
+
+test('standby status update layout', () => {
+  const now = Date.UTC(2026, 10, 26, 10, 0, 0);
+  const buf = standbyStatusUpdate(0x30n, 0x20n, 0x10n, true, now);
+  assert.equal(buf.length, 34);
+  assert.equal(String.fromCharCode(buf[0] ?? 0), 'r');
+  assert.equal(buf.readBigUInt64BE(1), 0x30n);
+  assert.equal(buf.readBigUInt64BE(9), 0x20n);
+  assert.equal(buf.readBigUInt64BE(17), 0x10n);
+  assert.equal(buf.readBigInt64BE(25), BigInt(now) * 1000n - PG_EPOCH_OFFSET_US);
+  assert.equal(buf[33], 1);
+});
+
+test('keepalive frames', () => {
+  const frame = Buffer.alloc(18);
+  frame[0] = 0x6b;
+  frame.writeBigUInt64BE(0xdeadbeefn, 1);
+  frame[17] = 1;
+  assert.deepEqual(readKeepalive(frame), { walEnd: 0xdeadbeefn, replyRequested: true });
+  assert.throws(() => readKeepalive(frame.subarray(0, 17)), RangeError);
+});
+
+test('slot and publication names are validated before any SQL', () => {
+  assert.equal(validateSlotName('reader_1'), 'reader_1');
+  for (const bad of ['', 'Reader', 'a-b', 'x'.repeat(64), 'a b', 'a"; DROP TABLE events; --']) {
+    assert.throws(() => validateSlotName(bad), InvalidNameError, bad);
+  }
+  assert.equal(validatePublicationName('slotstream'), 'slotstream');
+  for (const bad of ['', '1abc', 'a;b', 'x'.repeat(64)]) assert.throws(() => validatePublicationName(bad), InvalidNameError, bad);
+  assert.equal(quoteIdent('we"ird'), '"we""ird"');
+});
+
+test('backoff grows exponentially with jitter, capped, and resets', () => {
+  const low = new Backoff(100, 1000, () => 0);
+  assert.deepEqual([low.next(), low.next(), low.next(), low.next(), low.next(), low.next()], [50, 100, 200, 400, 500, 500]);
+  low.reset();
+  assert.equal(low.next(), 50);
+  const high = new Backoff(100, 1000, () => 1);
+  assert.deepEqual([high.next(), high.next(), high.next(), high.next(), high.next()], [100, 200, 400, 800, 1000]);
+});
