@@ -1,0 +1,556 @@
+/**
+ * Text-format column values (TupleData kind 't') decoded by type OID.
+ *
+ * A decoder is chosen once per column when a Relation message arrives (`decoderFor`); decoding a row is then
+ * one indexed call per column over a slice of the message buffer, with no per-row table building, no
+ * closures and, for integers and booleans, no intermediate string.
+ *
+ * | type                                   | JavaScript value                                              |
+ * |----------------------------------------|---------------------------------------------------------------|
+ * | bool                                   | boolean                                                       |
+ * | int2, int4, oid                        | number                                                        |
+ * | int8                                   | bigint (exact)                                                |
+ * | float4, float8                         | number (NaN, Infinity, -Infinity included)                    |
+ * | numeric                                | string, exactly as PostgreSQL prints it ('NaN', 'Infinity')   |
+ * | text, varchar, bpchar, name, "char",   | string (bpchar keeps its padding); a domain whose Type        |
+ * |                                        | message names a built-in base type decodes as that type       |
+ * | uuid, and every other type (enums,     |                                                               |
+ * | domains, interval, inet, …)            |                                                               |
+ * | json, jsonb                            | the parsed JSON value                                         |
+ * | bytea                                  | Buffer (hex form `\x…`; the escape form is decoded too)       |
+ * | date                                   | string 'YYYY-MM-DD' as printed ('infinity', '0044-03-15 BC')  |
+ * | timestamp                              | Date, the wall-clock time read as UTC (ms precision: the      |
+ * |                                        | microseconds beyond the millisecond are dropped)              |
+ * | timestamptz                            | Date (same precision)                                         |
+ * | ±infinity timestamp/timestamptz        | the strings 'infinity' / '-infinity'                          |
+ * | timestamp outside the JS Date range    | the text as PostgreSQL printed it                             |
+ * | arrays of the types above              | nested arrays (multi-dimensional arrays nest; lower bounds    |
+ * |                                        | like `[0:1]=` are dropped), NULL elements are null            |
+ * | SQL NULL                               | null                                                          |
+ * | unchanged TOAST ('u')                  | UNCHANGED_TOAST                                               |
+ * | binary-format values ('b')             | Buffer (raw bytes; slotstream never requests binary mode)     |
+ *
+ * The text forms assume the decoding session's defaults: DateStyle ISO, bytea_output hex (escape works too),
+ * any TimeZone (timestamptz carries its offset), any extra_float_digits.
+ */
+
+/** An unchanged TOASTed value: the update did not touch it and the server did not send it. */
+export class UnchangedToast {
+  toJSON(): { $unchanged_toast: true } {
+    return { $unchanged_toast: true };
+  }
+  toString(): string {
+    return '[unchanged toast]';
+  }
+}
+
+/** The one UnchangedToast instance; compare with `===`. */
+export const UNCHANGED_TOAST: UnchangedToast = Object.freeze(new UnchangedToast());
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+export type PgScalar = null | boolean | number | bigint | string | Buffer | Date;
+export type PgArray = Array<PgScalar | JsonValue | PgArray>;
+/** Any decoded column value. */
+export type PgValue = PgScalar | JsonValue | PgArray | UnchangedToast;
+
+/** Decodes the text form of one value held in `buf[start, end)`. Throws on a malformed value. */
+export type ValueDecoder = (buf: Buffer, start: number, end: number) => PgValue;
+/** Decodes one value from its (already unescaped) text. */
+export type ElementDecoder = (text: string) => PgScalar | JsonValue;
+
+/** Built-in type OIDs this module knows. */
+export const TypeOid = {
+  bool: 16,
+  bytea: 17,
+  char: 18,
+  name: 19,
+  int8: 20,
+  int2: 21,
+  int4: 23,
+  text: 25,
+  oid: 26,
+  json: 114,
+  float4: 700,
+  float8: 701,
+  bpchar: 1042,
+  varchar: 1043,
+  date: 1082,
+  timestamp: 1114,
+  timestamptz: 1184,
+  numeric: 1700,
+  uuid: 2950,
+  jsonb: 3802,
+  boolArray: 1000,
+  byteaArray: 1001,
+  charArray: 1002,
+  nameArray: 1003,
+  int2Array: 1005,
+  int4Array: 1007,
+  textArray: 1009,
+  bpcharArray: 1014,
+  varcharArray: 1015,
+  int8Array: 1016,
+  float4Array: 1021,
+  float8Array: 1022,
+  oidArray: 1028,
+  timestampArray: 1115,
+  dateArray: 1182,
+  timeArray: 1183,
+  timestamptzArray: 1185,
+  intervalArray: 1187,
+  numericArray: 1231,
+  jsonArray: 199,
+  uuidArray: 2951,
+  jsonbArray: 3807,
+} as const;
+
+/**
+ * pg_catalog type names → OIDs, for Type messages: for a domain, pgoutput's Type message names the domain's
+ * base type (with an empty schema for pg_catalog), so a domain over a built-in type decodes like that type.
+ */
+export const BUILTIN_TYPE_OIDS: ReadonlyMap<string, number> = new Map([
+  ['bool', 16],
+  ['bytea', 17],
+  ['char', 18],
+  ['name', 19],
+  ['int8', 20],
+  ['int2', 21],
+  ['int4', 23],
+  ['text', 25],
+  ['oid', 26],
+  ['json', 114],
+  ['float4', 700],
+  ['float8', 701],
+  ['bpchar', 1042],
+  ['varchar', 1043],
+  ['date', 1082],
+  ['timestamp', 1114],
+  ['timestamptz', 1184],
+  ['numeric', 1700],
+  ['uuid', 2950],
+  ['jsonb', 3802],
+  ['_bool', 1000],
+  ['_bytea', 1001],
+  ['_char', 1002],
+  ['_name', 1003],
+  ['_int2', 1005],
+  ['_int4', 1007],
+  ['_text', 1009],
+  ['_bpchar', 1014],
+  ['_varchar', 1015],
+  ['_int8', 1016],
+  ['_float4', 1021],
+  ['_float8', 1022],
+  ['_oid', 1028],
+  ['_timestamp', 1115],
+  ['_date', 1182],
+  ['_time', 1183],
+  ['_timestamptz', 1185],
+  ['_interval', 1187],
+  ['_numeric', 1231],
+  ['_json', 199],
+  ['_uuid', 2951],
+  ['_jsonb', 3807],
+]);
+
+// ---------------------------------------------------------------------------------------------------------
+// Text decoders (for array elements and the scalar decoders that need a string anyway)
+
+function bad(what: string, text: string): SyntaxError {
+  const shown = text.length > 60 ? `${text.slice(0, 60)}…` : text;
+  return new SyntaxError(`invalid ${what} value ${JSON.stringify(shown)}`);
+}
+
+export function textToBool(s: string): boolean {
+  if (s === 't') return true;
+  if (s === 'f') return false;
+  throw bad('bool', s);
+}
+
+/** int2/int4/oid: at most 10 digits, always exact as a number. */
+export function textToInt(s: string): number {
+  const len = s.length;
+  let i = 0;
+  let neg = false;
+  if (s.charCodeAt(0) === 0x2d) {
+    neg = true;
+    i = 1;
+  }
+  if (i === len || len - i > 10) throw bad('integer', s);
+  let n = 0;
+  for (; i < len; i++) {
+    const d = s.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) throw bad('integer', s);
+    n = n * 10 + d;
+  }
+  return neg ? -n : n;
+}
+
+const INT8_TEXT = /^-?\d{1,19}$/;
+
+export function textToBigInt(s: string): bigint {
+  if (!INT8_TEXT.test(s)) throw bad('int8', s);
+  return BigInt(s);
+}
+
+export function textToFloat(s: string): number {
+  const v = Number(s);
+  if (Number.isNaN(v) ? s !== 'NaN' : s.length === 0) throw bad('float', s);
+  return v;
+}
+
+export function textToString(s: string): string {
+  return s;
+}
+
+export function textToJson(s: string): JsonValue {
+  return JSON.parse(s) as JsonValue;
+}
+
+const HEX_TEXT = /^[0-9a-fA-F]*$/;
+
+/** bytea in the hex form (`\x0102`) or, if bytea_output = escape, the escape form. */
+export function textToBytea(s: string): Buffer {
+  if (s.charCodeAt(0) === 0x5c && s.charCodeAt(1) === 0x78) {
+    if ((s.length & 1) !== 0 || !HEX_TEXT.test(s.slice(2))) throw bad('bytea', s);
+    return Buffer.from(s.slice(2), 'hex');
+  }
+  return escapeBytea(s);
+}
+
+function escapeBytea(s: string): Buffer {
+  const out = Buffer.allocUnsafe(s.length);
+  let n = 0;
+  for (let i = 0; i < s.length; ) {
+    const c = s.charCodeAt(i);
+    if (c !== 0x5c) {
+      if (c > 0xff) throw bad('bytea', s);
+      out[n++] = c;
+      i++;
+    } else if (s.charCodeAt(i + 1) === 0x5c) {
+      out[n++] = 0x5c;
+      i += 2;
+    } else {
+      const oct = s.slice(i + 1, i + 4);
+      if (!/^[0-3][0-7]{2}$/.test(oct)) throw bad('bytea', s);
+      out[n++] = Number.parseInt(oct, 8);
+      i += 4;
+    }
+  }
+  return out.subarray(0, n);
+}
+
+/** Milliseconds in 400 Gregorian years: shifts years 0–99 out of Date.UTC's 1900+ mapping. */
+const MS_400_YEARS = 146097 * 86_400_000;
+
+function digits(s: string, from: number, to: number): number {
+  if (to > s.length || from >= to) return Number.NaN;
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const d = s.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return Number.NaN;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/**
+ * An ISO-style timestamp as PostgreSQL prints it with DateStyle ISO:
+ * `YYYY-MM-DD HH:MM:SS[.ffffff][±HH[:MM[:SS]]][ BC]`. Without an offset the wall-clock time is read as UTC.
+ * Returns 'infinity'/'-infinity' as is, and the text itself when the instant is outside the Date range.
+ */
+function textToTimestampImpl(s: string, withZone: boolean): Date | string {
+  if (s === 'infinity' || s === '-infinity') return s;
+  let len = s.length;
+  let bc = false;
+  if (s.endsWith(' BC')) {
+    bc = true;
+    len -= 3;
+  }
+  const dash = s.indexOf('-', 1);
+  const year = digits(s, 0, dash);
+  const month = digits(s, dash + 1, dash + 3);
+  const day = digits(s, dash + 4, dash + 6);
+  const hour = digits(s, dash + 7, dash + 9);
+  const minute = digits(s, dash + 10, dash + 12);
+  const second = digits(s, dash + 13, dash + 15);
+  if (
+    dash < 1 ||
+    s.charCodeAt(dash + 3) !== 0x2d ||
+    s.charCodeAt(dash + 6) !== 0x20 ||
+    s.charCodeAt(dash + 9) !== 0x3a ||
+    s.charCodeAt(dash + 12) !== 0x3a ||
+    Number.isNaN(year + month + day + hour + minute + second)
+  )
+    throw bad(withZone ? 'timestamptz' : 'timestamp', s);
+  let p = dash + 15;
+  let ms = 0;
+  if (s.charCodeAt(p) === 0x2e) {
+    const from = ++p;
+    while (p < len && s.charCodeAt(p) >= 0x30 && s.charCodeAt(p) <= 0x39) p++;
+    if (p === from) throw bad('timestamp', s);
+    // Milliseconds are the first three fraction digits; the rest (microseconds) do not fit a Date.
+    const take = Math.min(3, p - from);
+    ms = digits(s, from, from + take) * (take === 1 ? 100 : take === 2 ? 10 : 1);
+  }
+  let offsetSeconds = 0;
+  if (withZone) {
+    const sign = s.charCodeAt(p);
+    if (sign !== 0x2b && sign !== 0x2d) throw bad('timestamptz', s);
+    let off = digits(s, p + 1, p + 3) * 3600;
+    p += 3;
+    if (s.charCodeAt(p) === 0x3a) {
+      off += digits(s, p + 1, p + 3) * 60;
+      p += 3;
+      if (s.charCodeAt(p) === 0x3a) {
+        off += digits(s, p + 1, p + 3);
+        p += 3;
+      }
+    }
+    if (Number.isNaN(off)) throw bad('timestamptz', s);
+    offsetSeconds = sign === 0x2d ? -off : off;
+  }
+  if (p !== len) throw bad(withZone ? 'timestamptz' : 'timestamp', s);
+  const y = bc ? 1 - year : year;
+  let t: number;
+  if (y >= 0 && y < 100) t = Date.UTC(y + 400, month - 1, day, hour, minute, second, ms) - MS_400_YEARS;
+  else t = Date.UTC(y, month - 1, day, hour, minute, second, ms);
+  t -= offsetSeconds * 1000;
+  const d = new Date(t);
+  return Number.isNaN(d.getTime()) ? s : d;
+}
+
+export function textToTimestamp(s: string): Date | string {
+  return textToTimestampImpl(s, false);
+}
+
+export function textToTimestamptz(s: string): Date | string {
+  return textToTimestampImpl(s, true);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Array literals
+
+// The parser is a small recursive descent over module-level state: decoding is synchronous and element
+// decoders never parse arrays themselves, so there is no re-entrancy.
+let arrText = '';
+let arrPos = 0;
+
+/**
+ * Parses an array literal as PostgreSQL prints it (`{a,"b c",NULL,{…}}`, optionally preceded by bounds such
+ * as `[0:1]=`), decoding each non-NULL element with `element`. Bounds are dropped: the result is always a
+ * zero-based (nested) JavaScript array.
+ */
+export function parseArrayLiteral(text: string, element: ElementDecoder, delimiter = ','): PgArray {
+  arrText = text;
+  arrPos = 0;
+  try {
+    if (text.charCodeAt(0) === 0x5b) {
+      const eq = text.indexOf('=');
+      if (eq < 0) throw bad('array', text);
+      arrPos = eq + 1;
+    }
+    if (text.charCodeAt(arrPos) !== 0x7b) throw bad('array', text);
+    const out = parseArrayLevel(element, delimiter.charCodeAt(0));
+    if (arrPos !== text.length) throw bad('array', text);
+    return out;
+  } finally {
+    arrText = '';
+  }
+}
+
+function parseArrayLevel(element: ElementDecoder, delim: number): PgArray {
+  const s = arrText;
+  const out: PgArray = [];
+  arrPos++; // '{'
+  if (s.charCodeAt(arrPos) === 0x7d) {
+    arrPos++;
+    return out;
+  }
+  for (;;) {
+    const c = s.charCodeAt(arrPos);
+    if (c === 0x7b) {
+      out.push(parseArrayLevel(element, delim));
+    } else if (c === 0x22) {
+      // Quoted: backslash escapes the next character.
+      let value = '';
+      let from = ++arrPos;
+      for (;;) {
+        const q = s.charCodeAt(arrPos);
+        if (q === 0x22) break;
+        if (q === 0x5c) {
+          value += s.slice(from, arrPos);
+          from = ++arrPos;
+        }
+        if (arrPos >= s.length) throw bad('array', s);
+        arrPos++;
+      }
+      value += s.slice(from, arrPos);
+      arrPos++;
+      out.push(element(value));
+    } else {
+      const from = arrPos;
+      for (;;) {
+        const u = s.charCodeAt(arrPos);
+        if (u === delim || u === 0x7d) break;
+        if (arrPos >= s.length || u === 0x7b || u === 0x22) throw bad('array', s);
+        arrPos++;
+      }
+      const token = s.slice(from, arrPos);
+      if (token.length === 0) throw bad('array', s);
+      out.push(token.length === 4 && token.toUpperCase() === 'NULL' ? null : element(token));
+    }
+    const d = s.charCodeAt(arrPos++);
+    if (d === delim) continue;
+    if (d === 0x7d) return out;
+    throw bad('array', s);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Column decoders over buffer slices
+
+function decodeBool(buf: Buffer, start: number, end: number): boolean {
+  if (end - start === 1) {
+    const c = buf[start];
+    if (c === 0x74) return true;
+    if (c === 0x66) return false;
+  }
+  throw bad('bool', buf.toString('latin1', start, end));
+}
+
+function decodeInt(buf: Buffer, start: number, end: number): number {
+  let i = start;
+  let neg = false;
+  if (buf[i] === 0x2d) {
+    neg = true;
+    i++;
+  }
+  if (i === end || end - i > 10) throw bad('integer', buf.toString('latin1', start, end));
+  let n = 0;
+  for (; i < end; i++) {
+    const d = (buf[i] as number) - 0x30;
+    if (d < 0 || d > 9) throw bad('integer', buf.toString('latin1', start, end));
+    n = n * 10 + d;
+  }
+  return neg ? -n : n;
+}
+
+function decodeBigInt(buf: Buffer, start: number, end: number): bigint {
+  return textToBigInt(buf.toString('latin1', start, end));
+}
+
+function decodeFloat(buf: Buffer, start: number, end: number): number {
+  return textToFloat(buf.toString('latin1', start, end));
+}
+
+/** numeric, uuid, date: ASCII text. */
+function decodeAscii(buf: Buffer, start: number, end: number): string {
+  return buf.toString('latin1', start, end);
+}
+
+function decodeText(buf: Buffer, start: number, end: number): string {
+  return buf.toString('utf8', start, end);
+}
+
+function decodeJson(buf: Buffer, start: number, end: number): JsonValue {
+  return JSON.parse(buf.toString('utf8', start, end)) as JsonValue;
+}
+
+function decodeBytea(buf: Buffer, start: number, end: number): Buffer {
+  if (buf[start] === 0x5c && buf[start + 1] === 0x78) {
+    const hexLen = end - start - 2;
+    if ((hexLen & 1) === 0) {
+      const out = Buffer.from(buf.toString('latin1', start + 2, end), 'hex');
+      if (out.length * 2 === hexLen) return out;
+    }
+    throw bad('bytea', buf.toString('latin1', start, end));
+  }
+  return escapeBytea(buf.toString('latin1', start, end));
+}
+
+function decodeTimestamp(buf: Buffer, start: number, end: number): Date | string {
+  return textToTimestampImpl(buf.toString('latin1', start, end), false);
+}
+
+function decodeTimestamptz(buf: Buffer, start: number, end: number): Date | string {
+  return textToTimestampImpl(buf.toString('latin1', start, end), true);
+}
+
+function arrayDecoder(element: ElementDecoder): ValueDecoder {
+  return (buf, start, end) => parseArrayLiteral(buf.toString('utf8', start, end), element);
+}
+
+const decodeBoolArray = arrayDecoder(textToBool);
+const decodeIntArray = arrayDecoder(textToInt);
+const decodeBigIntArray = arrayDecoder(textToBigInt);
+const decodeFloatArray = arrayDecoder(textToFloat);
+const decodeStringArray = arrayDecoder(textToString);
+const decodeJsonArray = arrayDecoder(textToJson);
+const decodeByteaArray = arrayDecoder(textToBytea);
+const decodeTimestampArray = arrayDecoder(textToTimestamp);
+const decodeTimestamptzArray = arrayDecoder(textToTimestamptz);
+
+/** The decoder for a column of type `typeOid` (text format). Unknown types decode to their text. */
+export function decoderFor(typeOid: number): ValueDecoder {
+  switch (typeOid) {
+    case TypeOid.bool:
+      return decodeBool;
+    case TypeOid.int2:
+    case TypeOid.int4:
+    case TypeOid.oid:
+      return decodeInt;
+    case TypeOid.int8:
+      return decodeBigInt;
+    case TypeOid.float4:
+    case TypeOid.float8:
+      return decodeFloat;
+    case TypeOid.numeric:
+    case TypeOid.uuid:
+    case TypeOid.date:
+      return decodeAscii;
+    case TypeOid.json:
+    case TypeOid.jsonb:
+      return decodeJson;
+    case TypeOid.bytea:
+      return decodeBytea;
+    case TypeOid.timestamp:
+      return decodeTimestamp;
+    case TypeOid.timestamptz:
+      return decodeTimestamptz;
+    case TypeOid.boolArray:
+      return decodeBoolArray;
+    case TypeOid.int2Array:
+    case TypeOid.int4Array:
+    case TypeOid.oidArray:
+      return decodeIntArray;
+    case TypeOid.int8Array:
+      return decodeBigIntArray;
+    case TypeOid.float4Array:
+    case TypeOid.float8Array:
+      return decodeFloatArray;
+    case TypeOid.numericArray:
+    case TypeOid.textArray:
+    case TypeOid.varcharArray:
+    case TypeOid.bpcharArray:
+    case TypeOid.charArray:
+    case TypeOid.nameArray:
+    case TypeOid.uuidArray:
+    case TypeOid.dateArray:
+    case TypeOid.timeArray:
+    case TypeOid.intervalArray:
+      return decodeStringArray;
+    case TypeOid.jsonArray:
+    case TypeOid.jsonbArray:
+      return decodeJsonArray;
+    case TypeOid.byteaArray:
+      return decodeByteaArray;
+    case TypeOid.timestampArray:
+      return decodeTimestampArray;
+    case TypeOid.timestamptzArray:
+      return decodeTimestamptzArray;
+    default:
+      // text, varchar, bpchar, name, "char" and every type we do not know (enums, domains, interval, …).
+      return decodeText;
+  }
+}
