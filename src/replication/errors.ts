@@ -114,3 +114,15 @@ export class ServerError extends SlotstreamError {
     });
   }
 }
+
+/** The slot name is taken by a slot of another kind or in another database. */
+export class SlotElsewhereError extends SlotstreamError {
+  constructor(readonly slot: { name: string; database: string | null; plugin: string | null }) {
+    super(
+      `replication slot "${slot.name}" already exists ` +
+        (slot.database ? `for database "${slot.database}"` : 'as a physical slot') +
+        `${slot.plugin ? ` with plugin ${slot.plugin}` : ''}, so this database cannot use it. ` +
+        'Slot names are per server: pick another name, or drop that slot if it is abandoned.',
+    );
+  }
+}

@@ -35,7 +35,9 @@ export async function preflight(client: pg.Client, options: PreflightOptions): P
     [options.publication],
   );
   const have = new Set(covered.rows.map((r) => r.name));
-  const missing = options.tables.map((t) => (t.includes('.') ? t : `public.${t}`)).filter((t) => !have.has(t));
+  const missing = options.tables
+    .map((t) => (t.includes('.') ? t : `public.${t}`))
+    .filter((t) => !have.has(t));
   if (missing.length > 0) {
     throw new PublicationError(
       options.publication,

@@ -1,11 +1,16 @@
 import type pg from 'pg';
 import copyStreams, { type CopyBothStream } from 'pg-copy-streams';
-import { type Lsn, formatLsn } from './lsn.ts';
+import { formatLsn, type Lsn } from './lsn.ts';
 import { quoteIdent, quoteLiteral } from './names.ts';
 import type { PositionTracker } from './positions.ts';
-import { PRIMARY_KEEPALIVE, readKeepalive, standbyStatusUpdate, XLOG_DATA, XLOG_DATA_HEADER_LENGTH, xlogDataStart } from './wire.ts';
-
-
+import {
+  PRIMARY_KEEPALIVE,
+  readKeepalive,
+  standbyStatusUpdate,
+  XLOG_DATA,
+  XLOG_DATA_HEADER_LENGTH,
+  xlogDataStart,
+} from './wire.ts';
 
 export interface SessionOptions {
   slot: string;
@@ -51,7 +56,18 @@ export class ReplicationSession {
       ...(options.protoVersion >= 2 ? [`streaming 'on'`] : []),
     ];
     const sql = `START_REPLICATION SLOT ${quoteIdent(options.slot)} LOGICAL ${formatLsn(options.startLsn)} (${pluginOptions.join(', ')})`;
-    this.#stream = client.query(copyStreams.both(sql, { alignOnCopyDataFrame: true }));
+    // One chunk per CopyData frame: object mode, or the Readable would concatenate buffered frames on read.
+    // The high-water mark (in frames) is what we buffer before TCP backpressure pauses the walsender.
+    this.#stream = client.query(
+      copyStreams.both(sql, {
+        alignOnCopyDataFrame: true,
+        readableObjectMode: true,
+        readableHighWaterMark: 256,
+      }),
+    );
+    // Errors reach the consumer through messages(); after close, a late one (the connection ending under
+    // the query) has nobody to tell and must not become an uncaught exception.
+    this.#stream.on('error', () => {});
     this.#timer = setInterval(() => this.sendStatus(), options.statusIntervalMs);
     this.#timer.unref();
   }
@@ -62,7 +78,9 @@ export class ReplicationSession {
    */
   async *messages(): AsyncGenerator<WalMessage> {
     const message: WalMessage = { lsn: 0n, payload: Buffer.alloc(0) };
-    for await (const frame of this.#stream as AsyncIterable<Buffer>) {
+    // Not destroyed when the consumer stops early: close() must report the last acknowledgement first.
+    const frames = this.#stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
+    for await (const frame of frames) {
       const kind = frame[0];
       if (kind === XLOG_DATA) {
         message.lsn = xlogDataStart(frame);
@@ -88,9 +106,10 @@ export class ReplicationSession {
 
   sendStatus(): void {
     if (this.#closed || this.#stream.destroyed) return;
+    // The tracker keeps received >= flush: nothing is flushed before it was seen.
     const { received, flush } = this.#positions;
     this.#reportedFlush = flush;
-    this.#stream.write(standbyStatusUpdate(received > flush ? received : flush, flush, flush));
+    this.#stream.write(standbyStatusUpdate(received, flush, flush));
   }
 
   /** Reports the final position, then stops reading. The connection is the caller's to end. */

@@ -1,8 +1,8 @@
 import type pg from 'pg';
-import { SlotCreationTimeoutError, ServerError } from './errors.ts';
+import { sqlState } from './connect.ts';
+import { ServerError, SlotCreationTimeoutError } from './errors.ts';
 import { type Lsn, parseLsn } from './lsn.ts';
 import { quoteIdent, quoteLiteral, validateSlotName } from './names.ts';
-import { sqlState } from './connect.ts';
 
 /** A slot as pg_replication_slots shows it (the columns every supported version has). */
 export interface SlotInfo {
@@ -36,7 +36,9 @@ const SLOT_COLUMNS_17 = 'invalidation_reason, inactive_since';
 
 /** Every slot, or just one, with lag measured against the server's current WAL position. */
 export async function listSlots(client: pg.Client, name?: string): Promise<SlotInfo[]> {
-  const version = Number((await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")).rows[0]?.v);
+  const version = Number(
+    (await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")).rows[0]?.v,
+  );
   const newer = version >= 170000 ? SLOT_COLUMNS_17 : 'NULL AS invalidation_reason, NULL AS inactive_since';
   const { rows } = await client.query(
     `SELECT slot_name, plugin, database, temporary, active, active_pid, restart_lsn::text, confirmed_flush_lsn::text,
@@ -95,7 +97,8 @@ export async function createSlot(
     const row = rows[0];
     return { name, consistentPoint: parseLsn(row.consistent_point), snapshotName: row.snapshot_name ?? null };
   } catch (err) {
-    if (sqlState(err) === '55P03') throw new SlotCreationTimeoutError(name, await describeBlockers(replication), err);
+    if (sqlState(err) === '55P03')
+      throw new SlotCreationTimeoutError(name, await describeBlockers(replication), err);
     throw new ServerError(`creating replication slot "${name}"`, err as Error);
   }
 }

@@ -1,6 +1,10 @@
 import { closeSync, ftruncateSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Lsn } from './lsn.ts';
+
+/** Record header: message length (4) and WAL position (8). */
+const HEADER = 12;
 
 /** Bytes kept in memory per spooled transaction before they go to its file. */
 const WRITE_BUFFER_BYTES = 1 << 20;
@@ -8,8 +12,8 @@ const WRITE_BUFFER_BYTES = 1 << 20;
 /**
  * The changes of one streamed transaction (pgoutput `streaming`), kept on disk until its Stream Commit,
  * since it may still abort and nothing of an aborted transaction may reach the consumer. Memory stays at
- * one write buffer however big the transaction grows. Records are the raw pgoutput messages, each after a
- * 4-byte length.
+ * one write buffer however big the transaction grows. A record is the raw pgoutput message after its
+ * 4-byte length and the 8-byte WAL position it was decoded from.
  *
  * A subtransaction rolled back (Stream Abort with its own xid) is cut off by truncating back to where its
  * first change was written; subtransactions that began after it are nested in it or were released into
@@ -35,19 +39,21 @@ export class TransactionSpool {
     return this.#flushed + this.#buffered;
   }
 
-  append(subxid: number, message: Buffer): void {
+  append(subxid: number, lsn: Lsn, message: Buffer): void {
     if (!this.#subxactStart.has(subxid)) this.#subxactStart.set(subxid, this.size);
-    const need = 4 + message.length;
+    const need = HEADER + message.length;
     if (this.#buffered + need > this.#buffer.length) this.#flush();
     if (need > this.#buffer.length) {
-      const header = Buffer.allocUnsafe(4);
+      const header = Buffer.allocUnsafe(HEADER);
       header.writeUInt32BE(message.length, 0);
+      header.writeBigUInt64BE(lsn, 4);
       this.#write(header);
       this.#write(message);
       return;
     }
     this.#buffer.writeUInt32BE(message.length, this.#buffered);
-    message.copy(this.#buffer, this.#buffered + 4);
+    this.#buffer.writeBigUInt64BE(lsn, this.#buffered + 4);
+    message.copy(this.#buffer, this.#buffered + HEADER);
     this.#buffered += need;
   }
 
@@ -65,16 +71,17 @@ export class TransactionSpool {
     }
   }
 
-  /** The spooled messages in order. Each yielded Buffer is valid only until the next one is requested. */
-  *messages(): Generator<Buffer> {
+  /** The spooled messages in order. Each yielded record (one object, reused) is valid until the next. */
+  *messages(): Generator<{ lsn: Lsn; payload: Buffer }> {
+    const record = { lsn: 0n, payload: this.#buffer };
     this.#flush();
     let chunk = Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
     let position = 0;
     let start = 0;
     let end = 0;
     for (;;) {
-      if (end - start < 4 || end - start < 4 + chunk.readUInt32BE(start)) {
-        const need = end - start >= 4 ? 4 + chunk.readUInt32BE(start) : 4;
+      if (end - start < HEADER || end - start < HEADER + chunk.readUInt32BE(start)) {
+        const need = end - start >= HEADER ? HEADER + chunk.readUInt32BE(start) : HEADER;
         // Move the partial record to the front, growing the chunk for a record bigger than it.
         const next = need > chunk.length ? Buffer.allocUnsafe(need) : chunk;
         chunk.copy(next, 0, start, end);
@@ -91,8 +98,10 @@ export class TransactionSpool {
         continue;
       }
       const length = chunk.readUInt32BE(start);
-      yield chunk.subarray(start + 4, start + 4 + length);
-      start += 4 + length;
+      record.lsn = chunk.readBigUInt64BE(start + 4);
+      record.payload = chunk.subarray(start + HEADER, start + HEADER + length);
+      yield record;
+      start += HEADER + length;
     }
   }
 
@@ -109,7 +118,8 @@ export class TransactionSpool {
 
   #write(bytes: Buffer): void {
     let done = 0;
-    while (done < bytes.length) done += writeSync(this.#fd, bytes, done, bytes.length - done, this.#flushed + done);
+    while (done < bytes.length)
+      done += writeSync(this.#fd, bytes, done, bytes.length - done, this.#flushed + done);
     this.#flushed += bytes.length;
   }
 }

@@ -30,7 +30,8 @@ export interface Keepalive {
 }
 
 export function readKeepalive(frame: Buffer): Keepalive {
-  if (frame.length < KEEPALIVE_LENGTH) throw new RangeError(`keepalive frame of ${frame.length} bytes, expected ${KEEPALIVE_LENGTH}`);
+  if (frame.length < KEEPALIVE_LENGTH)
+    throw new RangeError(`keepalive frame of ${frame.length} bytes, expected ${KEEPALIVE_LENGTH}`);
   return { walEnd: frame.readBigUInt64BE(1), replyRequested: frame[17] === 1 };
 }
 
@@ -44,7 +45,13 @@ export function xlogDataStart(frame: Buffer): Lsn {
  * Standby status update. For a logical slot, `flush` becomes confirmed_flush_lsn: the server will not send
  * transactions that committed before it again, and may recycle the WAL behind it.
  */
-export function standbyStatusUpdate(write: Lsn, flush: Lsn, apply: Lsn, replyRequested = false, nowMs = Date.now()): Buffer {
+export function standbyStatusUpdate(
+  write: Lsn,
+  flush: Lsn,
+  apply: Lsn,
+  replyRequested = false,
+  nowMs = Date.now(),
+): Buffer {
   const buf = Buffer.allocUnsafe(34);
   buf[0] = STANDBY_STATUS_UPDATE;
   buf.writeBigUInt64BE(write, 1);

@@ -36,7 +36,10 @@ export async function query<R extends pg.QueryResultRow = pg.QueryResultRow>(
   }
 }
 
-/** Creates an empty database for this test file; it and its slots are dropped after the file's tests. */
+/**
+ * Creates an empty database for this test file; it and its slots are dropped after the file's tests.
+ * Call it at the top level of the file (`const url = await freshDatabase('x')`), not in a hook.
+ */
 export async function freshDatabase(label: string): Promise<string> {
   const name = `t_${label.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${randomBytes(3).toString('hex')}`;
   await query(adminUrl(), `CREATE DATABASE "${name}"`);

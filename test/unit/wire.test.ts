@@ -1,13 +1,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Backoff } from '../../src/replication/backoff.ts';
+import { InvalidNameError } from '../../src/replication/errors.ts';
 import { formatLsn, parseLsn } from '../../src/replication/lsn.ts';
 import { quoteIdent, validatePublicationName, validateSlotName } from '../../src/replication/names.ts';
-import { InvalidNameError } from '../../src/replication/errors.ts';
-import { nowPgMicros, PG_EPOCH_OFFSET_US, pgMicrosToDate, readKeepalive, standbyStatusUpdate } from '../../src/replication/wire.ts';
+import {
+  nowPgMicros,
+  PG_EPOCH_OFFSET_US,
+  pgMicrosToDate,
+  readKeepalive,
+  standbyStatusUpdate,
+} from '../../src/replication/wire.ts';
 
 test('LSNs round-trip through their text form, exactly and unsigned', () => {
-  for (const text of ['0/0', '0/16B3748', '16/B374D848', 'FFFFFFFF/FFFFFFFF']) assert.equal(formatLsn(parseLsn(text)), text);
+  for (const text of ['0/0', '0/16B3748', '16/B374D848', 'FFFFFFFF/FFFFFFFF'])
+    assert.equal(formatLsn(parseLsn(text)), text);
   assert.equal(parseLsn('1/0'), 1n << 32n);
   assert.equal(parseLsn('FFFFFFFF/FFFFFFFF'), 2n ** 64n - 1n);
   assert.throws(() => parseLsn('16-B374'), TypeError);
@@ -47,15 +54,22 @@ test('slot and publication names are validated before any SQL', () => {
     assert.throws(() => validateSlotName(bad), InvalidNameError, bad);
   }
   assert.equal(validatePublicationName('slotstream'), 'slotstream');
-  for (const bad of ['', '1abc', 'a;b', 'x'.repeat(64)]) assert.throws(() => validatePublicationName(bad), InvalidNameError, bad);
+  for (const bad of ['', '1abc', 'a;b', 'x'.repeat(64)])
+    assert.throws(() => validatePublicationName(bad), InvalidNameError, bad);
   assert.equal(quoteIdent('we"ird'), '"we""ird"');
 });
 
 test('backoff grows exponentially with jitter, capped, and resets', () => {
   const low = new Backoff(100, 1000, () => 0);
-  assert.deepEqual([low.next(), low.next(), low.next(), low.next(), low.next(), low.next()], [50, 100, 200, 400, 500, 500]);
+  assert.deepEqual(
+    [low.next(), low.next(), low.next(), low.next(), low.next(), low.next()],
+    [50, 100, 200, 400, 500, 500],
+  );
   low.reset();
   assert.equal(low.next(), 50);
   const high = new Backoff(100, 1000, () => 1);
-  assert.deepEqual([high.next(), high.next(), high.next(), high.next(), high.next()], [100, 200, 400, 800, 1000]);
+  assert.deepEqual(
+    [high.next(), high.next(), high.next(), high.next(), high.next()],
+    [100, 200, 400, 800, 1000],
+  );
 });

@@ -1,0 +1,428 @@
+import type pg from 'pg';
+import { Backoff, sleep } from './backoff.ts';
+import { activePidFrom, classifyFailure } from './classify.ts';
+import { type ConnectionOptions, connectReplication, connectSql } from './connect.ts';
+import { ServerError, SlotElsewhereError, SlotInUseError, SlotstreamError } from './errors.ts';
+import { type Lsn, ZERO_LSN } from './lsn.ts';
+import { validatePublicationName, validateSlotName } from './names.ts';
+import { PgoutputParser } from './pgoutput/parser.ts';
+import type { BeginMessage, CommitMessage, PgoutputMessage } from './pgoutput/types.ts';
+import { PositionTracker } from './positions.ts';
+import { preflight } from './preflight.ts';
+import { ReplicationSession } from './session.ts';
+import { type CreatedSlot, createSlot, dropSlot, getSlot, isLost } from './slots.ts';
+import { createSpoolDirectory, TransactionSpool } from './spool.ts';
+
+/** The highest pgoutput protocol we speak; the session uses the highest the server also speaks. */
+const MAX_PROTO_VERSION = 4;
+
+export interface SubscribeOptions extends ConnectionOptions {
+  slot: string;
+  publication: string;
+  /** Tables the publication must cover (checked at start, a typed error if not). */
+  tables?: readonly string[];
+  signal?: AbortSignal;
+  /** A slot that disappears with its connection; every reconnect then starts afresh with a reset. */
+  temporary?: boolean;
+  /** When another process holds the slot: fail at once (default) or wait for it to let go. */
+  ifSlotActive?: 'error' | 'wait';
+  /**
+   * Called when this subscription creates its slot, with the name of a snapshot of the database exactly at
+   * the slot's start (`SET TRANSACTION SNAPSHOT` in a REPEATABLE READ transaction): an initial read that
+   * the stream continues without gap or overlap. The snapshot lives until the callback returns.
+   */
+  onSlotCreated?: (slot: CreatedSlot) => void | Promise<void>;
+  /** Upper bound on the pgoutput protocol version (1–4). */
+  maxProtoVersion?: number;
+  /** Bound on the wait for running transactions when creating the slot. */
+  slotCreationTimeoutMs?: number;
+  /** Milliseconds between acknowledgement and its report to the server (batched). */
+  ackReportDelayMs?: number;
+  backoff?: { initialMs?: number; maxMs?: number };
+  /** Told about reconnects and slot changes; for logs and metrics. */
+  onStatus?: (status: SubscriptionStatus) => void;
+}
+
+export type SubscriptionStatus =
+  | { event: 'connected'; slot: string; startLsn: Lsn; protoVersion: number }
+  | { event: 'slot-created'; slot: string; consistentPoint: Lsn }
+  | { event: 'reconnecting'; slot: string; delayMs: number; error: Error }
+  | { event: 'waiting-for-slot'; slot: string; pid: number | undefined };
+
+/**
+ * The consumer must forget everything it derived from this slot's earlier changes and start over (from a
+ * snapshot or from scratch): the slot was lost (its WAL removed), dropped, or was temporary and had to be
+ * recreated after a reconnect. Changes between the old slot's end and the new one's start are not delivered.
+ */
+export interface ResetEvent {
+  tag: 'reset';
+  reason: 'slot-lost' | 'slot-missing' | 'temporary-slot';
+  slot: string;
+  /** Where the new slot starts. */
+  consistentPoint: Lsn;
+}
+
+/** Transaction boundaries, changes, relation/type announcements, and resets; streamed chunks are reassembled. */
+export type ReplicationEvent =
+  | Exclude<PgoutputMessage, { tag: 'stream_start' | 'stream_stop' | 'stream_commit' | 'stream_abort' }>
+  | ResetEvent;
+
+/**
+ * Decoded transactions from a logical slot, in commit order, each delivered whole (begin, changes,
+ * commit) and only once committed. Call `ack(commit)` when done with a transaction; the slot's
+ * confirmed_flush_lsn never passes a transaction that was not acknowledged, so after a crash the
+ * unacknowledged ones come again. Within one subscription, a transaction redelivered after a reconnect is
+ * skipped (its commit LSN is at or below the last one delivered).
+ *
+ * ```ts
+ * await using sub = subscribe({ connectionString, slot: 'reader_1', publication: 'slotstream' });
+ * for await (const event of sub) {
+ *   if (event.tag === 'commit') sub.ack(event);
+ * }
+ * ```
+ */
+export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDisposable {
+  readonly slot: string;
+  readonly publication: string;
+  /** How many times the connection was re-established. */
+  reconnects = 0;
+  /** How many resets were delivered. */
+  resets = 0;
+  readonly #options: SubscribeOptions;
+  readonly #abort = new AbortController();
+  readonly #signal: AbortSignal;
+  #positions = new PositionTracker(ZERO_LSN);
+  #session: ReplicationSession | undefined;
+  #replication: pg.Client | undefined;
+  #iterating = false;
+  #eventLsn: Lsn = ZERO_LSN;
+  /** Commit LSN of the last transaction delivered: a redelivered one is at or below it. */
+  #lastDelivered: Lsn = ZERO_LSN;
+  /** Whether this subscription has streamed from its slot, so a missing slot means a missed stretch. */
+  #hadSlot = false;
+
+  constructor(options: SubscribeOptions) {
+    this.slot = validateSlotName(options.slot);
+    this.publication = validatePublicationName(options.publication);
+    this.#options = options;
+    this.#signal = options.signal
+      ? AbortSignal.any([options.signal, this.#abort.signal])
+      : this.#abort.signal;
+  }
+
+  /** WAL position of the record the event being handled was decoded from. */
+  get eventLsn(): Lsn {
+    return this.#eventLsn;
+  }
+
+  /** Highest WAL position received, and the position acknowledged to the server. */
+  get position(): { received: Lsn; flushed: Lsn } {
+    return { received: this.#positions.received, flushed: this.#positions.flush };
+  }
+
+  /** Marks a transaction (its commit event, or the end LSN of one) as fully processed. */
+  ack(commit: CommitMessage | Lsn): void {
+    const endLsn = typeof commit === 'bigint' ? commit : commit.endLsn;
+    if (this.#positions.acknowledge(endLsn)) this.#session?.acknowledged();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<ReplicationEvent> {
+    if (this.#iterating) throw new SlotstreamError('a Subscription can be iterated only once');
+    this.#iterating = true;
+    return this.#run();
+  }
+
+  /** Reports the last acknowledgement to the server, ends the stream and the connection. */
+  async close(): Promise<void> {
+    this.#abort.abort(new SlotstreamError('subscription closed'));
+    await this.#disconnect();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async *#run(): AsyncGenerator<ReplicationEvent> {
+    const backoff = new Backoff(this.#options.backoff?.initialMs, this.#options.backoff?.maxMs);
+    const spoolDir = createSpoolDirectory();
+    try {
+      while (!this.#signal.aborted) {
+        try {
+          const reset = await this.#connect();
+          if (reset) {
+            this.resets++;
+            yield reset;
+          }
+          for await (const event of this.#stream(spoolDir.dir)) {
+            backoff.reset();
+            yield event;
+          }
+          throw new SlotstreamError('the server ended the replication stream');
+        } catch (err) {
+          await this.#disconnect();
+          if (this.#signal.aborted) break;
+          await this.#recover(err, backoff);
+        }
+      }
+    } finally {
+      await this.#disconnect();
+      spoolDir.remove();
+    }
+  }
+
+  /** Decides what a failure means: wait and reconnect, or throw. */
+  async #recover(err: unknown, backoff: Backoff): Promise<void> {
+    const kind = classifyFailure(err);
+    if (kind === 'in-use') {
+      const pid = activePidFrom(err);
+      if (this.#options.ifSlotActive !== 'wait') throw new SlotInUseError(this.slot, pid, err);
+      this.#options.onStatus?.({ event: 'waiting-for-slot', slot: this.slot, pid });
+    } else if (kind === 'check') {
+      await this.#diagnose(err);
+    } else if (!this.#hadSlot) {
+      // Never connected: a wrong address or a server that is not there is the caller's to fix, not ours to wait out.
+      throw err instanceof SlotstreamError
+        ? err
+        : new ServerError('connecting for replication', err as Error);
+    }
+    const delayMs = backoff.next();
+    this.reconnects++;
+    this.#options.onStatus?.({ event: 'reconnecting', slot: this.slot, delayMs, error: err as Error });
+    await sleep(delayMs, this.#signal).catch(() => {});
+  }
+
+  /**
+   * A server error other than a lost connection. If the slot was lost or dropped under us, returns so that
+   * the next connect recreates it (with a reset); otherwise throws: preflight's typed error when one
+   * applies (wal_level, privileges, publication), else the server's own words.
+   */
+  async #diagnose(err: unknown): Promise<void> {
+    if (err instanceof SlotstreamError && !(err instanceof ServerError)) throw err;
+    const sql = await connectSql(this.#options);
+    try {
+      await preflight(sql, { publication: this.publication, tables: this.#options.tables });
+      const slot = await getSlot(sql, this.slot);
+      if (slot && !isLost(slot))
+        throw err instanceof ServerError ? err : new ServerError('streaming from the slot', err as Error);
+    } finally {
+      await sql.end();
+    }
+  }
+
+  /**
+   * Makes sure the slot exists and is usable, then starts streaming. Returns a reset when the slot had to
+   * be (re)created after this subscription had streamed from it, or had been lost.
+   */
+  async #connect(): Promise<ResetEvent | undefined> {
+    const sql = await connectSql(this.#options);
+    let existing: Awaited<ReturnType<typeof getSlot>>;
+    try {
+      await preflight(sql, { publication: this.publication, tables: this.#options.tables });
+      existing = await getSlot(sql, this.slot);
+      if (existing && (existing.database !== sql.database || existing.plugin !== 'pgoutput'))
+        throw new SlotElsewhereError(existing);
+      if (existing && isLost(existing)) {
+        // A lost slot never streams again. Dropping it is safe only because the reset tells the consumer.
+        await dropSlot(sql, this.slot);
+      }
+    } finally {
+      await sql.end();
+    }
+    const replication = await connectReplication(this.#options);
+    this.#replication = replication;
+    let reset: ResetEvent | undefined;
+    if (!existing || isLost(existing)) {
+      const created = await createSlot(replication, this.slot, {
+        temporary: this.#options.temporary,
+        lockTimeoutMs: this.#options.slotCreationTimeoutMs,
+      });
+      this.#options.onStatus?.({
+        event: 'slot-created',
+        slot: this.slot,
+        consistentPoint: created.consistentPoint,
+      });
+      await this.#options.onSlotCreated?.(created);
+      if (existing || this.#hadSlot) {
+        const reason = existing ? 'slot-lost' : this.#options.temporary ? 'temporary-slot' : 'slot-missing';
+        reset = { tag: 'reset', reason, slot: this.slot, consistentPoint: created.consistentPoint };
+      }
+      this.#positions = new PositionTracker(created.consistentPoint);
+    }
+    const protoVersion = Math.min(
+      this.#options.maxProtoVersion ?? MAX_PROTO_VERSION,
+      await serverProtoVersion(replication),
+    );
+    const senderTimeoutMs = await walSenderTimeoutMs(replication);
+    const startLsn = this.#positions.flush;
+    this.#positions = new PositionTracker(startLsn);
+    this.#session = new ReplicationSession(replication, this.#positions, {
+      slot: this.slot,
+      publication: this.publication,
+      startLsn,
+      protoVersion,
+      statusIntervalMs: senderTimeoutMs > 0 ? Math.min(senderTimeoutMs / 3, 10_000) : 10_000,
+      ackReportDelayMs: this.#options.ackReportDelayMs ?? 100,
+    });
+    this.#hadSlot = true;
+    this.#options.onStatus?.({ event: 'connected', slot: this.slot, startLsn, protoVersion });
+    return reset;
+  }
+
+  async #disconnect(): Promise<void> {
+    this.#session?.close();
+    this.#session = undefined;
+    const replication = this.#replication;
+    this.#replication = undefined;
+    await replication?.end().catch(() => {});
+  }
+
+  /**
+   * pgoutput messages → consumer events. Ordinary transactions pass straight through (memory stays flat
+   * however big they are). Streamed transactions are spooled to disk per xid and replayed at Stream Commit,
+   * or forgotten at Stream Abort.
+   */
+  async *#stream(spoolDir: string): AsyncGenerator<ReplicationEvent> {
+    const session = this.#session;
+    if (!session) return;
+    const positions = this.#positions;
+    const parser = new PgoutputParser();
+    const streamed = new Map<number, { spool: TransactionSpool; parser: PgoutputParser }>();
+    let current: { spool: TransactionSpool; parser: PgoutputParser } | undefined; // inside a stream block
+    let skipping = false; // inside a transaction already delivered before a reconnect
+    try {
+      for await (const { lsn, payload } of session.messages()) {
+        this.#eventLsn = lsn;
+        if (current) {
+          const tag = payload[0];
+          if (tag === TAG_STREAM_STOP) {
+            current = undefined;
+          } else if (tag === TAG_RELATION || tag === TAG_TYPE) {
+            // Kept out of the spool: a rolled-back subtransaction may have carried the transaction's only
+            // Relation message, and the transaction's later changes still need it.
+            current.parser.parse(payload);
+          } else {
+            current.spool.append(payload.readUInt32BE(1), lsn, payload);
+          }
+          continue;
+        }
+        const message = parser.parse(payload);
+        switch (message.tag) {
+          case 'begin':
+            positions.transactionOpened();
+            skipping = message.finalLsn <= this.#lastDelivered;
+            if (!skipping) yield message;
+            break;
+          case 'commit':
+            if (skipping) {
+              positions.transactionDropped();
+              skipping = false;
+            } else {
+              this.#lastDelivered = message.commitLsn;
+              positions.transactionDelivered(message.endLsn);
+              yield message;
+            }
+            break;
+          case 'stream_start': {
+            let txn = streamed.get(message.xid);
+            if (!txn) {
+              const own = new PgoutputParser();
+              own.parse(payload); // enters the stream block, so xid-prefixed messages parse
+              txn = { spool: new TransactionSpool(spoolDir, message.xid), parser: own };
+              streamed.set(message.xid, txn);
+              positions.transactionOpened();
+            }
+            current = txn;
+            break;
+          }
+          case 'stream_abort': {
+            const txn = streamed.get(message.xid);
+            if (message.subxid !== message.xid) {
+              txn?.spool.abortSubtransaction(message.subxid);
+            } else if (txn) {
+              txn.spool.dispose();
+              streamed.delete(message.xid);
+              positions.transactionDropped();
+            }
+            break;
+          }
+          case 'stream_commit': {
+            const txn = streamed.get(message.xid);
+            streamed.delete(message.xid);
+            if (!txn)
+              throw new SlotstreamError(
+                `Stream Commit for transaction ${message.xid} that never started streaming`,
+              );
+            try {
+              if (message.commitLsn <= this.#lastDelivered) {
+                positions.transactionDropped();
+                break;
+              }
+              const { commitLsn, endLsn, commitTime, commitTimeMicros, xid } = message;
+              const begin: BeginMessage = {
+                tag: 'begin',
+                finalLsn: commitLsn,
+                commitTime,
+                commitTimeMicros,
+                xid,
+              };
+              yield begin;
+              for (const record of txn.spool.messages()) {
+                this.#eventLsn = record.lsn;
+                yield txn.parser.parse(record.payload) as ReplicationEvent;
+              }
+              this.#eventLsn = lsn;
+              // pgoutput counts the relations sent inside a committed streamed transaction as sent for
+              // the ordinary path too, so later transactions rely on them without repeating them.
+              parser.adoptRelations(txn.parser);
+              const commit: CommitMessage = {
+                tag: 'commit',
+                flags: message.flags,
+                commitLsn,
+                endLsn,
+                commitTime,
+                commitTimeMicros,
+              };
+              this.#lastDelivered = message.commitLsn;
+              positions.transactionDelivered(message.endLsn);
+              yield commit;
+            } finally {
+              txn.spool.dispose();
+            }
+            break;
+          }
+          case 'stream_stop':
+            break;
+          default:
+            if (!skipping) yield message;
+        }
+      }
+    } finally {
+      for (const txn of streamed.values()) txn.spool.dispose();
+    }
+  }
+}
+
+const TAG_STREAM_STOP = 0x45; // 'E'
+const TAG_RELATION = 0x52; // 'R'
+const TAG_TYPE = 0x59; // 'Y'
+
+export function subscribe(options: SubscribeOptions): Subscription {
+  return new Subscription(options);
+}
+
+/** pgoutput protocol versions by server release: 2 (14, streaming), 3 (15, two-phase), 4 (16, parallel). */
+async function serverProtoVersion(replication: pg.Client): Promise<number> {
+  const { rows } = await replication.query('SHOW server_version_num');
+  const version = Number(rows[0]?.server_version_num);
+  if (version >= 160000) return 4;
+  if (version >= 150000) return 3;
+  if (version >= 140000) return 2;
+  return 1;
+}
+
+async function walSenderTimeoutMs(replication: pg.Client): Promise<number> {
+  const { rows } = await replication.query(
+    "SELECT setting::int * CASE unit WHEN 's' THEN 1000 ELSE 1 END AS ms FROM pg_settings WHERE name = 'wal_sender_timeout'",
+  );
+  return Number(rows[0]?.ms ?? 60_000);
+}

@@ -1,0 +1,139 @@
+/** Helpers for tests that consume a slot: writes of Synapse-like events, and reading a subscription. */
+import type pg from 'pg';
+import type { LogicalMessage } from '../../src/replication/pgoutput/types.ts';
+import {
+  type ReplicationEvent,
+  type SubscribeOptions,
+  type Subscription,
+  type SubscriptionStatus,
+  subscribe,
+} from '../../src/replication/subscribe.ts';
+import { query } from './pg.ts';
+
+/** Inserts `count` events in one transaction with stream orderings from `first`. */
+export async function insertEvents(
+  client: pg.Client,
+  first: number,
+  count: number,
+  room = '!room:test',
+): Promise<void> {
+  await client.query(
+    `INSERT INTO events (stream_ordering, event_id, room_id, type, sender, content, origin_server_ts)
+     SELECT n, '$e' || n, $3, 'm.room.message', '@alice:test', jsonb_build_object('body', 'message ' || n), 1764151200000 + n
+       FROM generate_series($1::bigint, $2::bigint) AS n`,
+    [first, first + count - 1, room],
+  );
+}
+
+/**
+ * A subscription plus a promise for its first 'connected' status: the slot exists from then on, so writes
+ * made after it are certain to be streamed. (Iteration is what connects, so start reading first.)
+ */
+export function subscribeForTest(options: SubscribeOptions): {
+  sub: Subscription;
+  connected: Promise<void>;
+  statuses: SubscriptionStatus[];
+} {
+  const statuses: SubscriptionStatus[] = [];
+  let resolve = () => {};
+  const connected = new Promise<void>((r) => {
+    resolve = r;
+  });
+  const sub = subscribe({
+    ...options,
+    onStatus: (status) => {
+      statuses.push(status);
+      options.onStatus?.(status);
+      if (status.event === 'connected') resolve();
+    },
+  });
+  return { sub, connected, statuses };
+}
+
+export interface Received {
+  xid: number;
+  commitLsn: bigint;
+  endLsn: bigint;
+  orderings: number[];
+  messages: LogicalMessage[];
+}
+
+/** The one iterator of a subscription, so that several reads continue the same stream without closing it. */
+const iterators = new WeakMap<Subscription, AsyncIterator<ReplicationEvent>>();
+
+/**
+ * Reads whole transactions until `done` says stop, acknowledging each after it is recorded; the
+ * subscription stays open. Events other than transactions (resets, non-transactional messages) go to `onOther`.
+ */
+export async function readTransactions(
+  sub: Subscription,
+  done: (received: Received[]) => boolean,
+  onOther: (event: ReplicationEvent) => void = () => {},
+): Promise<Received[]> {
+  const received: Received[] = [];
+  let current: Received | undefined;
+  if (done(received)) return received;
+  let iterator = iterators.get(sub);
+  if (!iterator) {
+    iterator = sub[Symbol.asyncIterator]();
+    iterators.set(sub, iterator);
+  }
+  for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+    const event = next.value;
+    switch (event.tag) {
+      case 'begin':
+        current = { xid: event.xid, commitLsn: event.finalLsn, endLsn: 0n, orderings: [], messages: [] };
+        break;
+      case 'insert':
+        current?.orderings.push(Number(event.new.stream_ordering));
+        break;
+      case 'message':
+        if (current && event.transactional)
+          current.messages.push({ ...event, content: Buffer.from(event.content) });
+        else onOther(event);
+        break;
+      case 'commit':
+        if (!current) throw new Error('commit without begin');
+        current.endLsn = event.endLsn;
+        received.push(current);
+        current = undefined;
+        sub.ack(event);
+        if (done(received)) return received;
+        break;
+      case 'reset':
+        onOther(event);
+        break;
+      default:
+        break;
+    }
+  }
+  return received;
+}
+
+export async function slotState(url: string, slot: string) {
+  const [row] = await query<{
+    confirmed_flush_lsn: string | null;
+    active: boolean;
+    active_pid: number | null;
+    wal_status: string;
+  }>(
+    url,
+    'SELECT confirmed_flush_lsn::text, active, active_pid, wal_status FROM pg_replication_slots WHERE slot_name = $1',
+    [slot],
+  );
+  return row;
+}
+
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
