@@ -67,12 +67,12 @@ const iterators = new WeakMap<Subscription, AsyncIterator<ReplicationEvent>>();
  */
 export async function readTransactions(
   sub: Subscription,
-  done: (received: Received[]) => boolean,
+  done: (received: Received[]) => boolean | Promise<boolean>,
   onOther: (event: ReplicationEvent) => void = () => {},
 ): Promise<Received[]> {
   const received: Received[] = [];
   let current: Received | undefined;
-  if (done(received)) return received;
+  if (await done(received)) return received;
   let iterator = iterators.get(sub);
   if (!iterator) {
     iterator = sub[Symbol.asyncIterator]();
@@ -98,7 +98,7 @@ export async function readTransactions(
         received.push(current);
         current = undefined;
         sub.ack(event);
-        if (done(received)) return received;
+        if (await done(received)) return received;
         break;
       case 'reset':
         onOther(event);
