@@ -1,0 +1,63 @@
+import { parseArgs } from 'node:util';
+import { connectSql } from '../replication/connect.ts';
+import { validatePublicationName } from '../replication/names.ts';
+import { type Command, UsageError } from './command.ts';
+import { CONNECTION_OPTIONS, CONNECTION_USAGE, resolveConnection } from './connection.ts';
+import { formatCheck, runChecks } from './doctor-checks.ts';
+import { readServerFacts } from './doctor-facts.ts';
+
+const DEFAULT_STALE_LAG_BYTES = 1024n ** 3n;
+
+/** The tables slotstream's readers need published (the migrations' stream tables). */
+const STREAM_TABLES = ['public.events'];
+
+export const doctor: Command = {
+  name: 'doctor',
+  summary: 'check the server for logical decoding: settings, privileges, publication, stale slots',
+  usage: [
+    'usage: slotstream doctor [--publication NAME] [--stale-lag BYTES] [--database-url URL]',
+    '',
+    'Prints one line per check, ok / warn / fail, with the fix; exits 1 if any check fails.',
+    'Checks wal_level, max_replication_slots and max_wal_senders headroom, max_slot_wal_keep_size,',
+    'idle_replication_slot_timeout (PostgreSQL 18+), the role’s REPLICATION privilege, the publication and',
+    'the replica identity of its tables, and stale slots (lost, unreserved, or inactive and far behind).',
+    '  --publication NAME  default: slotstream',
+    `  --stale-lag BYTES   an inactive slot further behind is stale (default ${DEFAULT_STALE_LAG_BYTES}, 1 GiB)`,
+    CONNECTION_USAGE,
+  ].join('\n'),
+
+  async run(argv) {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        ...CONNECTION_OPTIONS,
+        publication: { type: 'string', default: 'slotstream' },
+        'stale-lag': { type: 'string' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+    const publication = validatePublicationName(values.publication);
+    const staleLag = values['stale-lag'];
+    if (staleLag !== undefined && !/^\d{1,18}$/.test(staleLag))
+      throw new UsageError(`--stale-lag wants a number of bytes, not '${staleLag}'`);
+    const connection = await resolveConnection({
+      databaseUrl: values['database-url'],
+      log: (line) => console.error(line),
+    });
+    try {
+      const client = await connectSql({ connectionString: connection.url });
+      const facts = await readServerFacts(client, publication).finally(() => client.end());
+      const results = runChecks(facts, {
+        tables: STREAM_TABLES,
+        staleLagBytes: staleLag === undefined ? DEFAULT_STALE_LAG_BYTES : BigInt(staleLag),
+      });
+      for (const r of results) console.log(formatCheck(r));
+      const count = (v: string) => results.filter((r) => r.verdict === v).length;
+      console.log(`${count('ok')} ok, ${count('warn')} warn, ${count('fail')} fail`);
+      return count('fail') > 0 ? 1 : 0;
+    } finally {
+      await connection.close();
+    }
+  },
+};

@@ -1,0 +1,140 @@
+import { parseArgs } from 'node:util';
+import { connectReplication, connectSql } from '../replication/connect.ts';
+import { formatLsn } from '../replication/lsn.ts';
+import { validatePublicationName, validateSlotName } from '../replication/names.ts';
+import { createSlot, dropSlot, getSlot, listSlots } from '../replication/slots.ts';
+import { serializeChangeLine } from './change-line.ts';
+import { type Command, UsageError } from './command.ts';
+import { CONNECTION_OPTIONS, CONNECTION_USAGE, resolveConnection } from './connection.ts';
+import { LineWriter } from './line-writer.ts';
+import { SlotActiveError, SlotNotFoundError } from './slot-errors.ts';
+import { peekChanges } from './slot-peek.ts';
+import { formatSlotTable, slotRow } from './slots-list.ts';
+
+const DEFAULT_PEEK_LIMIT = 1000;
+
+export const slots: Command = {
+  name: 'slots',
+  summary: 'list, create, drop or peek at replication slots',
+  usage: [
+    'usage: slotstream slots [list] [--json]',
+    '       slotstream slots create NAME',
+    '       slotstream slots drop NAME',
+    `       slotstream slots peek NAME [--limit N] [--publication NAME]`,
+    '',
+    '  list                every slot on the server: name, plugin, database, active pid, confirmed_flush_lsn,',
+    '                      lag bytes (WAL not yet confirmed), wal_status, safe_wal_size, inactive since (PG 17+)',
+    '  create NAME         a pgoutput slot in this database; prints its consistent point',
+    '  drop NAME           drops the slot (refused while a process uses it: stop that one first)',
+    '  peek NAME           the pending changes, decoded like `slotstream tail` prints them, without consuming',
+    '                      them; needs the slot idle',
+    '  --json              list: a JSON array instead of the table',
+    `  --limit N           peek: stop after the transaction that reaches N pgoutput messages (default ${DEFAULT_PEEK_LIMIT})`,
+    '  --publication NAME  peek: default slotstream',
+    CONNECTION_USAGE,
+  ].join('\n'),
+
+  async run(argv) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: {
+        ...CONNECTION_OPTIONS,
+        json: { type: 'boolean', default: false },
+        limit: { type: 'string' },
+        publication: { type: 'string', default: 'slotstream' },
+      },
+      strict: true,
+      allowPositionals: true,
+    });
+    const [action = 'list', name, ...extra] = positionals;
+    if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
+    if (action === 'list') {
+      if (name !== undefined) throw new UsageError(`unexpected argument '${name}'`);
+    } else if (action === 'create' || action === 'drop' || action === 'peek') {
+      if (name === undefined) throw new UsageError(`slots ${action} needs a slot NAME`);
+      // Before any connection: a bad name must not touch the server.
+      validateSlotName(name);
+    } else {
+      throw new UsageError(`unknown action '${action}': list, create, drop or peek`);
+    }
+    if (values.limit !== undefined && action !== 'peek') throw new UsageError('--limit goes with peek');
+    const limit = parseLimit(values.limit);
+    const publication = validatePublicationName(values.publication);
+
+    const connection = await resolveConnection({
+      databaseUrl: values['database-url'],
+      log: (line) => console.error(line),
+    });
+    try {
+      const url = connection.url;
+      if (action === 'list') await list(url, values.json);
+      else if (action === 'create') await create(url, name as string);
+      else if (action === 'drop') await drop(url, name as string);
+      else await peek(url, name as string, publication, limit);
+    } finally {
+      await connection.close();
+    }
+    return undefined;
+  },
+};
+
+function parseLimit(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_PEEK_LIMIT;
+  if (!/^[1-9]\d{0,8}$/.test(text)) throw new UsageError(`--limit wants a positive integer, not '${text}'`);
+  return Number(text);
+}
+
+async function list(url: string, json: boolean): Promise<void> {
+  const client = await connectSql({ connectionString: url });
+  try {
+    const rows = (await listSlots(client)).map(slotRow);
+    console.log(json ? JSON.stringify(rows, null, 2) : formatSlotTable(rows));
+  } finally {
+    await client.end();
+  }
+}
+
+async function create(url: string, name: string): Promise<void> {
+  const replication = await connectReplication({ connectionString: url });
+  try {
+    // No snapshot: nobody here would read it.
+    const created = await createSlot(replication, name, { exportSnapshot: false });
+    console.log(`created slot ${name} (pgoutput) at consistent point ${formatLsn(created.consistentPoint)}`);
+  } finally {
+    await replication.end();
+  }
+}
+
+async function drop(url: string, name: string): Promise<void> {
+  const client = await connectSql({ connectionString: url });
+  try {
+    const slot = await getSlot(client, name);
+    if (!slot) throw new SlotNotFoundError(name);
+    if (slot.active) throw new SlotActiveError(name, slot.activePid, 'drop');
+    try {
+      await dropSlot(client, name);
+    } catch (err) {
+      // Taken between the check and the drop.
+      if ((err as { code?: string }).code === '55006') {
+        const now = await getSlot(client, name);
+        throw new SlotActiveError(name, now?.activePid ?? null, 'drop');
+      }
+      throw err;
+    }
+    console.log(`dropped slot ${name}`);
+  } finally {
+    await client.end();
+  }
+}
+
+async function peek(url: string, name: string, publication: string, limit: number): Promise<void> {
+  const client = await connectSql({ connectionString: url });
+  const lines = await peekChanges(client, { slot: name, publication, limit }).finally(() => client.end());
+  const out = new LineWriter(process.stdout);
+  try {
+    for (const line of lines) await out.write(serializeChangeLine(line));
+    await out.flushed();
+  } finally {
+    out.release();
+  }
+}
