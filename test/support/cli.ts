@@ -1,0 +1,83 @@
+/** The real `slotstream` command in a child process, as a user runs it. */
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import path from 'node:path';
+import { waitFor } from './replication.ts';
+
+const root = path.resolve(import.meta.dirname, '..', '..');
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Spawns `slotstream ARGS`. DATABASE_URL is cleared so only an explicit --database-url counts. */
+export function spawnCli(args: readonly string[]): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, ['bin/slotstream.js', ...args], {
+    cwd: root,
+    env: { ...process.env, DATABASE_URL: '' },
+  });
+}
+
+/** Runs `slotstream ARGS` to completion. */
+export function runCli(args: readonly string[]): Promise<CliResult> {
+  const child = spawnCli(args);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** A long-running command (`tail`): its output so far, waits on it, and its end. */
+export class RunningCli {
+  readonly child: ChildProcessWithoutNullStreams;
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<number | null>;
+
+  constructor(args: readonly string[]) {
+    this.child = spawnCli(args);
+    this.child.stdout.on('data', (c: Buffer) => {
+      this.stdout += c.toString();
+    });
+    this.child.stderr.on('data', (c: Buffer) => {
+      this.stderr += c.toString();
+    });
+    this.exited = new Promise((resolve) => this.child.on('close', (code) => resolve(code)));
+  }
+
+  /** Complete stdout lines so far. */
+  get lines(): string[] {
+    return this.stdout.split('\n').slice(0, -1);
+  }
+
+  async waitForLines(count: number, timeoutMs = 30_000): Promise<string[]> {
+    return waitFor(
+      `${count} lines from slotstream (stderr: ${this.stderr.trim()})`,
+      async () => this.lines.length >= count && this.lines,
+      timeoutMs,
+    );
+  }
+
+  async waitForStderr(pattern: RegExp, timeoutMs = 30_000): Promise<void> {
+    await waitFor(
+      `stderr to match ${pattern} (stderr: ${this.stderr.trim()})`,
+      async () => pattern.test(this.stderr),
+      timeoutMs,
+    );
+  }
+
+  /** Sends `signal` and resolves to the exit code. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.child.exitCode === null) this.child.kill(signal);
+    return this.exited;
+  }
+}
