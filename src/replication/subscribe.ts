@@ -295,6 +295,7 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
         if (current) {
           const tag = payload[0];
           if (tag === TAG_STREAM_STOP) {
+            parser.parse(payload); // leaves the block
             current = undefined;
           } else if (tag === TAG_RELATION || tag === TAG_TYPE) {
             // Kept out of the spool: a rolled-back subtransaction may have carried the transaction's only

@@ -222,7 +222,7 @@ test('create, list, peek (twice, consuming nothing), tail, then a second tail st
   assert.match(gone.stderr, /replication slot "cli_tail" does not exist/);
 });
 
-test('tail --temporary: the slot exists while tail runs and goes with it', async () => {
+test('tail --temporary: the slot exists while tail runs, a lost one is reported as a reset, and it goes with tail', async () => {
   const tail = new RunningCli(['tail', '--slot', 'cli_temp', '--temporary', ...db]);
   try {
     await tail.waitForStderr(/streaming slot cli_temp/);
@@ -237,6 +237,21 @@ test('tail --temporary: the slot exists while tail runs and goes with it', async
       ['200', '201', '202'],
     );
     assert.equal(new Set(lines.map((l) => l.xid)).size, 1, 'one transaction');
+
+    // The walsender ends, and the temporary slot with it: tail reconnects on a new slot and says so on
+    // stderr, as a reset line, since the changes in between are gone.
+    await query(
+      url,
+      'SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1',
+      ['cli_temp'],
+    );
+    await tail.waitForStderr(
+      /^\{"op":"reset","reason":"temporary-slot","slot":"cli_temp","consistent_point":"[0-9A-F]+\/[0-9A-F]+"\}$/m,
+    );
+    await tail.waitForStderr(/streaming slot cli_temp[^\n]*\n(.|\n)*streaming slot cli_temp/);
+    await insertEvents(writer, 203, 1);
+    const after = parse(await tail.waitForLines(4));
+    assert.equal((after[3]?.row as Line | undefined)?.stream_ordering, '203');
   } finally {
     assert.equal(await tail.stop('SIGINT'), 0, tail.stderr);
   }

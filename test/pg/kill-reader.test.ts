@@ -25,17 +25,27 @@ const dir = mkdtempSync(path.join(tmpdir(), 'slotstream-kill-'));
 const logFile = path.join(dir, 'reader.log');
 
 function startReader(): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'test/support/reader-process.ts', url, 'kill_reader', logFile], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  return spawn(
+    process.execPath,
+    ['--import', 'tsx', 'test/support/reader-process.ts', url, 'kill_reader', logFile],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
 }
 
 const randomBetween = (lo: number, hi: number) => lo + Math.random() * (hi - lo);
 
-test('kill -9 a reader at random moments while 20,000 transactions commit: nothing lost, order kept', { timeout: 600_000 }, async () => {
+test('kill -9 a reader at random moments while 20,000 transactions commit: nothing lost, order kept', {
+  timeout: 600_000,
+}, async () => {
   let reader = startReader();
   // The first reader creates the slot; the writer starts only then, so every transaction is in the slot.
-  await waitFor('the slot', async () => (await query(url, "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'kill_reader'")).length === 1);
+  await waitFor(
+    'the slot',
+    async () =>
+      (await query(url, "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'kill_reader'")).length === 1,
+  );
 
   const writer = new pg.Client(url);
   await writer.connect();
@@ -63,10 +73,14 @@ test('kill -9 a reader at random moments while 20,000 transactions commit: nothi
 
   // Let the last reader catch up with everything, then stop it cleanly.
   const delivered = () => readReaderLog(logFile).filter((r) => r.kind === 'tx') as DeliveredTransaction[];
-  await waitFor('the reader to catch up', async () => {
-    const rows = new Set(delivered().flatMap((t) => t.rows ?? []));
-    return rows.size === rowsWritten;
-  }, 120_000);
+  await waitFor(
+    'the reader to catch up',
+    async () => {
+      const rows = new Set(delivered().flatMap((t) => t.rows ?? []));
+      return rows.size === rowsWritten;
+    },
+    120_000,
+  );
   reader.kill('SIGTERM');
   await new Promise((r) => reader.once('exit', r));
 
@@ -84,7 +98,10 @@ test('kill -9 a reader at random moments while 20,000 transactions commit: nothi
     }
     if (record.kind !== 'tx') continue;
     // The server never resends what it confirmed: whatever comes after a restart ends past that point.
-    assert.ok(record.endLsn > confirmedAtStart, `transaction ending at ${record.endLsn} was confirmed (${confirmedAtStart}) yet redelivered`);
+    assert.ok(
+      record.endLsn > confirmedAtStart,
+      `transaction ending at ${record.endLsn} was confirmed (${confirmedAtStart}) yet redelivered`,
+    );
     if (record.commitLsn <= highest) {
       duplicates++;
       continue;
@@ -98,6 +115,8 @@ test('kill -9 a reader at random moments while 20,000 transactions commit: nothi
   }
   assert.equal(nextRow - 1, rowsWritten, 'every committed row delivered');
   assert.ok(kills >= MIN_KILLS && starts >= MIN_KILLS + 1);
-  console.log(`# kill -9: ${TRANSACTIONS} transactions, ${rowsWritten} rows, ${kills} kills, ${duplicates} redelivered transactions (all after the slot's confirmed position)`);
+  console.log(
+    `# kill -9: ${TRANSACTIONS} transactions, ${rowsWritten} rows, ${kills} kills, ${duplicates} redelivered transactions (all after the slot's confirmed position)`,
+  );
   rmSync(dir, { recursive: true, force: true });
 });

@@ -17,14 +17,17 @@ async function write(first: number, transactions: number, perTransaction: number
   const writer = new pg.Client(url);
   await writer.connect();
   try {
-    for (let t = 0; t < transactions; t++) await insertEvents(writer, first + t * perTransaction, perTransaction);
+    for (let t = 0; t < transactions; t++)
+      await insertEvents(writer, first + t * perTransaction, perTransaction);
   } finally {
     await writer.end();
   }
   return first + transactions * perTransaction;
 }
 
-test('walsender terminated and PostgreSQL restarted mid-stream: the reader resumes and loses nothing', { timeout: 300_000 }, async (t) => {
+test('walsender terminated and PostgreSQL restarted mid-stream: the reader resumes and loses nothing', {
+  timeout: 300_000,
+}, async (t) => {
   const cluster = await localCluster();
   const { sub, connected, statuses } = subscribeForTest({
     connectionString: url,
@@ -46,7 +49,10 @@ test('walsender terminated and PostgreSQL restarted mid-stream: the reader resum
 
   let next = await write(1, 300, 10);
   await waitFor('some rows to arrive', async () => rows.length > 100);
-  const [walsender] = await query<{ pid: number }>(url, "SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = 'server_faults'");
+  const [walsender] = await query<{ pid: number }>(
+    url,
+    "SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = 'server_faults'",
+  );
   await query(url, 'SELECT pg_terminate_backend($1)', [walsender?.pid]);
   next = await write(next, 300, 10);
 
@@ -66,7 +72,11 @@ test('walsender terminated and PostgreSQL restarted mid-stream: the reader resum
   await reading;
   await sub.close();
 
-  assert.deepEqual(rows.slice(0, expected), Array.from({ length: expected }, (_, i) => i + 1), 'every row once, in order');
+  assert.deepEqual(
+    rows.slice(0, expected),
+    Array.from({ length: expected }, (_, i) => i + 1),
+    'every row once, in order',
+  );
   assert.equal(rows.length, expected);
   const reconnects = statuses.filter((s) => s.event === 'reconnecting').length;
   assert.ok(reconnects >= (cluster ? 3 : 1), `reconnected ${reconnects} times`);

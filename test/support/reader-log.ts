@@ -45,4 +45,3 @@ export function readReaderLog(file: string): ReaderLogRecord[] {
   }
   return out;
 }
-

@@ -16,18 +16,30 @@ import { subscribe } from '../../src/replication/subscribe.ts';
 
 const [connectionString = '', slot = '', logFile = '', maxProto = '4'] = process.argv.slice(2);
 const log = (record: object) =>
-  appendFileSync(logFile, `${JSON.stringify(record, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}\n`);
+  appendFileSync(
+    logFile,
+    `${JSON.stringify(record, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}\n`,
+  );
 
 const sql = new pg.Client(connectionString);
 await sql.connect();
-const { rows } = await sql.query('SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+const { rows } = await sql.query(
+  'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',
+  [slot],
+);
 await sql.end();
 log({ start: rows[0]?.lsn ?? null, pid: process.pid });
 
 const rss = setInterval(() => log({ maxRssKb: process.resourceUsage().maxRSS }), 1000);
 rss.unref();
 
-const sub = subscribe({ connectionString, slot, publication: 'slotstream', ifSlotActive: 'wait', maxProtoVersion: Number(maxProto) });
+const sub = subscribe({
+  connectionString,
+  slot,
+  publication: 'slotstream',
+  ifSlotActive: 'wait',
+  maxProtoVersion: Number(maxProto),
+});
 process.on('SIGTERM', () => void sub.close());
 
 let orderings: number[] = [];
@@ -44,7 +56,11 @@ for await (const event of sub) {
     sum += ordering;
     if (orderings.length < 1000) orderings.push(ordering);
   } else if (event.tag === 'commit') {
-    log(count <= 1000 ? { commitLsn: event.commitLsn, endLsn: event.endLsn, rows: orderings } : { commitLsn: event.commitLsn, endLsn: event.endLsn, count, sum });
+    log(
+      count <= 1000
+        ? { commitLsn: event.commitLsn, endLsn: event.endLsn, rows: orderings }
+        : { commitLsn: event.commitLsn, endLsn: event.endLsn, count, sum },
+    );
     sub.ack(event);
   } else if (event.tag === 'reset') {
     log({ reset: event.reason });
