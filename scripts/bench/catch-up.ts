@@ -1,0 +1,600 @@
+/**
+ * Catch-up benchmark (not a test): a backlog of Synapse-like `events` rows in small transactions, decoded
+ * from a slot by three readers, one after the other:
+ *
+ *   ours                  subscribe() from src/replication: typed rows, each commit acknowledged
+ *   pg_recvlogical        PostgreSQL's own client, raw pgoutput (proto 1) written to /dev/null
+ *   pg-logical-replication LogicalReplicationService + PgoutputPlugin (proto 1), each commit acknowledged
+ *
+ *   npm run bench -- [--rows N] [--per-tx N] [--reps N] [--pg 15|18] [--only ours,recvlogical,kibae]
+ *
+ * Server: DATABASE_URL if set (the bench creates and drops its own database there), otherwise a throwaway
+ * cluster from the embedded PostgreSQL 18 (`--pg 15`: the machine's PostgreSQL 15) in a temporary directory.
+ *
+ * Method. All slots (readers × repetitions) are created before one load, so every reader of every
+ * repetition decodes exactly the same backlog; each slot is read once and dropped. Readers run
+ * sequentially, never concurrently, and their order rotates with the repetition. The two Node readers run
+ * in a fresh child process each (same node flags as this one, so `node --cpu-prof` profiles them too), so
+ * one's heap and JIT state do not carry into another's run and the peak RSS is the reader's own.
+ * A run is timed from the start of streaming to the last row:
+ *   ours           from its 'connected' status (START_REPLICATION sent) to the last Insert;
+ *   kibae          from its 'start' event (the server's CopyBothResponse) to the last Insert;
+ *   pg_recvlogical from its "starting log streaming" line (-v, just before START_REPLICATION) to its
+ *                  "end position … reached" line: it runs with --endpos = the WAL position after the load
+ *                  and exits by itself there, which is exact where polling the slot would add up to a
+ *                  status interval. The slot's confirmed_flush_lsn afterwards proves it read to the end.
+ * Each run also reports the reader's CPU seconds, the walsender's (read from /proc when the server runs on
+ * this machine), and for the Node readers the event loop's busy share: a reader at well under 100% is
+ * waiting for the server, not the other way round. Our reader uses the highest pgoutput protocol the server
+ * speaks (3 on 15, 4 on 16+, with streaming and messages on, as in production); the others use protocol 1.
+ * The machine's load average is printed before and after: other work on it shows up in the figures.
+ */
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { embeddedBinaries, SYSTEM_PG15_BIN, systemBinaries } from '../../src/devdb/binaries.ts';
+import { LocalCluster } from '../../src/devdb/local-cluster.ts';
+import { subscribe } from '../../src/replication/subscribe.ts';
+
+const PUBLICATION = 'slotstream';
+const RECVLOGICAL = path.join(SYSTEM_PG15_BIN, 'pg_recvlogical');
+const READERS = ['ours', 'recvlogical', 'kibae'] as const;
+type Reader = (typeof READERS)[number];
+const LABELS: Record<Reader, string> = {
+  ours: 'slotstream subscribe()',
+  recvlogical: 'pg_recvlogical',
+  kibae: 'pg-logical-replication',
+};
+
+interface RunResult {
+  rows: number;
+  seconds: number;
+  /** Peak resident set size of the reader's process, bytes (Node readers only). */
+  peakRss?: number;
+  /** Its RSS before it connected (Node, tsx and the modules loaded). */
+  baseRss?: number;
+  /** End LSN of the last transaction the reader saw (Node readers only). */
+  lastCommitEnd?: string;
+  /** CPU seconds (user + system) the reader's process spent during the run. */
+  clientCpu?: number;
+  /** Share of the run the reader's event loop was busy (Node readers): low means waiting for the server. */
+  loopBusy?: number;
+  /** CPU seconds of the walsender serving the run (when the server runs on this machine). */
+  walsenderCpu?: number;
+}
+
+const { values: args } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '500000' },
+    'per-tx': { type: 'string', default: '100' },
+    reps: { type: 'string', default: '3' },
+    pg: { type: 'string', default: '18' },
+    only: { type: 'string' },
+    // Internal: this process is a child running one Node reader.
+    worker: { type: 'string' },
+    url: { type: 'string' },
+    slot: { type: 'string' },
+  },
+});
+
+function positiveInt(name: string, value: string | undefined): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0)
+    throw new Error(`--${name} must be a positive integer, got ${value}`);
+  return n;
+}
+
+const now = () => performance.now();
+
+// ---------------------------------------------------------------------------------------------------------
+// Node readers (child processes)
+
+const cpuSeconds = (usage: NodeJS.CpuUsage) => {
+  if (process.env.BENCH_DEBUG)
+    console.error(
+      `  [cpu: user ${(usage.user / 1e6).toFixed(2)} s, system ${(usage.system / 1e6).toFixed(2)} s]`,
+    );
+  return (usage.user + usage.system) / 1e6;
+};
+
+/** Samples the process's RSS until stopped; returns the peak. */
+function rssSampler(): () => { peakRss: number; baseRss: number } {
+  const baseRss = process.memoryUsage.rss();
+  let peak = baseRss;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, 20);
+  return () => {
+    clearInterval(timer);
+    return { peakRss: Math.max(peak, process.memoryUsage.rss()), baseRss };
+  };
+}
+
+async function runOurs(url: string, slot: string, rows: number): Promise<RunResult> {
+  let start = 0;
+  let end = 0;
+  let inserts = 0;
+  let sink = 0;
+  let lastCommitEnd = 0n;
+  let cpuStart = process.cpuUsage();
+  let cpuEnd = cpuStart;
+  let eluStart = performance.eventLoopUtilization();
+  let eluEnd = eluStart;
+  const stopSampling = rssSampler();
+  const sub = subscribe({
+    connectionString: url,
+    slot,
+    publication: PUBLICATION,
+    onStatus: (status) => {
+      if (status.event === 'connected') {
+        start = now();
+        cpuStart = process.cpuUsage();
+        eluStart = performance.eventLoopUtilization();
+      } else if (status.event === 'reconnecting') throw status.error;
+    },
+  });
+  for await (const event of sub) {
+    if (event.tag === 'insert') {
+      sink += Number(event.new.stream_ordering); // the row is decoded eagerly; touch it anyway
+      if (++inserts === rows) {
+        end = now();
+        cpuEnd = process.cpuUsage(cpuStart);
+        eluEnd = performance.eventLoopUtilization(eluStart);
+      }
+    } else if (event.tag === 'commit') {
+      sub.ack(event);
+      lastCommitEnd = event.endLsn;
+      if (inserts >= rows) break;
+    } else if (event.tag === 'reset') {
+      throw new Error(`unexpected reset (${event.reason})`);
+    }
+  }
+  await sub.close();
+  const { peakRss, baseRss } = stopSampling();
+  if (inserts !== rows) throw new Error(`ours: saw ${inserts} inserts, expected ${rows}`);
+  if (sink !== (rows * (rows + 1)) / 2) throw new Error('ours: wrong rows');
+  return {
+    rows: inserts,
+    seconds: (end - start) / 1000,
+    peakRss,
+    baseRss,
+    lastCommitEnd: formatLsn(lastCommitEnd),
+    clientCpu: cpuSeconds(cpuEnd),
+    loopBusy: eluEnd.utilization,
+  };
+}
+
+async function runKibae(url: string, slot: string, rows: number): Promise<RunResult> {
+  const { LogicalReplicationService, PgoutputPlugin } = await import('pg-logical-replication');
+  let start = 0;
+  let end = 0;
+  let inserts = 0;
+  let sink = 0;
+  let lastCommitEnd = '';
+  let cpuStart = process.cpuUsage();
+  let cpuEnd = cpuStart;
+  let eluStart = performance.eventLoopUtilization();
+  let eluEnd = eluStart;
+  const stopSampling = rssSampler();
+  const service = new LogicalReplicationService(
+    { connectionString: url },
+    { acknowledge: { auto: false, timeoutSeconds: 0 } },
+  );
+  const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [PUBLICATION] });
+  const finished = new Promise<void>((resolve, reject) => {
+    service.on('error', reject);
+    service.on('start', () => {
+      start = now();
+      cpuStart = process.cpuUsage();
+      eluStart = performance.eventLoopUtilization();
+    });
+    service.on('data', (_lsn: string, log: { tag: string; new?: Record<string, unknown> } & KibaeCommit) => {
+      if (log.tag === 'insert') {
+        sink += Number(log.new?.stream_ordering);
+        if (++inserts === rows) {
+          end = now();
+          cpuEnd = process.cpuUsage(cpuStart);
+          eluEnd = performance.eventLoopUtilization(eluStart);
+        }
+      } else if (log.tag === 'commit' && log.commitEndLsn) {
+        void service.acknowledge(log.commitEndLsn);
+        lastCommitEnd = log.commitEndLsn;
+        if (inserts >= rows) resolve();
+      }
+    });
+    service.subscribe(plugin, slot).catch(reject);
+  });
+  await finished;
+  await service.stop();
+  const { peakRss, baseRss } = stopSampling();
+  if (inserts !== rows) throw new Error(`kibae: saw ${inserts} inserts, expected ${rows}`);
+  if (sink !== (rows * (rows + 1)) / 2) throw new Error('kibae: wrong rows');
+  return {
+    rows: inserts,
+    seconds: (end - start) / 1000,
+    peakRss,
+    baseRss,
+    lastCommitEnd,
+    clientCpu: cpuSeconds(cpuEnd),
+    loopBusy: eluEnd.utilization,
+  };
+}
+
+interface KibaeCommit {
+  commitEndLsn?: string | null;
+}
+
+/** Runs a Node reader in a child process (this script with --worker). */
+function runWorker(reader: 'ours' | 'kibae', url: string, slot: string, rows: number): Promise<RunResult> {
+  const script = process.argv[1];
+  if (!script) throw new Error('no script path');
+  const child: ChildProcess = fork(
+    script,
+    ['--worker', reader, '--url', url, '--slot', slot, '--rows', String(rows)],
+    { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+  );
+  return new Promise((resolve, reject) => {
+    let result: RunResult | undefined;
+    child.on('message', (message) => {
+      result = message as RunResult;
+    });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (code === 0 && result) resolve(result);
+      else reject(new Error(`${reader} worker failed (${signal ?? `exit ${code}`})`));
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// pg_recvlogical
+
+function runRecvlogical(url: string, slot: string, rows: number, endLsn: string): Promise<RunResult> {
+  const cpuBefore = childrenCpu();
+  const child = spawn(
+    RECVLOGICAL,
+    [
+      ...['-d', url, '--slot', slot, '--start', '-f', '/dev/null', '--no-loop', '-v'],
+      ...['-o', 'proto_version=1', '-o', `publication_names=${PUBLICATION}`],
+      ...['--endpos', endLsn, '-F', '1', '-s', '1'],
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let start = 0;
+  let end = 0;
+  let stderr = '';
+  let pending = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
+    const t = now();
+    stderr += chunk;
+    pending += chunk;
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      if (process.env.BENCH_DEBUG) console.error(`[${(t / 1000).toFixed(3)}] ${line}`);
+      if (!start && line.includes('starting log streaming')) start = t;
+      if (!end && /end position .* reached/.test(line)) end = t;
+    }
+  });
+  // Safety net: a run that never reaches the end position (it should take seconds, not minutes).
+  const watchdog = setTimeout(() => child.kill('SIGINT'), 300_000);
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(watchdog);
+      const exited = now();
+      if (code !== 0 || !start) {
+        reject(new Error(`pg_recvlogical failed (exit ${code}):\n${stderr}`));
+        return;
+      }
+      resolve({ rows, seconds: ((end || exited) - start) / 1000, clientCpu: childrenCpu() - cpuBefore });
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// CPU accounting from /proc (Linux; the server's processes only when it runs on this machine)
+
+const CLOCK_TICKS = 100; // USER_HZ
+
+/** utime, stime, cutime, cstime of a process, in seconds; undefined when it is gone or not visible. */
+function procTimes(pid: number | 'self'): [number, number, number, number] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3 (state)
+    const at = (n: number) => Number(fields[n - 3]) / CLOCK_TICKS;
+    return [at(14), at(15), at(16), at(17)];
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds of reaped children of this process (pg_recvlogical, once it has exited). */
+function childrenCpu(): number {
+  const t = procTimes('self');
+  return t ? t[2] + t[3] : 0;
+}
+
+/**
+ * Follows the walsender that serves `slot` (its active_pid) and keeps its last CPU reading; stop() returns
+ * its CPU seconds (up to one interval short), or undefined if it was never seen on this machine.
+ */
+function watchWalsender(url: string, slot: string): () => Promise<number | undefined> {
+  let pid: number | undefined;
+  let cpu: number | undefined;
+  let stopped = false;
+  const client = new pg.Client({ connectionString: url });
+  const loop = (async () => {
+    await client.connect();
+    while (!stopped) {
+      if (pid === undefined) {
+        const { rows } = await client.query(
+          'SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1 AND active',
+          [slot],
+        );
+        pid = rows[0]?.active_pid ?? undefined;
+      }
+      if (pid !== undefined) {
+        const t = procTimes(pid);
+        if (t) cpu = t[0] + t[1];
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await client.end();
+  })();
+  return async () => {
+    stopped = true;
+    await loop.catch(() => {});
+    return cpu;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Orchestration
+
+function formatLsn(lsn: bigint): string {
+  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
+}
+
+function parseLsn(text: string): bigint {
+  const [hi, lo] = text.split('/');
+  return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`);
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+const fmtRate = (n: number) => Math.round(n).toLocaleString('en-US');
+const loadAverage = () =>
+  `load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`;
+const fmtMb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
+const fmtCpu = (seconds: number | undefined) => (seconds === undefined ? '-' : `${seconds.toFixed(1)} s`);
+
+async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Loads `rows` events in transactions of `perTx`, server-side: one COMMIT per transaction. */
+async function load(client: pg.Client, rows: number, perTx: number): Promise<void> {
+  await client.query('SET synchronous_commit = off');
+  await client.query(`
+    DO $bench$
+    DECLARE first bigint := 1;
+    BEGIN
+      WHILE first <= ${rows} LOOP
+        INSERT INTO events (stream_ordering, event_id, room_id, type, sender, content, origin_server_ts)
+        SELECT n, '$e' || n, '!room:bench', 'm.room.message', '@alice:bench',
+               jsonb_build_object('body', 'message ' || n), 1764151200000 + n
+          FROM generate_series(first, LEAST(first + ${perTx} - 1, ${rows})) AS n;
+        COMMIT;
+        first := first + ${perTx};
+      END LOOP;
+    END
+    $bench$`);
+}
+
+function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${encodeURIComponent(database)}`;
+  return u.toString();
+}
+
+async function main(): Promise<void> {
+  const rows = positiveInt('rows', args.rows);
+  const perTx = positiveInt('per-tx', args['per-tx']);
+  const reps = positiveInt('reps', args.reps);
+  const readers: Reader[] = args.only
+    ? args.only.split(',').map((r) => {
+        if (!(READERS as readonly string[]).includes(r)) throw new Error(`--only: unknown reader ${r}`);
+        return r as Reader;
+      })
+    : [...READERS];
+
+  let cluster: LocalCluster | undefined;
+  let tempDir: string | undefined;
+  let adminUrl = process.env.DATABASE_URL;
+  let serverLabel = 'DATABASE_URL';
+  const cleanup: (() => Promise<void>)[] = [];
+  try {
+    if (!adminUrl) {
+      const binaries = args.pg === '15' ? systemBinaries(SYSTEM_PG15_BIN) : embeddedBinaries();
+      if (!binaries) throw new Error(`no PostgreSQL 15 at ${SYSTEM_PG15_BIN}`);
+      if (args.pg !== '15' && args.pg !== '18') throw new Error('--pg must be 15 or 18');
+      tempDir = await mkdtemp(path.join(tmpdir(), 'slotstream-bench-'));
+      await chmod(tempDir, 0o711); // as root, the server runs as `postgres` and must enter it
+      cluster = await LocalCluster.start({ binaries, dataDir: path.join(tempDir, 'data') });
+      adminUrl = cluster.url();
+      serverLabel = `throwaway cluster (${binaries.label})`;
+    }
+    const admin = adminUrl;
+    const version = await withClient(admin, async (c) => (await c.query('SHOW server_version')).rows[0]);
+    const database = `slotstream_bench_${process.pid}`;
+    await withClient(admin, (c) => c.query(`CREATE DATABASE ${database}`));
+    cleanup.push(() =>
+      withClient(admin, async (c) => {
+        await c.query(
+          'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1',
+          [database],
+        );
+        await c.query(`DROP DATABASE IF EXISTS ${database}`);
+      }),
+    );
+    const url = withDatabase(admin, database);
+    console.log(
+      `server: PostgreSQL ${version.server_version}, ${serverLabel}; backlog: ${rows.toLocaleString('en-US')} ` +
+        `rows in transactions of ${perTx}; ${reps} repetition(s); readers: ${readers.join(', ')}`,
+    );
+    // Imported here, not at the top: the reader child processes load this module too and should not carry knex.
+    const { migrateLatest } = await import('../../src/migrations/migrator.ts');
+    await migrateLatest(url);
+
+    const slotName = (reader: Reader, rep: number) => `bench_${reader}_${rep}`;
+    const { endLsn, loadSeconds } = await withClient(url, async (c) => {
+      // Autovacuum would otherwise start on the loaded table during the runs: a third busy process on two cores.
+      await c.query('ALTER TABLE events SET (autovacuum_enabled = false)');
+      for (let rep = 0; rep < reps; rep++)
+        for (const reader of readers)
+          await c.query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", [slotName(reader, rep)]);
+      const t0 = now();
+      await load(c, rows, perTx);
+      const loadSeconds = (now() - t0) / 1000;
+      await c.query('CHECKPOINT');
+      const lsn = (await c.query('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0].lsn as string;
+      return { endLsn: lsn, loadSeconds };
+    });
+    console.log(`load: ${loadSeconds.toFixed(1)} s; backlog ends at ${endLsn}; ${loadAverage()}`);
+
+    const results = new Map<Reader, RunResult[]>(readers.map((r) => [r, []]));
+    for (let rep = 0; rep < reps; rep++) {
+      const order = readers.map((_, i) => readers[(i + rep) % readers.length] as Reader);
+      for (const reader of order) {
+        const slot = slotName(reader, rep);
+        const walsender = watchWalsender(url, slot);
+        const result =
+          reader === 'recvlogical'
+            ? await runRecvlogical(url, slot, rows, endLsn)
+            : await runWorker(reader, url, slot, rows);
+        result.walsenderCpu = await walsender();
+        const flushed = await withClient(url, async (c) => {
+          const { rows: r } = await c.query(
+            'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',
+            [slot],
+          );
+          await c.query('SELECT pg_drop_replication_slot($1)', [slot]);
+          return r[0]?.lsn as string;
+        });
+        // Every reader must have acknowledged the whole backlog: its last commit (Node readers), or the
+        // end position (pg_recvlogical, whose flush report is what it wrote).
+        const expected = result.lastCommitEnd ?? endLsn;
+        if (parseLsn(flushed) < parseLsn(expected))
+          throw new Error(`${reader}: slot flushed to ${flushed}, expected at least ${expected}`);
+        results.get(reader)?.push(result);
+        console.log(
+          `  rep ${rep + 1}  ${LABELS[reader].padEnd(23)} ${result.seconds.toFixed(2).padStart(6)} s ` +
+            `${fmtRate(result.rows / result.seconds).padStart(9)} rows/s  client CPU ${fmtCpu(result.clientCpu)}  ` +
+            `walsender CPU ${fmtCpu(result.walsenderCpu)}` +
+            (result.loopBusy === undefined ? '' : `  loop busy ${(100 * result.loopBusy).toFixed(0)}%`) +
+            (result.peakRss
+              ? `  peak RSS ${fmtMb(result.peakRss)} (+${fmtMb(result.peakRss - (result.baseRss ?? 0))})`
+              : '') +
+            `  (slot flushed to ${flushed})`,
+        );
+      }
+    }
+
+    const rates = new Map(
+      readers.map((r) => [r, median((results.get(r) ?? []).map((x) => x.rows / x.seconds))]),
+    );
+    const medianOf = (runs: RunResult[], pick: (r: RunResult) => number | undefined) => {
+      const values = runs.map(pick).filter((v): v is number => v !== undefined);
+      return values.length ? median(values) : undefined;
+    };
+    console.log();
+    const header = ['reader', 'median rows/s', 'runs (rows/s)', 'client CPU', 'walsender CPU', 'peak RSS'];
+    const table = readers.map((reader) => {
+      const runs = results.get(reader) ?? [];
+      const peak = runs.reduce<RunResult | undefined>(
+        (max, r) => ((r.peakRss ?? 0) > (max?.peakRss ?? 0) ? r : max),
+        undefined,
+      );
+      const rss = peak?.peakRss
+        ? `${fmtMb(peak.peakRss)} (+${fmtMb(peak.peakRss - (peak.baseRss ?? 0))})`
+        : '-';
+      return [
+        LABELS[reader],
+        fmtRate(rates.get(reader) ?? 0),
+        runs.map((r) => fmtRate(r.rows / r.seconds)).join(', '),
+        fmtCpu(medianOf(runs, (r) => r.clientCpu)),
+        fmtCpu(medianOf(runs, (r) => r.walsenderCpu)),
+        rss,
+      ];
+    });
+    const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => (row[i] ?? '').length)));
+    for (const row of [header, ...table])
+      console.log(
+        row
+          .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+          .join('  '),
+      );
+    console.log(
+      '(client/walsender CPU: median CPU seconds of a run; peak RSS: highest of the runs, (+growth over the ' +
+        'process before it connected: Node, tsx and modules))',
+    );
+    const ours = rates.get('ours');
+    const summary: string[] = [];
+    const ratio = (peer: Reader, target: number) => {
+      const theirs = rates.get(peer);
+      if (ours === undefined || theirs === undefined) return;
+      const r = ours / theirs;
+      const verdict = r >= target ? 'met' : 'MISSED';
+      console.log(`ours / ${LABELS[peer]}: ${r.toFixed(2)}×  (target ≥ ${target.toFixed(2)}×: ${verdict})`);
+      summary.push(`${r.toFixed(2)}× ${LABELS[peer]} (≥${target}× ${verdict})`);
+    };
+    console.log();
+    ratio('recvlogical', 0.95);
+    ratio('kibae', 1.5);
+    console.log(`after the runs: ${loadAverage()}`);
+    const oursRss = Math.max(...(results.get('ours') ?? []).map((r) => r.peakRss ?? 0));
+    console.log(
+      `\nsummary: PostgreSQL ${version.server_version}, ${rows.toLocaleString('en-US')} rows / ${perTx} per tx, ` +
+        `median of ${reps}: ours ${ours === undefined ? '-' : `${fmtRate(ours)} rows/s`}` +
+        (oursRss > 0 ? ` (peak RSS ${fmtMb(oursRss)})` : '') +
+        (summary.length ? `; ${summary.join('; ')}` : ''),
+    );
+  } finally {
+    for (const step of cleanup.reverse()) await step().catch((err) => console.error('cleanup:', err));
+    if (cluster) await cluster.stop().catch((err) => console.error('stopping the cluster:', err));
+    if (tempDir) await rm(tempDir, { recursive: true, force: true });
+  }
+}
+
+if (args.worker) {
+  const reader = args.worker;
+  const url = args.url;
+  const slot = args.slot;
+  if ((reader !== 'ours' && reader !== 'kibae') || !url || !slot) throw new Error('bad worker arguments');
+  const rows = positiveInt('rows', args.rows);
+  const result = await (reader === 'ours' ? runOurs(url, slot, rows) : runKibae(url, slot, rows));
+  process.send?.(result);
+  process.disconnect?.();
+} else {
+  await main();
+}
