@@ -258,6 +258,27 @@ test('tail --temporary: the slot exists while tail runs, a lost one is reported 
   await waitFor('the temporary slot to go', async () => (await slotState(url, 'cli_temp')) === undefined);
 });
 
+test('tail --wait: a second tail waits for the slot and takes over when the first one stops', async () => {
+  // Created first: two tails starting together on a missing slot would both try to create it.
+  assert.equal((await runCli(['slots', 'create', 'cli_wait', ...db])).code, 0);
+  const first = new RunningCli(['tail', '--slot', 'cli_wait', ...db]);
+  await first.waitForStderr(/streaming slot cli_wait/);
+  const second = new RunningCli(['tail', '--slot', 'cli_wait', '--wait', ...db]);
+  try {
+    const pid = (await slotState(url, 'cli_wait'))?.active_pid;
+    await second.waitForStderr(new RegExp(`slot cli_wait is in use by PID ${pid}; waiting for it`));
+    assert.equal(await first.stop('SIGTERM'), 0, first.stderr);
+    await second.waitForStderr(/streaming slot cli_wait/);
+    await insertEvents(writer, 400, 1);
+    const [line] = parse(await second.waitForLines(1));
+    assert.equal((line?.row as Line | undefined)?.stream_ordering, '400');
+  } finally {
+    await first.stop('SIGTERM');
+    assert.equal(await second.stop('SIGTERM'), 0, second.stderr);
+  }
+  assert.equal((await runCli(['slots', 'drop', 'cli_wait', ...db])).code, 0);
+});
+
 test('doctor passes here, and fails where the publication is missing', async () => {
   const ok = await runCli(['doctor', ...db]);
   assert.equal(ok.code, 0, ok.stdout + ok.stderr);
