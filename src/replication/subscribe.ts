@@ -157,7 +157,7 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
             backoff.reset();
             yield event;
           }
-          throw new SlotstreamError('the server ended the replication stream');
+          throw new Error('the server ended the replication stream'); // not a SlotstreamError: retried
         } catch (err) {
           await this.#disconnect();
           if (this.#signal.aborted) break;
@@ -172,6 +172,9 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
 
   /** Decides what a failure means: wait and reconnect, or throw. */
   async #recover(err: unknown, backoff: Backoff): Promise<void> {
+    // Our own typed errors (a malformed message, a publication missing) would only repeat: retrying them
+    // would be a crash loop with extra steps.
+    if (err instanceof SlotstreamError && !(err instanceof ServerError)) throw err;
     const kind = classifyFailure(err);
     if (kind === 'in-use') {
       const pid = activePidFrom(err);
@@ -197,7 +200,6 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
    * applies (wal_level, privileges, publication), else the server's own words.
    */
   async #diagnose(err: unknown): Promise<void> {
-    if (err instanceof SlotstreamError && !(err instanceof ServerError)) throw err;
     const sql = await connectSql(this.#options);
     try {
       await preflight(sql, { publication: this.publication, tables: this.#options.tables });
@@ -286,8 +288,9 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
     if (!session) return;
     const positions = this.#positions;
     const parser = new PgoutputParser();
-    const streamed = new Map<number, { spool: TransactionSpool; parser: PgoutputParser }>();
-    let current: { spool: TransactionSpool; parser: PgoutputParser } | undefined; // inside a stream block
+    /** Open streamed transactions: their spool, and the Stream Start that lets a parser read their messages. */
+    const streamed = new Map<number, { spool: TransactionSpool; streamStart: Buffer }>();
+    let current: { spool: TransactionSpool; streamStart: Buffer } | undefined; // inside a stream block
     let skipping = false; // inside a transaction already delivered before a reconnect
     try {
       for await (const { lsn, payload } of session.messages()) {
@@ -297,11 +300,8 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
           if (tag === TAG_STREAM_STOP) {
             parser.parse(payload); // leaves the block
             current = undefined;
-          } else if (tag === TAG_RELATION || tag === TAG_TYPE) {
-            // Kept out of the spool: a rolled-back subtransaction may have carried the transaction's only
-            // Relation message, and the transaction's later changes still need it.
-            current.parser.parse(payload);
           } else {
+            // Relation and Type messages too, in order: a relation may change inside the transaction.
             current.spool.append(payload.readUInt32BE(1), lsn, payload);
           }
           continue;
@@ -326,9 +326,7 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
           case 'stream_start': {
             let txn = streamed.get(message.xid);
             if (!txn) {
-              const own = new PgoutputParser();
-              own.parse(payload); // enters the stream block, so xid-prefixed messages parse
-              txn = { spool: new TransactionSpool(spoolDir, message.xid), parser: own };
+              txn = { spool: new TransactionSpool(spoolDir, message.xid), streamStart: Buffer.from(payload) };
               streamed.set(message.xid, txn);
               positions.transactionOpened();
             }
@@ -367,14 +365,19 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
                 xid,
               };
               yield begin;
+              // Relations known before the transaction, for any whose Relation message went with a
+              // rolled-back subtransaction; the transaction's own Relation messages replay in order.
+              const replay = new PgoutputParser();
+              replay.adoptRelations(parser);
+              replay.parse(txn.streamStart); // inside a stream block, messages carry their xid
               for (const record of txn.spool.messages()) {
                 this.#eventLsn = record.lsn;
-                yield txn.parser.parse(record.payload) as ReplicationEvent;
+                yield replay.parse(record.payload) as ReplicationEvent;
               }
               this.#eventLsn = lsn;
               // pgoutput counts the relations sent inside a committed streamed transaction as sent for
               // the ordinary path too, so later transactions rely on them without repeating them.
-              parser.adoptRelations(txn.parser);
+              parser.adoptRelations(replay);
               const commit: CommitMessage = {
                 tag: 'commit',
                 flags: message.flags,
@@ -404,8 +407,6 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
 }
 
 const TAG_STREAM_STOP = 0x45; // 'E'
-const TAG_RELATION = 0x52; // 'R'
-const TAG_TYPE = 0x59; // 'Y'
 
 export function subscribe(options: SubscribeOptions): Subscription {
   return new Subscription(options);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import pg from 'pg';
 import { migrateLatest } from '../../src/migrations/migrator.ts';
 import { parseLsn } from '../../src/replication/lsn.ts';
-import { freshDatabase } from '../support/pg.ts';
+import { adminUrl, freshDatabase, query } from '../support/pg.ts';
 import {
   insertEvents,
   readTransactions,
@@ -53,4 +53,76 @@ test('transactions arrive whole, in commit order, and acknowledgements reach con
     await writer.end();
   }
   await waitFor('the slot to be released', async () => (await slotState(url, 'basic'))?.active === false);
+});
+
+test('streamed transactions: committed ones arrive whole at commit; aborted ones and rolled-back savepoints never', async () => {
+  // A tiny logical_decoding_work_mem makes the server stream every transaction of some size before commit.
+  const { sub, connected } = subscribeForTest({
+    connectionString: url,
+    slot: 'streamed',
+    publication: 'slotstream',
+    settings: { logical_decoding_work_mem: '64kB' },
+  });
+  const writer = new pg.Client(url);
+  await writer.connect();
+  try {
+    const reading = readTransactions(sub, (r) => r.length === 2);
+    await connected;
+    // Aborted as a whole, after the server has streamed part of it.
+    await writer.query('BEGIN');
+    await insertEvents(writer, 100_000, 5000);
+    await writer.query('ROLLBACK');
+    // Committed, with a rolled-back savepoint in the middle and an ALTER TABLE after it.
+    await writer.query('BEGIN');
+    await insertEvents(writer, 200_000, 3000);
+    await writer.query('SAVEPOINT s');
+    await insertEvents(writer, 300_000, 3000);
+    await writer.query('ROLLBACK TO SAVEPOINT s');
+    await writer.query('ALTER TABLE events ADD COLUMN note text');
+    await insertEvents(writer, 400_000, 3000);
+    await writer.query('COMMIT');
+    await writer.query("SELECT pg_logical_emit_message(true, 'test', 'after')");
+    const [big, after] = await reading;
+    const expected = [
+      ...Array.from({ length: 3000 }, (_, i) => 200_000 + i),
+      ...Array.from({ length: 3000 }, (_, i) => 400_000 + i),
+    ];
+    assert.deepEqual(big?.orderings, expected);
+    assert.equal(after?.messages[0]?.content.toString(), 'after');
+  } finally {
+    await writer.query('ALTER TABLE events DROP COLUMN IF EXISTS note');
+    await sub.close();
+    await writer.end();
+  }
+});
+
+test('an idle database does not pin WAL: confirmed_flush_lsn follows the server while another database writes', async () => {
+  const { sub, connected } = subscribeForTest({
+    connectionString: url,
+    slot: 'idle',
+    publication: 'slotstream',
+    settings: { wal_sender_timeout: '2s' },
+  });
+  const reading = readTransactions(sub, () => false);
+  try {
+    await connected;
+    const start = await slotState(url, 'idle');
+    const startLsn = parseLsn(start?.confirmed_flush_lsn ?? '0/0');
+    // WAL from elsewhere: the admin database, not this one.
+    await query(adminUrl(), 'CREATE TABLE IF NOT EXISTS idle_wal (n int)');
+    await query(adminUrl(), 'INSERT INTO idle_wal SELECT generate_series(1, 50000)');
+    const [{ lsn: target = '0/0' } = {}] = await query<{ lsn: string }>(
+      adminUrl(),
+      'SELECT pg_current_wal_lsn()::text AS lsn',
+    );
+    await waitFor("confirmed_flush_lsn to pass the other database's writes", async () => {
+      const s = await slotState(url, 'idle');
+      return s?.confirmed_flush_lsn && parseLsn(s.confirmed_flush_lsn) >= parseLsn(target);
+    });
+    assert.ok(parseLsn(target) > startLsn);
+  } finally {
+    await query(adminUrl(), 'DROP TABLE IF EXISTS idle_wal');
+    await sub.close();
+    await reading.catch(() => {});
+  }
 });
