@@ -5,8 +5,8 @@ import path from 'node:path';
 import pg from 'pg';
 import { embeddedBinaries } from '../devdb/binaries.ts';
 import { LocalCluster } from '../devdb/local-cluster.ts';
-import { SlotstreamError } from '../replication/errors.ts';
-import { messageOf, sqlState } from './report-error.ts';
+import { SlotstreamError, sqlState } from '../replication/errors.ts';
+import { messageOf } from './report-error.ts';
 
 /**
  * Which PostgreSQL a command talks to: `--database-url URL`, else DATABASE_URL, else the embedded

@@ -1,10 +1,10 @@
-import { sqlState } from './connect.ts';
+import { sqlState } from './errors.ts';
 
 /**
  * What a failed replication session means for the reconnect loop:
  * - `retry`: the connection or the server went away (network, walsender terminated, restart, overload);
  *   reconnect with backoff.
- * - `in-use`: another walsender holds the slot (55006).
+ * - `in-use`: another walsender holds the slot (55006), or just created it (42710).
  * - `check`: anything else the server said; look at the slot and the preflight conditions to decide
  *   between recreating the slot (lost, missing) and a typed, fatal error.
  */
@@ -21,7 +21,8 @@ const RETRY_STATES = new Set([
 
 export function classifyFailure(err: unknown): FailureKind {
   const state = sqlState(err);
-  if (state === '55006') return 'in-use';
+  // 42710: another process created the slot between our look and our CREATE_REPLICATION_SLOT; it holds it.
+  if (state === '55006' || state === '42710') return 'in-use';
   if (state === undefined) return 'retry'; // socket errors: ECONNREFUSED, ECONNRESET, "Connection terminated"
   if (state.startsWith('08') || RETRY_STATES.has(state)) return 'retry';
   return 'check';

@@ -41,9 +41,3 @@ export async function connectReplication(options: ConnectionOptions): Promise<pg
   await client.connect();
   return client;
 }
-
-/** SQLSTATE of a server error, if it is one. */
-export function sqlState(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
-}

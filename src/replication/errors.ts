@@ -108,7 +108,8 @@ export class SlotCreationTimeoutError extends SlotstreamError {
 /** Any other error the server reported, in its own words, with the SQLSTATE and what we were doing. */
 export class ServerError extends SlotstreamError {
   constructor(doing: string, cause: { message: string; code?: string }) {
-    super(`${doing} failed: ${cause.message}${cause.code ? ` (SQLSTATE ${cause.code})` : ''}`, {
+    const state = sqlState(cause);
+    super(`${doing} failed: ${cause.message}${state ? ` (SQLSTATE ${state})` : ''}`, {
       cause,
       code: cause.code,
     });
@@ -125,4 +126,10 @@ export class SlotElsewhereError extends SlotstreamError {
         'Slot names are per server: pick another name, or drop that slot if it is abandoned.',
     );
   }
+}
+
+/** A server error's SQLSTATE: five characters. Node's own codes (ECONNREFUSED, ERR_…) are not SQLSTATEs. */
+export function sqlState(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }

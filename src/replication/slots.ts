@@ -1,6 +1,5 @@
 import type pg from 'pg';
-import { sqlState } from './connect.ts';
-import { ServerError, SlotCreationTimeoutError } from './errors.ts';
+import { ServerError, SlotCreationTimeoutError, sqlState } from './errors.ts';
 import { type Lsn, parseLsn } from './lsn.ts';
 import { quoteIdent, quoteLiteral, validateSlotName } from './names.ts';
 

@@ -200,7 +200,13 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
    * applies (wal_level, privileges, publication), else the server's own words.
    */
   async #diagnose(err: unknown): Promise<void> {
-    const sql = await connectSql(this.#options);
+    let sql: pg.Client;
+    try {
+      sql = await connectSql(this.#options);
+    } catch (connectError) {
+      if (classifyFailure(connectError) === 'retry') return; // the server is going away: reconnecting will tell
+      throw connectError;
+    }
     try {
       await preflight(sql, { publication: this.publication, tables: this.#options.tables });
       const slot = await getSlot(sql, this.slot);
