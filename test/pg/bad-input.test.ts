@@ -1,0 +1,181 @@
+/**
+ * Invariant 7: every bad input gets a clear, typed error saying what to do, and changes nothing.
+ */
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import pg from 'pg';
+import { LocalCluster } from '../../src/devdb/local-cluster.ts';
+import { migrateLatest } from '../../src/migrations/migrator.ts';
+import {
+  InvalidNameError,
+  PublicationError,
+  ReplicationPermissionError,
+  SlotCreationTimeoutError,
+  SlotInUseError,
+  WalLevelError,
+} from '../../src/replication/errors.ts';
+import { type SubscribeOptions, subscribe } from '../../src/replication/subscribe.ts';
+import { freshDatabase, query } from '../support/pg.ts';
+import { readTransactions, subscribeForTest } from '../support/replication.ts';
+
+const url = await freshDatabase('bad_input');
+await migrateLatest(url);
+
+/** The first event or error of a subscription. */
+async function firstOutcome(options: SubscribeOptions): Promise<unknown> {
+  const sub = subscribe(options);
+  try {
+    await sub[Symbol.asyncIterator]().next();
+    return undefined;
+  } catch (err) {
+    return err;
+  } finally {
+    await sub.close();
+  }
+}
+
+const slotCount = async () =>
+  Number((await query<{ n: string }>(url, 'SELECT count(*) AS n FROM pg_replication_slots'))[0]?.n);
+
+test('invalid slot and publication names are refused before any connection', () => {
+  // Nothing listens on this address: reaching it would be a connection error, not a name error.
+  const nowhere = 'postgres://nobody@127.0.0.1:1/none';
+  for (const slot of ['Reader-1', '', 'x'.repeat(64), 'a"b', "x'; DROP TABLE events; --"]) {
+    assert.throws(
+      () => subscribe({ connectionString: nowhere, slot, publication: 'slotstream' }),
+      InvalidNameError,
+    );
+  }
+  assert.throws(
+    () => subscribe({ connectionString: nowhere, slot: 'ok', publication: 'bad name' }),
+    InvalidNameError,
+  );
+});
+
+test('a missing publication, and a table it does not cover, are named with the fix', async () => {
+  const before = await slotCount();
+  const missing = await firstOutcome({ connectionString: url, slot: 'bad_pub', publication: 'nope' });
+  assert.ok(missing instanceof PublicationError, String(missing));
+  assert.match(missing.message, /publication "nope" does not exist.*npm run migrate/);
+
+  await query(url, 'CREATE TABLE receipts_unpublished (id int primary key)');
+  const uncovered = await firstOutcome({
+    connectionString: url,
+    slot: 'bad_pub',
+    publication: 'slotstream',
+    tables: ['events', 'receipts_unpublished'],
+  });
+  assert.ok(uncovered instanceof PublicationError, String(uncovered));
+  assert.match(
+    uncovered.message,
+    /does not cover public\.receipts_unpublished.*ALTER PUBLICATION "slotstream" ADD TABLE public\.receipts_unpublished/,
+  );
+  assert.equal(await slotCount(), before, 'no slot was created');
+});
+
+test('a role without REPLICATION is told how to grant it', async () => {
+  await query(url, 'DROP ROLE IF EXISTS bad_input_plain');
+  await query(url, 'CREATE ROLE bad_input_plain LOGIN NOREPLICATION');
+  try {
+    const u = new URL(url);
+    u.username = 'bad_input_plain';
+    u.password = '';
+    const err = await firstOutcome({
+      connectionString: u.toString(),
+      slot: 'bad_role',
+      publication: 'slotstream',
+    });
+    assert.ok(err instanceof ReplicationPermissionError, String(err));
+    assert.match(err.message, /ALTER ROLE "bad_input_plain" REPLICATION/);
+  } finally {
+    await query(url, 'DROP ROLE IF EXISTS bad_input_plain');
+  }
+});
+
+test('a slot held by another reader: SlotInUseError names its PID (55006), or the reader waits for it', async () => {
+  const holder = subscribeForTest({ connectionString: url, slot: 'held', publication: 'slotstream' });
+  const holding = readTransactions(holder.sub, () => false).catch(() => []);
+  await holder.connected;
+  const [row] = await query<{ pid: number }>(
+    url,
+    "SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = 'held'",
+  );
+  const err = await firstOutcome({ connectionString: url, slot: 'held', publication: 'slotstream' });
+  assert.ok(err instanceof SlotInUseError, String(err));
+  assert.equal(err.code, '55006');
+  assert.equal(err.pid, row?.pid);
+  assert.match(err.message, new RegExp(`in use by the process with PID ${row?.pid}`));
+
+  const waiter = subscribeForTest({
+    connectionString: url,
+    slot: 'held',
+    publication: 'slotstream',
+    ifSlotActive: 'wait',
+    backoff: { initialMs: 50, maxMs: 200 },
+  });
+  const waiting = readTransactions(waiter.sub, () => false).catch(() => []);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.ok(waiter.statuses.some((s) => s.event === 'waiting-for-slot'));
+  await holder.sub.close();
+  await holding;
+  await waiter.connected; // took the slot over once it was free
+  await waiter.sub.close();
+  await waiting;
+});
+
+test('slot creation blocked by an open transaction times out with the blocking PID', async () => {
+  const blocker = new pg.Client(url);
+  await blocker.connect();
+  try {
+    await blocker.query('BEGIN');
+    await blocker.query('SELECT txid_current()');
+    const [{ pid } = { pid: 0 }] = (await blocker.query<{ pid: number }>('SELECT pg_backend_pid() AS pid'))
+      .rows;
+    const err = await firstOutcome({
+      connectionString: url,
+      slot: 'blocked',
+      publication: 'slotstream',
+      slotCreationTimeoutMs: 300,
+    });
+    assert.ok(err instanceof SlotCreationTimeoutError, String(err));
+    assert.equal(err.code, '55P03');
+    assert.match(err.message, new RegExp(`PIDs[^)]*\\b${pid}\\b`));
+    assert.equal(
+      (await query(url, "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'blocked'")).length,
+      0,
+    );
+  } finally {
+    await blocker.query('ROLLBACK');
+    await blocker.end();
+  }
+});
+
+test('a server without wal_level=logical is named, with the setting to change', async (t) => {
+  const binDir = process.env.SLOTSTREAM_TEST_PGBIN;
+  if (!binDir) {
+    t.diagnostic('DATABASE_URL: no binaries to start a wal_level=replica server with');
+    return;
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), 'slotstream-replica-'));
+  chmodSync(dir, 0o711);
+  const cluster = await LocalCluster.start({
+    binaries: { binDir, label: binDir },
+    dataDir: path.join(dir, 'data'),
+    settings: { wal_level: 'replica' },
+  });
+  try {
+    const err = await firstOutcome({
+      connectionString: cluster.url(),
+      slot: 'any',
+      publication: 'slotstream',
+    });
+    assert.ok(err instanceof WalLevelError, String(err));
+    assert.match(err.message, /wal_level=replica.*ALTER SYSTEM SET wal_level = 'logical'/);
+  } finally {
+    await cluster.stop('immediate');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
