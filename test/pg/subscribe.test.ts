@@ -126,3 +126,88 @@ test('an idle database does not pin WAL: confirmed_flush_lsn follows the server 
     await reading.catch(() => {});
   }
 });
+
+test('a new slot exports a snapshot: an initial read through it plus the stream sees every row exactly once', async () => {
+  const writer = new pg.Client(url);
+  await writer.connect();
+  const before = Number(
+    (await writer.query<{ n: string }>('SELECT coalesce(max(stream_ordering), 0) AS n FROM events')).rows[0]
+      ?.n,
+  );
+  await insertEvents(writer, before + 1, 5); // committed before the slot exists: only the snapshot has them
+  let snapshotRows: number[] = [];
+  const { sub, connected } = subscribeForTest({
+    connectionString: url,
+    slot: 'snapshot',
+    publication: 'slotstream',
+    onSlotCreated: async (slot) => {
+      assert.ok(slot.snapshotName);
+      const reader = new pg.Client(url);
+      await reader.connect();
+      await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      await reader.query(`SET TRANSACTION SNAPSHOT '${slot.snapshotName}'`);
+      // Meanwhile the writer commits more; the snapshot must not see them, the stream must.
+      await insertEvents(writer, before + 6, 5);
+      const { rows } = await reader.query<{ s: string }>(
+        'SELECT stream_ordering AS s FROM events WHERE stream_ordering > $1 ORDER BY 1',
+        [before],
+      );
+      snapshotRows = rows.map((r) => Number(r.s));
+      await reader.query('COMMIT');
+      await reader.end();
+    },
+  });
+  try {
+    const reading = readTransactions(sub, (r) => r.length === 1);
+    await connected;
+    const [streamed] = await reading;
+    assert.deepEqual(
+      snapshotRows,
+      [1, 2, 3, 4, 5].map((i) => before + i),
+    );
+    assert.deepEqual(
+      streamed?.orderings,
+      [6, 7, 8, 9, 10].map((i) => before + i),
+    );
+  } finally {
+    await sub.close();
+    await writer.end();
+  }
+});
+
+test('status updates keep flowing while the consumer is busy: a slow handler outlives wal_sender_timeout', async () => {
+  const { sub, connected, statuses } = subscribeForTest({
+    connectionString: url,
+    slot: 'busy',
+    publication: 'slotstream',
+    settings: { wal_sender_timeout: '1s' }, // our timer reports every third of it
+  });
+  const writer = new pg.Client(url);
+  await writer.connect();
+  try {
+    const reading = readTransactions(sub, async (r) => {
+      if (r.length === 1) await new Promise((resolve) => setTimeout(resolve, 4000)); // four timeouts long
+      return r.length === 2;
+    });
+    await connected;
+    const base = 1_000_000;
+    await insertEvents(writer, base, 1);
+    await insertEvents(writer, base + 1, 1);
+    const walsender = (await slotState(url, 'busy'))?.active_pid;
+    const received = await reading;
+    assert.deepEqual(
+      received.map((t) => t.orderings),
+      [[base], [base + 1]],
+    );
+    // Had the server timed us out, the walsender that served us would be gone.
+    const after = await slotState(url, 'busy');
+    assert.ok(
+      walsender && after?.active_pid === walsender,
+      `walsender ${walsender} still serving (now ${after?.active_pid})`,
+    );
+    assert.equal(statuses.filter((s) => s.event === 'reconnecting').length, 0);
+  } finally {
+    await sub.close();
+    await writer.end();
+  }
+});
