@@ -109,10 +109,7 @@ export class SlotCreationTimeoutError extends SlotstreamError {
 export class ServerError extends SlotstreamError {
   constructor(doing: string, cause: { message: string; code?: string }) {
     const state = sqlState(cause);
-    super(`${doing} failed: ${cause.message}${state ? ` (SQLSTATE ${state})` : ''}`, {
-      cause,
-      code: cause.code,
-    });
+    super(`${doing} failed: ${cause.message}${state ? ` (SQLSTATE ${state})` : ''}`, { cause, code: state });
   }
 }
 
@@ -128,8 +125,12 @@ export class SlotElsewhereError extends SlotstreamError {
   }
 }
 
-/** A server error's SQLSTATE: five characters. Node's own codes (ECONNREFUSED, ERR_…) are not SQLSTATEs. */
+/**
+ * A server error's SQLSTATE: five digits or capitals. Node's system errors have codes too, some of the same
+ * shape (EPIPE), but they also carry `syscall`; those are not SQLSTATEs.
+ */
 export function sqlState(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof err !== 'object' || err === null || 'syscall' in err) return undefined;
+  const code = (err as { code?: unknown }).code;
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }

@@ -3,14 +3,7 @@ import copyStreams, { type CopyBothStream } from 'pg-copy-streams';
 import { formatLsn, type Lsn } from './lsn.ts';
 import { quoteIdent, quoteLiteral } from './names.ts';
 import type { PositionTracker } from './positions.ts';
-import {
-  PRIMARY_KEEPALIVE,
-  readKeepalive,
-  standbyStatusUpdate,
-  XLOG_DATA,
-  XLOG_DATA_HEADER_LENGTH,
-  xlogDataStart,
-} from './wire.ts';
+import { readKeepalive, standbyStatusUpdate } from './wire.ts';
 
 export interface SessionOptions {
   slot: string;
@@ -23,13 +16,8 @@ export interface SessionOptions {
   ackReportDelayMs: number;
 }
 
-/** One pgoutput message as it came off the wire. */
-export interface WalMessage {
-  /** WAL position of the record the message was decoded from. */
-  lsn: Lsn;
-  /** The pgoutput message (a view into the frame; copy it to keep it). */
-  payload: Buffer;
-}
+/** Most frames handed over at once; bounds the work between two looks at the event loop. */
+const MAX_BATCH = 1024;
 
 /**
  * One START_REPLICATION on a replication connection, read through pg-copy-streams' copyBoth duplex. The
@@ -45,6 +33,9 @@ export class ReplicationSession {
   #ackTimer: NodeJS.Timeout | undefined;
   #reportedFlush: Lsn = -1n;
   #closed = false;
+  #ended = false;
+  #failure: Error | undefined;
+  #wake: (() => void) | undefined;
 
   constructor(client: pg.Client, positions: PositionTracker, options: SessionOptions) {
     this.#positions = positions;
@@ -65,33 +56,57 @@ export class ReplicationSession {
         readableHighWaterMark: 256,
       }),
     );
-    // Errors reach the consumer through messages(); after close, a late one (the connection ending under
-    // the query) has nobody to tell and must not become an uncaught exception.
-    this.#stream.on('error', () => {});
+    // Errors reach the consumer through nextBatch(); after close, a late one (the connection ending under
+    // the query) has nobody to tell, and the listener keeps it from becoming an uncaught exception.
+    const wake = () => {
+      this.#wake?.();
+      this.#wake = undefined;
+    };
+    this.#stream.on('readable', wake);
+    this.#stream.on('error', (err) => {
+      this.#failure ??= err;
+      wake();
+    });
+    this.#stream.on('end', () => {
+      this.#ended = true;
+      wake();
+    });
+    this.#stream.on('close', () => {
+      this.#ended = true;
+      wake();
+    });
     this.#timer = setInterval(() => this.sendStatus(), options.statusIntervalMs);
     this.#timer.unref();
   }
 
   /**
-   * The pgoutput messages, in WAL order. Keepalives are answered here and never yielded. Ends when the
-   * server ends the stream; throws what the server or the connection reported.
+   * The frames that have arrived, in order (at least one; waits when there are none), or null once the
+   * server ended the stream. Throws what the server or the connection reported. Handing over what is
+   * buffered at once, rather than a promise per frame, is what lets the consumer keep up with the walsender.
+   * XLogData frames go to the caller; pass keepalives to keepalive() in their turn, since whether their
+   * position may be confirmed depends on everything before them having been processed.
    */
-  async *messages(): AsyncGenerator<WalMessage> {
-    const message: WalMessage = { lsn: 0n, payload: Buffer.alloc(0) };
-    // Not destroyed when the consumer stops early: close() must report the last acknowledgement first.
-    const frames = this.#stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
-    for await (const frame of frames) {
-      const kind = frame[0];
-      if (kind === XLOG_DATA) {
-        message.lsn = xlogDataStart(frame);
-        message.payload = frame.subarray(XLOG_DATA_HEADER_LENGTH);
-        this.#positions.observe(message.lsn);
-        yield message;
-      } else if (kind === PRIMARY_KEEPALIVE) {
-        const { walEnd, replyRequested } = readKeepalive(frame);
-        if (this.#positions.keepalive(walEnd) || replyRequested) this.sendStatus();
+  async nextBatch(): Promise<Buffer[] | null> {
+    for (;;) {
+      const batch: Buffer[] = [];
+      while (batch.length < MAX_BATCH) {
+        const frame: Buffer | null = this.#stream.read();
+        if (frame === null) break;
+        batch.push(frame);
       }
+      if (batch.length > 0) return batch;
+      if (this.#failure) throw this.#failure;
+      if (this.#ended) return null;
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
     }
+  }
+
+  /** A keepalive frame: confirms its position when nothing is unprocessed, and answers when asked. */
+  keepalive(frame: Buffer): void {
+    const { walEnd, replyRequested } = readKeepalive(frame);
+    if (this.#positions.keepalive(walEnd) || replyRequested) this.sendStatus();
   }
 
   /** Reports an acknowledgement soon, batching the acks of small transactions into one update. */

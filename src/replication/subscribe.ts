@@ -12,6 +12,7 @@ import { preflight } from './preflight.ts';
 import { ReplicationSession } from './session.ts';
 import { type CreatedSlot, createSlot, dropSlot, getSlot, isLost } from './slots.ts';
 import { createSpoolDirectory, TransactionSpool } from './spool.ts';
+import { PRIMARY_KEEPALIVE, XLOG_DATA, XLOG_DATA_HEADER_LENGTH, xlogDataStart } from './wire.ts';
 
 /** The highest pgoutput protocol we speak; the session uses the highest the server also speaks. */
 const MAX_PROTO_VERSION = 4;
@@ -108,6 +109,8 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
     this.#signal = options.signal
       ? AbortSignal.any([options.signal, this.#abort.signal])
       : this.#abort.signal;
+    // An abort must also end a session that is waiting for the server, not only the wait between sessions.
+    this.#signal.addEventListener('abort', () => void this.#disconnect(), { once: true });
   }
 
   /** WAL position of the record the event being handled was decoded from. */
@@ -153,10 +156,7 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
             this.resets++;
             yield reset;
           }
-          for await (const event of this.#stream(spoolDir.dir)) {
-            backoff.reset();
-            yield event;
-          }
+          yield* this.#stream(spoolDir.dir, backoff);
           throw new Error('the server ended the replication stream'); // not a SlotstreamError: retried
         } catch (err) {
           await this.#disconnect();
@@ -289,7 +289,7 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
    * however big they are). Streamed transactions are spooled to disk per xid and replayed at Stream Commit,
    * or forgotten at Stream Abort.
    */
-  async *#stream(spoolDir: string): AsyncGenerator<ReplicationEvent> {
+  async *#stream(spoolDir: string, backoff: Backoff): AsyncGenerator<ReplicationEvent> {
     const session = this.#session;
     if (!session) return;
     const positions = this.#positions;
@@ -299,111 +299,124 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
     let current: { spool: TransactionSpool; streamStart: Buffer } | undefined; // inside a stream block
     let skipping = false; // inside a transaction already delivered before a reconnect
     try {
-      for await (const { lsn, payload } of session.messages()) {
-        this.#eventLsn = lsn;
-        if (current) {
-          const tag = payload[0];
-          if (tag === TAG_STREAM_STOP) {
-            parser.parse(payload); // leaves the block
-            current = undefined;
-          } else {
-            // Relation and Type messages too, in order: a relation may change inside the transaction.
-            current.spool.append(payload.readUInt32BE(1), lsn, payload);
+      for (let batch = await session.nextBatch(); batch; batch = await session.nextBatch()) {
+        backoff.reset(); // the connection works
+        for (const frame of batch) {
+          if (frame[0] === PRIMARY_KEEPALIVE) {
+            session.keepalive(frame);
+            continue;
           }
-          continue;
-        }
-        const message = parser.parse(payload);
-        switch (message.tag) {
-          case 'begin':
-            positions.transactionOpened();
-            skipping = message.finalLsn <= this.#lastDelivered;
-            if (!skipping) yield message;
-            break;
-          case 'commit':
-            if (skipping) {
-              positions.transactionDropped();
-              skipping = false;
+          if (frame[0] !== XLOG_DATA) continue;
+          const lsn = xlogDataStart(frame);
+          positions.observe(lsn);
+          this.#eventLsn = lsn;
+          if (current) {
+            if (frame[XLOG_DATA_HEADER_LENGTH] === TAG_STREAM_STOP) {
+              parser.parse(frame, XLOG_DATA_HEADER_LENGTH); // leaves the block
+              current = undefined;
             } else {
-              this.#lastDelivered = message.commitLsn;
-              positions.transactionDelivered(message.endLsn);
-              yield message;
+              // Relation and Type messages too, in order: a relation may change inside the transaction.
+              const subxid = frame.readUInt32BE(XLOG_DATA_HEADER_LENGTH + 1);
+              current.spool.append(subxid, lsn, frame.subarray(XLOG_DATA_HEADER_LENGTH));
             }
-            break;
-          case 'stream_start': {
-            let txn = streamed.get(message.xid);
-            if (!txn) {
-              txn = { spool: new TransactionSpool(spoolDir, message.xid), streamStart: Buffer.from(payload) };
-              streamed.set(message.xid, txn);
+            continue;
+          }
+          const message = parser.parse(frame, XLOG_DATA_HEADER_LENGTH);
+          switch (message.tag) {
+            case 'begin':
               positions.transactionOpened();
-            }
-            current = txn;
-            break;
-          }
-          case 'stream_abort': {
-            const txn = streamed.get(message.xid);
-            if (message.subxid !== message.xid) {
-              txn?.spool.abortSubtransaction(message.subxid);
-            } else if (txn) {
-              txn.spool.dispose();
-              streamed.delete(message.xid);
-              positions.transactionDropped();
-            }
-            break;
-          }
-          case 'stream_commit': {
-            const txn = streamed.get(message.xid);
-            streamed.delete(message.xid);
-            if (!txn)
-              throw new SlotstreamError(
-                `Stream Commit for transaction ${message.xid} that never started streaming`,
-              );
-            try {
-              if (message.commitLsn <= this.#lastDelivered) {
+              skipping = message.finalLsn <= this.#lastDelivered;
+              if (!skipping) yield message;
+              break;
+            case 'commit':
+              if (skipping) {
                 positions.transactionDropped();
-                break;
+                skipping = false;
+              } else {
+                this.#lastDelivered = message.commitLsn;
+                positions.transactionDelivered(message.endLsn);
+                yield message;
               }
-              const { commitLsn, endLsn, commitTime, commitTimeMicros, xid } = message;
-              const begin: BeginMessage = {
-                tag: 'begin',
-                finalLsn: commitLsn,
-                commitTime,
-                commitTimeMicros,
-                xid,
-              };
-              yield begin;
-              // Relations known before the transaction, for any whose Relation message went with a
-              // rolled-back subtransaction; the transaction's own Relation messages replay in order.
-              const replay = new PgoutputParser();
-              replay.adoptRelations(parser);
-              replay.parse(txn.streamStart); // inside a stream block, messages carry their xid
-              for (const record of txn.spool.messages()) {
-                this.#eventLsn = record.lsn;
-                yield replay.parse(record.payload) as ReplicationEvent;
+              break;
+            case 'stream_start': {
+              let txn = streamed.get(message.xid);
+              if (!txn) {
+                txn = {
+                  spool: new TransactionSpool(spoolDir, message.xid),
+                  streamStart: Buffer.from(frame.subarray(XLOG_DATA_HEADER_LENGTH)),
+                };
+                streamed.set(message.xid, txn);
+                positions.transactionOpened();
               }
-              this.#eventLsn = lsn;
-              // pgoutput counts the relations sent inside a committed streamed transaction as sent for
-              // the ordinary path too, so later transactions rely on them without repeating them.
-              parser.adoptRelations(replay);
-              const commit: CommitMessage = {
-                tag: 'commit',
-                flags: message.flags,
-                commitLsn,
-                endLsn,
-                commitTime,
-                commitTimeMicros,
-              };
-              this.#lastDelivered = message.commitLsn;
-              positions.transactionDelivered(message.endLsn);
-              yield commit;
-            } finally {
-              txn.spool.dispose();
+              current = txn;
+              break;
             }
-            break;
+            case 'stream_abort': {
+              const txn = streamed.get(message.xid);
+              if (message.subxid !== message.xid) {
+                txn?.spool.abortSubtransaction(message.subxid);
+              } else if (txn) {
+                txn.spool.dispose();
+                streamed.delete(message.xid);
+                positions.transactionDropped();
+              }
+              break;
+            }
+            case 'stream_commit': {
+              const txn = streamed.get(message.xid);
+              streamed.delete(message.xid);
+              if (!txn)
+                throw new SlotstreamError(
+                  `Stream Commit for transaction ${message.xid} that never started streaming`,
+                );
+              try {
+                if (message.commitLsn <= this.#lastDelivered) {
+                  positions.transactionDropped();
+                  break;
+                }
+                const { commitLsn, endLsn, commitTime, commitTimeMicros, xid } = message;
+                const begin: BeginMessage = {
+                  tag: 'begin',
+                  finalLsn: commitLsn,
+                  commitTime,
+                  commitTimeMicros,
+                  xid,
+                };
+                yield begin;
+                // Relations known before the transaction, for any whose Relation message went with a
+                // rolled-back subtransaction; the transaction's own Relation messages replay in order.
+                const replay = new PgoutputParser();
+                replay.adoptRelations(parser);
+                replay.parse(txn.streamStart); // inside a stream block, messages carry their xid
+                for (const record of txn.spool.messages()) {
+                  this.#eventLsn = record.lsn;
+                  yield replay.parse(record.payload) as ReplicationEvent;
+                }
+                this.#eventLsn = lsn;
+                // pgoutput counts the relations sent inside a committed streamed transaction as sent for
+                // the ordinary path too, so later transactions rely on them without repeating them.
+                parser.adoptRelations(replay);
+                const commit: CommitMessage = {
+                  tag: 'commit',
+                  flags: message.flags,
+                  commitLsn,
+                  endLsn,
+                  commitTime,
+                  commitTimeMicros,
+                };
+                this.#lastDelivered = message.commitLsn;
+                positions.transactionDelivered(message.endLsn);
+                yield commit;
+              } finally {
+                txn.spool.dispose();
+              }
+              break;
+            }
+            case 'stream_stop':
+              break;
+            default:
+              if (!skipping) yield message;
           }
-          case 'stream_stop':
-            break;
-          default:
-            if (!skipping) yield message;
         }
       }
     } finally {
