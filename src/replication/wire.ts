@@ -3,6 +3,7 @@
  * the server's XLogData ('w') and Primary keepalive ('k') frames, and our Standby status update ('r').
  */
 import type { Lsn } from './lsn.ts';
+import { PG_EPOCH_OFFSET_MICROS } from './pgoutput/types.ts';
 
 export const XLOG_DATA = 0x77; // 'w'
 export const PRIMARY_KEEPALIVE = 0x6b; // 'k'
@@ -13,15 +14,8 @@ export const XLOG_DATA_HEADER_LENGTH = 25;
 /** 'k' + walEnd(8) + sendTime(8) + replyRequested(1). */
 const KEEPALIVE_LENGTH = 18;
 
-/** Microseconds between the Unix epoch and PostgreSQL's (2000-01-01T00:00:00Z), exactly. */
-export const PG_EPOCH_OFFSET_US = BigInt(Date.UTC(2000, 0, 1)) * 1000n;
-
-export function pgMicrosToDate(us: bigint): Date {
-  return new Date(Number((us + PG_EPOCH_OFFSET_US) / 1000n));
-}
-
 export function nowPgMicros(nowMs: number = Date.now()): bigint {
-  return BigInt(nowMs) * 1000n - PG_EPOCH_OFFSET_US;
+  return BigInt(nowMs) * 1000n - PG_EPOCH_OFFSET_MICROS;
 }
 
 export interface Keepalive {

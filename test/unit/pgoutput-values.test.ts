@@ -124,3 +124,25 @@ test('UNCHANGED_TOAST is a distinct singleton with a JSON form', () => {
   assert.notEqual(UNCHANGED_TOAST, undefined);
   assert.notEqual(UNCHANGED_TOAST, null);
 });
+
+test('int8 is exact on both the short (digit loop) and long (BigInt parse) paths', () => {
+  const int8 = decoderFor(TypeOid.int8);
+  const cases: [string, bigint][] = [
+    ['0', 0n],
+    ['-0', 0n],
+    ['42', 42n],
+    ['-42', -42n],
+    ['999999999999999', 999_999_999_999_999n], // 15 digits: the fast path's limit
+    ['1000000000000000', 1_000_000_000_000_000n], // 16 digits: the exact path
+    ['9007199254740993', 9_007_199_254_740_993n],
+    ['-9223372036854775808', -9_223_372_036_854_775_808n],
+  ];
+  for (const [text, value] of cases) {
+    const buf = Buffer.from(`x${text}y`);
+    assert.equal(int8(buf, 1, buf.length - 1), value, text);
+  }
+  for (const bad of ['', '-', '12a', '1.5']) {
+    const buf = Buffer.from(bad);
+    assert.throws(() => int8(buf, 0, buf.length), bad);
+  }
+});

@@ -4,13 +4,8 @@ import { Backoff } from '../../src/replication/backoff.ts';
 import { InvalidNameError } from '../../src/replication/errors.ts';
 import { formatLsn, parseLsn } from '../../src/replication/lsn.ts';
 import { quoteIdent, validatePublicationName, validateSlotName } from '../../src/replication/names.ts';
-import {
-  nowPgMicros,
-  PG_EPOCH_OFFSET_US,
-  pgMicrosToDate,
-  readKeepalive,
-  standbyStatusUpdate,
-} from '../../src/replication/wire.ts';
+import { PG_EPOCH_OFFSET_MICROS, pgEpochMicrosToDate } from '../../src/replication/pgoutput/types.ts';
+import { nowPgMicros, readKeepalive, standbyStatusUpdate } from '../../src/replication/wire.ts';
 
 test('LSNs round-trip through their text form, exactly and unsigned', () => {
   for (const text of ['0/0', '0/16B3748', '16/B374D848', 'FFFFFFFF/FFFFFFFF'])
@@ -21,10 +16,10 @@ test('LSNs round-trip through their text form, exactly and unsigned', () => {
 });
 
 test('timestamps use the PostgreSQL epoch, 2000-01-01T00:00:00Z, exactly', () => {
-  assert.equal(PG_EPOCH_OFFSET_US, 946_684_800_000_000n);
+  assert.equal(PG_EPOCH_OFFSET_MICROS, 946_684_800_000_000n);
   assert.equal(nowPgMicros(Date.UTC(2000, 0, 1)), 0n);
   assert.equal(nowPgMicros(Date.UTC(2000, 0, 8)), 7n * 86_400_000_000n);
-  assert.equal(pgMicrosToDate(0n).toISOString(), '2000-01-01T00:00:00.000Z');
+  assert.equal(pgEpochMicrosToDate(0n).toISOString(), '2000-01-01T00:00:00.000Z');
 });
 
 test('standby status update layout', () => {
@@ -35,7 +30,7 @@ test('standby status update layout', () => {
   assert.equal(buf.readBigUInt64BE(1), 0x30n);
   assert.equal(buf.readBigUInt64BE(9), 0x20n);
   assert.equal(buf.readBigUInt64BE(17), 0x10n);
-  assert.equal(buf.readBigInt64BE(25), BigInt(now) * 1000n - PG_EPOCH_OFFSET_US);
+  assert.equal(buf.readBigInt64BE(25), BigInt(now) * 1000n - PG_EPOCH_OFFSET_MICROS);
   assert.equal(buf[33], 1);
 });
 

@@ -437,6 +437,20 @@ function decodeInt(buf: Buffer, start: number, end: number): number {
 }
 
 function decodeBigInt(buf: Buffer, start: number, end: number): bigint {
+  // Fast path for the common case (positions, millisecond timestamps): up to 15 digits are exact in a
+  // double, so accumulate digits straight from the buffer and skip the string and the regex.
+  let i = start;
+  const negative = buf[i] === 0x2d; // '-'
+  if (negative) i++;
+  if (end - i > 0 && end - i <= 15) {
+    let n = 0;
+    for (; i < end; i++) {
+      const digit = (buf[i] as number) - 0x30;
+      if (digit < 0 || digit > 9) break;
+      n = n * 10 + digit;
+    }
+    if (i === end) return BigInt(negative ? -n : n);
+  }
   return textToBigInt(buf.toString('latin1', start, end));
 }
 
