@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util';
 import { connectSql } from '../replication/connect.ts';
 import { formatLsn, parseLsn } from '../replication/lsn.ts';
-import { validatePublicationName, validateSlotName } from '../replication/names.ts';
 import { subscribe } from '../replication/subscribe.ts';
-import { type Command, UsageError } from './command.ts';
-import { CONNECTION_OPTIONS, CONNECTION_USAGE, resolveConnection } from './connection.ts';
+import type { Command } from './command.ts';
+import { CONNECTION_USAGE, resolveConnection } from './connection.ts';
+import { SLOT_OPTIONS, SLOT_USAGE, slotAndPublication } from './slot-options.ts';
 
 /** What a reader reports about itself once a second. */
 export interface ReaderStatus {
@@ -30,8 +30,7 @@ export const reader: Command = {
     'a status line every second: applied position, lag in bytes and milliseconds, updates per second.',
     'When another process holds the slot it waits for it. Ctrl-C or SIGTERM stops it cleanly; the slot stays.',
     '',
-    '  --slot NAME         the slot (lower-case letters, digits, underscores), e.g. reader_1',
-    '  --publication NAME  default: slotstream',
+    ...SLOT_USAGE,
     '  --json              status lines as JSON objects',
     CONNECTION_USAGE,
   ].join('\n'),
@@ -40,17 +39,13 @@ export const reader: Command = {
     const { values } = parseArgs({
       args: argv,
       options: {
-        ...CONNECTION_OPTIONS,
-        slot: { type: 'string' },
-        publication: { type: 'string', default: 'slotstream' },
+        ...SLOT_OPTIONS,
         json: { type: 'boolean', default: false },
       },
       strict: true,
       allowPositionals: false,
     });
-    if (values.slot === undefined) throw new UsageError('--slot NAME is required');
-    const slot = validateSlotName(values.slot);
-    const publication = validatePublicationName(values.publication);
+    const { slot, publication } = slotAndPublication(values);
     const connection = await resolveConnection({
       databaseUrl: values['database-url'],
       log: (l) => console.error(l),

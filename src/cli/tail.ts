@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
-import { validatePublicationName, validateSlotName } from '../replication/names.ts';
-import { type Command, UsageError } from './command.ts';
-import { CONNECTION_OPTIONS, CONNECTION_USAGE, resolveConnection } from './connection.ts';
+import type { Command } from './command.ts';
+import { CONNECTION_USAGE, resolveConnection } from './connection.ts';
+import { SLOT_OPTIONS, SLOT_USAGE, slotAndPublication } from './slot-options.ts';
 import { runTail } from './tail-run.ts';
 
 export const tail: Command = {
@@ -17,8 +17,7 @@ export const tail: Command = {
     'as {"$unchanged_toast":true}. A transaction is acknowledged once its lines are written; one cut short',
     '(Ctrl-C, a closed pipe) comes again on the next run. Resets go to stderr as {"op":"reset",…}.',
     '',
-    '  --slot NAME         the logical slot to consume (lower-case letters, digits, underscores)',
-    '  --publication NAME  default: slotstream',
+    ...SLOT_USAGE,
     '  --temporary         a temporary slot: it disappears when tail exits',
     '  --wait              when another process holds the slot, wait for it instead of failing',
     CONNECTION_USAGE,
@@ -28,19 +27,14 @@ export const tail: Command = {
     const { values } = parseArgs({
       args: argv,
       options: {
-        ...CONNECTION_OPTIONS,
-        slot: { type: 'string' },
-        publication: { type: 'string', default: 'slotstream' },
+        ...SLOT_OPTIONS,
         temporary: { type: 'boolean', default: false },
         wait: { type: 'boolean', default: false },
       },
       strict: true,
       allowPositionals: false,
     });
-    if (values.slot === undefined) throw new UsageError('--slot NAME is required');
-    // Before any connection: a bad name must not touch the server.
-    const slot = validateSlotName(values.slot);
-    const publication = validatePublicationName(values.publication);
+    const { slot, publication } = slotAndPublication(values);
     const connection = await resolveConnection({
       databaseUrl: values['database-url'],
       log: (line) => console.error(line),

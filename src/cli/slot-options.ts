@@ -1,0 +1,27 @@
+import { validatePublicationName, validateSlotName } from '../replication/names.ts';
+import { UsageError } from './command.ts';
+import { CONNECTION_OPTIONS } from './connection.ts';
+
+/** The options of every command that consumes a slot (`tail`, `reader`), for parseArgs. */
+export const SLOT_OPTIONS = {
+  ...CONNECTION_OPTIONS,
+  slot: { type: 'string' },
+  publication: { type: 'string', default: 'slotstream' },
+} as const;
+
+export const SLOT_USAGE = [
+  '  --slot NAME         the logical slot to consume (lower-case letters, digits, underscores), e.g. reader_1',
+  '  --publication NAME  default: slotstream',
+];
+
+/** The validated slot and publication. Called before any connection: a bad name must not touch the server. */
+export function slotAndPublication(values: { slot?: string; publication?: string }): {
+  slot: string;
+  publication: string;
+} {
+  if (values.slot === undefined) throw new UsageError('--slot NAME is required');
+  return {
+    slot: validateSlotName(values.slot),
+    publication: validatePublicationName(values.publication ?? 'slotstream'),
+  };
+}
