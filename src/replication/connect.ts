@@ -8,15 +8,27 @@ export interface ConnectionOptions {
   settings?: Record<string, string>;
 }
 
+/**
+ * The text forms the pgoutput decoder reads are produced by the decoding session's output functions, so
+ * they follow that session's settings; a server or role default such as DateStyle 'SQL, DMY' must not
+ * change what we decode. Every session we open (replication, and SQL for peeking) uses these.
+ */
+export const DECODING_SETTINGS: Readonly<Record<string, string>> = {
+  DateStyle: 'ISO, MDY',
+  IntervalStyle: 'postgres',
+  bytea_output: 'hex',
+  extra_float_digits: '3', // shortest exact float text (any value above 0 on PostgreSQL 12+)
+};
+
 function pgConfig(options: ConnectionOptions): pg.ClientConfig {
-  const config: pg.ClientConfig = { connectionString: options.connectionString };
-  if (options.settings && Object.keys(options.settings).length > 0) {
+  const settings = { ...DECODING_SETTINGS, ...options.settings };
+  return {
+    connectionString: options.connectionString,
     // Sent in the startup packet; values are escaped the way the server's options parser expects.
-    config.options = Object.entries(options.settings)
+    options: Object.entries(settings)
       .map(([k, v]) => `-c ${k}=${v.replaceAll('\\', '\\\\').replaceAll(' ', '\\ ')}`)
-      .join(' ');
-  }
-  return config;
+      .join(' '),
+  };
 }
 
 /** An ordinary SQL session. */

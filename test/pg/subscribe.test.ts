@@ -211,3 +211,49 @@ test('status updates keep flowing while the consumer is busy: a slow handler out
     await writer.end();
   }
 });
+
+test("values decode the same whatever the database's output settings (DateStyle, bytea_output, float digits)", async () => {
+  const database = new URL(url).pathname.slice(1);
+  await query(
+    url,
+    'CREATE TABLE dated (id int PRIMARY KEY, at timestamptz, day date, bytes bytea, ratio float8)',
+  );
+  await query(url, 'ALTER PUBLICATION slotstream ADD TABLE dated');
+  await query(url, `ALTER DATABASE "${database}" SET DateStyle = 'SQL, DMY'`);
+  await query(url, `ALTER DATABASE "${database}" SET bytea_output = 'escape'`);
+  await query(url, `ALTER DATABASE "${database}" SET extra_float_digits = -3`);
+  const { sub, connected } = subscribeForTest({
+    connectionString: url,
+    slot: 'styles',
+    publication: 'slotstream',
+  });
+  const rows: Record<string, unknown>[] = [];
+  const iterator = sub[Symbol.asyncIterator]();
+  try {
+    const reading = (async () => {
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+        if (next.value.tag === 'insert') rows.push(next.value.new);
+        if (next.value.tag === 'commit') return;
+      }
+    })();
+    await connected;
+    await query(
+      url,
+      "INSERT INTO dated VALUES (1, '2026-11-26 10:00:00.123+00', '2026-03-04', '\\x00ff10', 0.1)",
+    );
+    await reading;
+    assert.deepEqual(rows, [
+      {
+        id: 1,
+        at: new Date('2026-11-26T10:00:00.123Z'),
+        day: '2026-03-04',
+        bytes: Buffer.from([0, 255, 16]),
+        ratio: 0.1,
+      },
+    ]);
+  } finally {
+    await sub.close();
+    await query(url, `ALTER DATABASE "${database}" RESET ALL`);
+    await query(url, 'ALTER PUBLICATION slotstream DROP TABLE dated');
+  }
+});
