@@ -31,7 +31,7 @@
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -439,7 +439,6 @@ async function main(): Promise<void> {
       if (!binaries) throw new Error(`no PostgreSQL 15 at ${SYSTEM_PG15_BIN}`);
       if (args.pg !== '15' && args.pg !== '18') throw new Error('--pg must be 15 or 18');
       tempDir = await mkdtemp(path.join(tmpdir(), 'slotstream-bench-'));
-      await chmod(tempDir, 0o711); // as root, the server runs as `postgres` and must enter it
       cluster = await LocalCluster.start({ binaries, dataDir: path.join(tempDir, 'data') });
       adminUrl = cluster.url();
       serverLabel = `throwaway cluster (${binaries.label})`;

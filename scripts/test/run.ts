@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -61,9 +61,6 @@ function nodeTest(
 
 async function withCluster(binaries: PostgresBinaries, label: string): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'slotstream-test-'));
-  // mkdtemp makes the directory 0700; as root the server runs as `postgres`, which must be able to reach
-  // the data directory inside it.
-  await chmod(dir, 0o711);
   const dataDir = path.join(dir, 'data');
   let cluster: LocalCluster | undefined;
   try {

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -94,7 +94,10 @@ export class LocalCluster {
   async #initdb(): Promise<void> {
     await mkdir(this.dataDir, { recursive: true, mode: 0o700 });
     const owner = await serverUser();
-    if (owner) await chown(this.dataDir, owner.uid, owner.gid);
+    if (owner) {
+      await chown(this.dataDir, owner.uid, owner.gid);
+      await letOthersThrough(path.dirname(this.dataDir));
+    }
     await this.#asServerUser('initdb', [
       '-D',
       this.dataDir,
@@ -142,6 +145,22 @@ async function serverUser(): Promise<{ uid: number; gid: number } | undefined> {
   } catch {
     await run('useradd', ['--system', '--user-group', '--no-create-home', 'postgres']);
     return await id();
+  }
+}
+
+/**
+ * As root the server runs as `postgres`, which must be able to reach its data directory: a checkout in a
+ * private directory (mktemp -d, /root) would stop initdb with "Permission denied". Adds the search bit for
+ * others (o+x: enter, not list or read) to each directory on the way that lacks it, and says so.
+ */
+async function letOthersThrough(dir: string): Promise<void> {
+  for (let d = dir; ; d = path.dirname(d)) {
+    const { mode } = await stat(d);
+    if ((mode & 0o001) === 0) {
+      await chmod(d, (mode & 0o7777) | 0o001);
+      console.error(`slotstream: chmod o+x ${d}, so the postgres user can reach the data directory`);
+    }
+    if (path.dirname(d) === d) return;
   }
 }
 

@@ -77,7 +77,26 @@ export class ReplicationSession {
     });
     this.#timer = setInterval(() => this.sendStatus(), options.statusIntervalMs);
     this.#timer.unref();
+    // The duplex holds writes until the server's CopyBothResponse, so the first status update's callback
+    // is the moment START_REPLICATION was accepted; an error or an end before it is its refusal (a slot in
+    // use, a missing publication, ...).
+    this.ready = new Promise<void>((resolve, reject) => {
+      const refused = (err?: Error) =>
+        reject(err ?? new Error('the server closed the stream before streaming began'));
+      this.#stream.once('error', refused);
+      this.#stream.once('close', refused);
+      this.#stream.write(standbyStatusUpdate(positions.received, positions.flush, positions.flush), (err) => {
+        this.#stream.off('error', refused);
+        this.#stream.off('close', refused);
+        if (err) refused(err);
+        else resolve();
+      });
+    });
+    this.ready.catch(() => {}); // also reported by nextBatch(); not an unhandled rejection when unawaited
   }
+
+  /** Resolves once the server accepted START_REPLICATION; rejects with its refusal. */
+  readonly ready: Promise<void>;
 
   /**
    * The frames that have arrived, in order (at least one; waits when there are none), or null once the

@@ -238,6 +238,7 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
     }
     const replication = await connectReplication(this.#options);
     this.#replication = replication;
+    this.#throwIfAborted(); // close() may have run while we connected: it could not end this connection
     let reset: ResetEvent | undefined;
     if (!existing || isLost(existing)) {
       const created = await createSlot(replication, this.slot, {
@@ -271,9 +272,15 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
       statusIntervalMs: senderTimeoutMs > 0 ? Math.min(senderTimeoutMs / 3, 10_000) : 10_000,
       ackReportDelayMs: this.#options.ackReportDelayMs ?? 100,
     });
+    await this.#session.ready;
+    this.#throwIfAborted();
     this.#hadSlot = true;
     this.#options.onStatus?.({ event: 'connected', slot: this.slot, startLsn, protoVersion });
     return reset;
+  }
+
+  #throwIfAborted(): void {
+    if (this.#signal.aborted) throw this.#signal.reason;
   }
 
   async #disconnect(): Promise<void> {

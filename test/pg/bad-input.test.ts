@@ -2,7 +2,7 @@
  * Invariant 7: every bad input gets a clear, typed error saying what to do, and changes nothing.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -160,7 +160,6 @@ test('a server without wal_level=logical is named, with the setting to change', 
     return;
   }
   const dir = mkdtempSync(path.join(tmpdir(), 'slotstream-replica-'));
-  chmodSync(dir, 0o711);
   const cluster = await LocalCluster.start({
     binaries: { binDir, label: binDir },
     dataDir: path.join(dir, 'data'),

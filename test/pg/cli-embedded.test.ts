@@ -3,7 +3,7 @@
  * under .slotstream/pg in the working directory and use its `slotstream` database.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -13,7 +13,6 @@ import { query } from '../support/pg.ts';
 
 test('no URL: the embedded cluster is created, started, reused, and given a slotstream database', async () => {
   const cwd = await mkdtemp(path.join(tmpdir(), 'slotstream-cwd-'));
-  await chmod(cwd, 0o711); // as root the server runs as postgres, which must reach .slotstream/pg
   const logged: string[] = [];
   // Port 0: a free port, so the test never meets a developer's cluster on the default one.
   const first = await resolveConnection({ env: {}, cwd, embeddedPort: 0, log: (l) => logged.push(l) });
