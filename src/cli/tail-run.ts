@@ -53,6 +53,13 @@ export async function runTail(options: TailOptions): Promise<number> {
         );
         continue;
       }
+      if (event.tag === 'incomplete') {
+        // Its lines so far are out already; the whole transaction follows again (at-least-once).
+        options.err(
+          JSON.stringify({ op: 'incomplete', xid: event.xid, commit_lsn: formatLsn(event.finalLsn) }),
+        );
+        continue;
+      }
       for (const line of changes.lines(event, sub.eventLsn)) await out.write(serializeChangeLine(line));
       if (event.tag === 'commit') {
         await out.flushed();

@@ -14,9 +14,8 @@ const RETRY_STATES = new Set([
   '57P01', // admin_shutdown: pg_terminate_backend, or fast shutdown
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now: starting up or shutting down
-  '53300', // too_many_connections
-  '53400', // configuration_limit_exceeded: max_wal_senders, while an old walsender lingers
-  '40001',
+  '55P03', // lock_not_available: decoding waited too long for a catalog lock
+  '57014', // query_canceled
 ]);
 
 export function classifyFailure(err: unknown): FailureKind {
@@ -24,7 +23,8 @@ export function classifyFailure(err: unknown): FailureKind {
   // 42710: another process created the slot between our look and our CREATE_REPLICATION_SLOT; it holds it.
   if (state === '55006' || state === '42710') return 'in-use';
   if (state === undefined) return 'retry'; // socket errors: ECONNREFUSED, ECONNRESET, "Connection terminated"
-  if (state.startsWith('08') || RETRY_STATES.has(state)) return 'retry';
+  // Class 53 (insufficient resources: disk full while spilling, out of memory) passes, as may a lock wait.
+  if (state.startsWith('08') || state.startsWith('53') || RETRY_STATES.has(state)) return 'retry';
   return 'check';
 }
 

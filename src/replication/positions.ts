@@ -25,6 +25,23 @@ export class PositionTracker {
     this.#deliveredEnd = start;
   }
 
+  /**
+   * A new session on the same slot: transactions that were arriving are cut off and will come again from
+   * their Begin. Delivered-but-unacknowledged ones stay unprocessed until the consumer acknowledges them,
+   * so a keepalive cannot confirm past them in the meantime.
+   */
+  restart(): void {
+    this.#openTransactions = 0;
+  }
+
+  /** A new slot, starting at `start`: nothing of the old one counts any more. */
+  reset(start: Lsn): void {
+    this.received = start;
+    this.flush = start;
+    this.#deliveredEnd = start;
+    this.#openTransactions = 0;
+  }
+
   observe(lsn: Lsn): void {
     if (lsn > this.received) this.received = lsn;
   }

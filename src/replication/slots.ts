@@ -79,7 +79,8 @@ export function isLost(slot: SlotInfo): boolean {
 /**
  * Creates a pgoutput slot on a replication session, exporting a snapshot of the database as of the slot's
  * consistent point. Creation waits for transactions open at that moment to end; `lockTimeoutMs` bounds the
- * wait, so one forgotten transaction cannot hang a reader's start-up.
+ * wait, so one forgotten transaction cannot hang a reader's start-up. The session keeps that lock_timeout
+ * (resetting it here would end the snapshot): RESET it once the snapshot has served.
  */
 export async function createSlot(
   replication: pg.Client,

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Lsn } from './lsn.ts';
 
+const EMPTY = Buffer.alloc(0);
+
 /** Record header: message length (4) and WAL position (8). */
 const HEADER = 12;
 
@@ -23,7 +25,8 @@ export class TransactionSpool {
   readonly xid: number;
   readonly #fd: number;
   readonly #file: string;
-  #buffer = Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
+  /** Allocated on first use: many small streamed transactions open at once must not cost 1 MiB each. */
+  #buffer = EMPTY;
   #buffered = 0;
   #flushed = 0;
   /** Subtransaction xid → offset of its first record. */
@@ -33,6 +36,8 @@ export class TransactionSpool {
     this.xid = xid;
     this.#file = path.join(dir, `xid-${xid}.spool`);
     this.#fd = openSync(this.#file, 'w+');
+    // Unlinked at once: the descriptor keeps the data, and no crash (kill -9 included) can leave it behind.
+    rmSync(this.#file);
   }
 
   get size(): number {
@@ -42,6 +47,7 @@ export class TransactionSpool {
   append(subxid: number, lsn: Lsn, message: Buffer): void {
     if (!this.#subxactStart.has(subxid)) this.#subxactStart.set(subxid, this.size);
     const need = HEADER + message.length;
+    if (this.#buffer === EMPTY) this.#buffer = Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
     if (this.#buffered + need > this.#buffer.length) this.#flush();
     if (need > this.#buffer.length) {
       const header = Buffer.allocUnsafe(HEADER);
@@ -107,7 +113,6 @@ export class TransactionSpool {
 
   dispose(): void {
     closeSync(this.#fd);
-    rmSync(this.#file, { force: true });
   }
 
   #flush(): void {

@@ -10,7 +10,7 @@ import type { BeginMessage, CommitMessage, PgoutputMessage } from './pgoutput/ty
 import { PositionTracker } from './positions.ts';
 import { preflight } from './preflight.ts';
 import { ReplicationSession } from './session.ts';
-import { type CreatedSlot, createSlot, dropSlot, getSlot, isLost } from './slots.ts';
+import { type CreatedSlot, createSlot, dropSlot, getSlot, isLost, type SlotInfo } from './slots.ts';
 import { createSpoolDirectory, TransactionSpool } from './spool.ts';
 import { PRIMARY_KEEPALIVE, XLOG_DATA, XLOG_DATA_HEADER_LENGTH, xlogDataStart } from './wire.ts';
 
@@ -63,10 +63,25 @@ export interface ResetEvent {
   consistentPoint: Lsn;
 }
 
-/** Transaction boundaries, changes, relation/type announcements, and resets; streamed chunks are reassembled. */
+/**
+ * The connection was lost in the middle of passing transaction `xid` through: forget the part of it you
+ * received. It comes again, whole, from its Begin (or, if the slot was lost, a reset follows instead).
+ */
+export interface IncompleteEvent {
+  tag: 'incomplete';
+  xid: number;
+  /** Its commit LSN, as its Begin announced. */
+  finalLsn: Lsn;
+}
+
+/**
+ * Transaction boundaries, changes, relation/type announcements, resets, and cut-off transactions;
+ * streamed chunks are reassembled.
+ */
 export type ReplicationEvent =
   | Exclude<PgoutputMessage, { tag: 'stream_start' | 'stream_stop' | 'stream_commit' | 'stream_abort' }>
-  | ResetEvent;
+  | ResetEvent
+  | IncompleteEvent;
 
 /**
  * Decoded transactions from a logical slot, in commit order, each delivered whole (begin, changes,
@@ -92,7 +107,7 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
   readonly #options: SubscribeOptions;
   readonly #abort = new AbortController();
   readonly #signal: AbortSignal;
-  #positions = new PositionTracker(ZERO_LSN);
+  readonly #positions = new PositionTracker(ZERO_LSN);
   #session: ReplicationSession | undefined;
   #replication: pg.Client | undefined;
   #iterating = false;
@@ -101,6 +116,12 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
   #lastDelivered: Lsn = ZERO_LSN;
   /** Whether this subscription has streamed from its slot, so a missing slot means a missed stretch. */
   #hadSlot = false;
+  /** A reset the consumer has yet to receive. */
+  #pendingReset: ResetEvent | undefined;
+  /** The ordinary transaction being passed through: begun, not yet committed. */
+  #receiving: { xid: number; finalLsn: Lsn } | undefined;
+  /** Backend PID of our last walsender, to recognise it if it outlives its connection. */
+  #walsenderPid: number | undefined;
 
   constructor(options: SubscribeOptions) {
     this.slot = validateSlotName(options.slot);
@@ -151,8 +172,11 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
     try {
       while (!this.#signal.aborted) {
         try {
-          const reset = await this.#connect();
+          await this.#connect();
+          const reset = this.#pendingReset;
           if (reset) {
+            // Cleared only once delivered: a failure between dropping the old slot and here keeps it due.
+            this.#pendingReset = undefined;
             this.resets++;
             yield reset;
           }
@@ -161,6 +185,11 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
         } catch (err) {
           await this.#disconnect();
           if (this.#signal.aborted) break;
+          const cut = this.#receiving;
+          if (cut) {
+            this.#receiving = undefined;
+            yield { tag: 'incomplete', xid: cut.xid, finalLsn: cut.finalLsn };
+          }
           await this.#recover(err, backoff);
         }
       }
@@ -178,8 +207,15 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
     const kind = classifyFailure(err);
     if (kind === 'in-use') {
       const pid = activePidFrom(err);
-      if (this.#options.ifSlotActive !== 'wait') throw new SlotInUseError(this.slot, pid, err);
-      this.#options.onStatus?.({ event: 'waiting-for-slot', slot: this.slot, pid });
+      if (pid !== undefined && pid === this.#walsenderPid) {
+        // Our own previous walsender, still holding the slot after a network drop until its
+        // wal_sender_timeout: it serves nobody, so end it rather than wait.
+        await this.#terminate(pid);
+      } else if (this.#options.ifSlotActive !== 'wait') {
+        throw new SlotInUseError(this.slot, pid, err);
+      } else {
+        this.#options.onStatus?.({ event: 'waiting-for-slot', slot: this.slot, pid });
+      }
     } else if (kind === 'check') {
       await this.#diagnose(err);
     } else if (!this.#hadSlot) {
@@ -195,33 +231,44 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
   }
 
   /**
-   * A server error other than a lost connection. If the slot was lost or dropped under us, returns so that
-   * the next connect recreates it (with a reset); otherwise throws: preflight's typed error when one
-   * applies (wal_level, privileges, publication), else the server's own words.
+   * A server error other than a lost connection. Returns (to reconnect) when the slot this subscription
+   * streamed from was lost or dropped under it, since connecting recreates it with a reset, or when the
+   * server went away meanwhile. Otherwise throws: preflight's typed error when one applies (wal_level,
+   * privileges, publication), else the server's own words. A missing slot is no evidence on first start
+   * or for a temporary slot: recreating it would only repeat the error, a reset each time.
    */
   async #diagnose(err: unknown): Promise<void> {
-    let sql: pg.Client;
+    let slot: SlotInfo | undefined;
     try {
-      sql = await connectSql(this.#options);
-    } catch (connectError) {
-      if (classifyFailure(connectError) === 'retry') return; // the server is going away: reconnecting will tell
-      throw connectError;
+      const sql = await connectSql(this.#options);
+      try {
+        await preflight(sql, { publication: this.publication, tables: this.#options.tables });
+        slot = await getSlot(sql, this.slot);
+      } finally {
+        await sql.end();
+      }
+    } catch (inspectError) {
+      const typed = inspectError instanceof SlotstreamError && !(inspectError instanceof ServerError);
+      if (this.#signal.aborted || (!typed && classifyFailure(inspectError) === 'retry')) return;
+      throw inspectError;
     }
-    try {
-      await preflight(sql, { publication: this.publication, tables: this.#options.tables });
-      const slot = await getSlot(sql, this.slot);
-      if (slot && !isLost(slot))
-        throw err instanceof ServerError ? err : new ServerError('streaming from the slot', err as Error);
-    } finally {
-      await sql.end();
-    }
+    const recreate = slot ? isLost(slot) : this.#hadSlot && !this.#options.temporary;
+    if (!recreate)
+      throw err instanceof ServerError ? err : new ServerError('streaming from the slot', err as Error);
+  }
+
+  /** Ends a backend of ours (a stale walsender); if that is not allowed, waiting for it is all there is. */
+  async #terminate(pid: number): Promise<void> {
+    const sql = await connectSql(this.#options).catch(() => undefined);
+    await sql?.query('SELECT pg_terminate_backend($1)', [pid]).catch(() => {});
+    await sql?.end().catch(() => {});
   }
 
   /**
-   * Makes sure the slot exists and is usable, then starts streaming. Returns a reset when the slot had to
-   * be (re)created after this subscription had streamed from it, or had been lost.
+   * Makes sure the slot exists and is usable, then starts streaming. When the slot had been lost, or had to
+   * be recreated after this subscription streamed from it, leaves a reset in #pendingReset.
    */
-  async #connect(): Promise<ResetEvent | undefined> {
+  async #connect(): Promise<void> {
     const sql = await connectSql(this.#options);
     let existing: Awaited<ReturnType<typeof getSlot>>;
     try {
@@ -230,7 +277,14 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
       if (existing && (existing.database !== sql.database || existing.plugin !== 'pgoutput'))
         throw new SlotElsewhereError(existing);
       if (existing && isLost(existing)) {
-        // A lost slot never streams again. Dropping it is safe only because the reset tells the consumer.
+        // A lost slot never streams again. Dropping it is safe only because the reset tells the consumer,
+        // so the reset is due from this moment, whatever fails next.
+        this.#pendingReset = {
+          tag: 'reset',
+          reason: 'slot-lost',
+          slot: this.slot,
+          consistentPoint: ZERO_LSN,
+        };
         await dropSlot(sql, this.slot);
       }
     } finally {
@@ -239,7 +293,6 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
     const replication = await connectReplication(this.#options);
     this.#replication = replication;
     this.#throwIfAborted(); // close() may have run while we connected: it could not end this connection
-    let reset: ResetEvent | undefined;
     if (!existing || isLost(existing)) {
       const created = await createSlot(replication, this.slot, {
         temporary: this.#options.temporary,
@@ -250,20 +303,28 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
         slot: this.slot,
         consistentPoint: created.consistentPoint,
       });
-      await this.#options.onSlotCreated?.(created);
-      if (existing || this.#hadSlot) {
-        const reason = existing ? 'slot-lost' : this.#options.temporary ? 'temporary-slot' : 'slot-missing';
-        reset = { tag: 'reset', reason, slot: this.slot, consistentPoint: created.consistentPoint };
+      if (this.#hadSlot && !this.#pendingReset) {
+        const reason = this.#options.temporary ? 'temporary-slot' : 'slot-missing';
+        this.#pendingReset = { tag: 'reset', reason, slot: this.slot, consistentPoint: ZERO_LSN };
       }
-      this.#positions = new PositionTracker(created.consistentPoint);
+      if (this.#pendingReset) this.#pendingReset.consistentPoint = created.consistentPoint;
+      // Nothing of the old slot counts: positions start over, and no transaction is a duplicate.
+      this.#positions.reset(created.consistentPoint);
+      this.#lastDelivered = ZERO_LSN;
+      await this.#options.onSlotCreated?.(created);
+      // Not before: any command ends the exported snapshot. The creation's lock_timeout must not apply to
+      // decoding, which takes catalog locks a long VACUUM FULL may hold for a while.
+      await replication.query('RESET lock_timeout');
     }
     const protoVersion = Math.min(
       this.#options.maxProtoVersion ?? MAX_PROTO_VERSION,
       await serverProtoVersion(replication),
     );
     const senderTimeoutMs = await walSenderTimeoutMs(replication);
+    // Never past what the consumer acknowledged; transactions cut off by the last connection come again.
+    this.#positions.restart();
     const startLsn = this.#positions.flush;
-    this.#positions = new PositionTracker(startLsn);
+    this.#walsenderPid = (replication as unknown as { processID?: number }).processID; // set by pg, untyped
     this.#session = new ReplicationSession(replication, this.#positions, {
       slot: this.slot,
       publication: this.publication,
@@ -276,7 +337,6 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
     this.#throwIfAborted();
     this.#hadSlot = true;
     this.#options.onStatus?.({ event: 'connected', slot: this.slot, startLsn, protoVersion });
-    return reset;
   }
 
   #throwIfAborted(): void {
@@ -297,18 +357,19 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
    * or forgotten at Stream Abort.
    */
   async *#stream(spoolDir: string, backoff: Backoff): AsyncGenerator<ReplicationEvent> {
+    this.#receiving = undefined;
     const session = this.#session;
     if (!session) return;
     const positions = this.#positions;
     const parser = new PgoutputParser();
     /** Open streamed transactions: their spool, and the Stream Start that lets a parser read their messages. */
-    const streamed = new Map<number, { spool: TransactionSpool; streamStart: Buffer }>();
-    let current: { spool: TransactionSpool; streamStart: Buffer } | undefined; // inside a stream block
+    const streamed = new Map<number, StreamedTransaction>();
+    let current: StreamedTransaction | undefined; // inside a stream block
     let skipping = false; // inside a transaction already delivered before a reconnect
     try {
       for (let batch = await session.nextBatch(); batch; batch = await session.nextBatch()) {
-        backoff.reset(); // the connection works
         for (const frame of batch) {
+          if (this.#signal.aborted) return; // closed: what is left would never be acknowledged
           if (frame[0] === PRIMARY_KEEPALIVE) {
             session.keepalive(frame);
             continue;
@@ -333,7 +394,10 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
             case 'begin':
               positions.transactionOpened();
               skipping = message.finalLsn <= this.#lastDelivered;
-              if (!skipping) yield message;
+              if (!skipping) {
+                this.#receiving = { xid: message.xid, finalLsn: message.finalLsn };
+                yield message;
+              }
               break;
             case 'commit':
               if (skipping) {
@@ -341,7 +405,9 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
                 skipping = false;
               } else {
                 this.#lastDelivered = message.commitLsn;
+                this.#receiving = undefined;
                 positions.transactionDelivered(message.endLsn);
+                backoff.reset(); // a whole transaction came through: the connection works
                 yield message;
               }
               break;
@@ -378,6 +444,8 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
                 );
               try {
                 if (message.commitLsn <= this.#lastDelivered) {
+                  // Already delivered, but pgoutput now counts its relations as sent: learn them anyway.
+                  parser.adoptRelations(replayRelations(txn, parser));
                   positions.transactionDropped();
                   break;
                 }
@@ -390,12 +458,9 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
                   xid,
                 };
                 yield begin;
-                // Relations known before the transaction, for any whose Relation message went with a
-                // rolled-back subtransaction; the transaction's own Relation messages replay in order.
-                const replay = new PgoutputParser();
-                replay.adoptRelations(parser);
-                replay.parse(txn.streamStart); // inside a stream block, messages carry their xid
+                const replay = replayParser(txn, parser);
                 for (const record of txn.spool.messages()) {
+                  if (this.#signal.aborted) return;
                   this.#eventLsn = record.lsn;
                   yield replay.parse(record.payload) as ReplicationEvent;
                 }
@@ -413,6 +478,7 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
                 };
                 this.#lastDelivered = message.commitLsn;
                 positions.transactionDelivered(message.endLsn);
+                backoff.reset();
                 yield commit;
               } finally {
                 txn.spool.dispose();
@@ -433,6 +499,35 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
 }
 
 const TAG_STREAM_STOP = 0x45; // 'E'
+const TAG_RELATION = 0x52; // 'R'
+const TAG_TYPE = 0x59; // 'Y'
+
+interface StreamedTransaction {
+  spool: TransactionSpool;
+  /** Its first Stream Start message, which puts a parser inside a stream block (messages carry an xid). */
+  streamStart: Buffer;
+}
+
+/**
+ * A parser for replaying a streamed transaction: it knows the relations known before the transaction (for
+ * any whose Relation message went with a rolled-back subtransaction), and the transaction's own Relation
+ * messages replay in order.
+ */
+function replayParser(txn: StreamedTransaction, main: PgoutputParser): PgoutputParser {
+  const replay = new PgoutputParser();
+  replay.adoptRelations(main);
+  replay.parse(txn.streamStart);
+  return replay;
+}
+
+/** Replays only a streamed transaction's Relation and Type messages, for their effect on the parser. */
+function replayRelations(txn: StreamedTransaction, main: PgoutputParser): PgoutputParser {
+  const replay = replayParser(txn, main);
+  for (const { payload } of txn.spool.messages()) {
+    if (payload[0] === TAG_RELATION || payload[0] === TAG_TYPE) replay.parse(payload);
+  }
+  return replay;
+}
 
 export function subscribe(options: SubscribeOptions): Subscription {
   return new Subscription(options);

@@ -48,3 +48,29 @@ test('a dropped transaction (aborted stream, duplicate) no longer blocks keepali
   assert.equal(p.idle, true);
   assert.equal(p.keepalive(42n), true);
 });
+
+test('across a reconnect, a delivered but unacknowledged transaction still holds keepalives back', () => {
+  const p = new PositionTracker(100n);
+  p.transactionOpened();
+  p.transactionDelivered(200n); // the consumer has it, and has not acknowledged it yet
+  p.transactionOpened(); // the next one is arriving when the connection drops
+  p.restart();
+  // The server sends the first transaction again; we skip it as already delivered.
+  p.transactionOpened();
+  p.transactionDropped();
+  assert.equal(p.keepalive(500n), false, 'the unacknowledged transaction blocks the keepalive');
+  assert.equal(p.flush, 100n);
+  assert.equal(p.acknowledge(200n), true, 'the late acknowledgement still lands');
+  assert.equal(p.flush, 200n);
+  assert.equal(p.keepalive(500n), true);
+});
+
+test('a new slot starts the bookkeeping over at its consistent point', () => {
+  const p = new PositionTracker(100n);
+  p.transactionOpened();
+  p.transactionDelivered(200n);
+  p.reset(1000n);
+  assert.equal(p.flush, 1000n);
+  assert.equal(p.acknowledge(200n), false, "an old slot's acknowledgement means nothing now");
+  assert.equal(p.idle, true);
+});

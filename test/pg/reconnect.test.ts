@@ -1,0 +1,124 @@
+/**
+ * What a reconnect must not break: an acknowledgement the consumer has not given yet, and a transaction
+ * that was only partly passed through when the connection dropped.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import pg from 'pg';
+import { migrateLatest } from '../../src/migrations/migrator.ts';
+import { parseLsn } from '../../src/replication/lsn.ts';
+import type { CommitMessage } from '../../src/replication/pgoutput/types.ts';
+import type { ReplicationEvent } from '../../src/replication/subscribe.ts';
+import { adminUrl, freshDatabase, query } from '../support/pg.ts';
+import { insertEvents, slotState, subscribeForTest, waitFor } from '../support/replication.ts';
+
+const url = await freshDatabase('reconnect');
+await migrateLatest(url);
+
+async function terminateWalsender(slot: string): Promise<void> {
+  const [row] = await query<{ pid: number }>(
+    url,
+    'SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = $1',
+    [slot],
+  );
+  await query(url, 'SELECT pg_terminate_backend($1)', [row?.pid]);
+}
+
+/** The next event that satisfies `match`, dropping the others. */
+async function next(
+  events: AsyncIterator<ReplicationEvent>,
+  match: (e: ReplicationEvent) => boolean,
+): Promise<ReplicationEvent> {
+  for (;;) {
+    const { value, done } = await events.next();
+    if (done) throw new Error('the subscription ended');
+    if (match(value)) return value;
+  }
+}
+
+test('a transaction delivered before a reconnect stays unconfirmed until the consumer acknowledges it', async () => {
+  const { sub, connected, statuses } = subscribeForTest({
+    connectionString: url,
+    slot: 'deferred_ack',
+    publication: 'slotstream',
+    settings: { wal_sender_timeout: '2s' }, // keepalives come often
+    backoff: { initialMs: 50, maxMs: 200 },
+  });
+  const events = sub[Symbol.asyncIterator]();
+  const writer = new pg.Client(url);
+  await writer.connect();
+  try {
+    const first = next(events, (e) => e.tag === 'commit');
+    await connected;
+    await insertEvents(writer, 1, 1);
+    const commit = (await first) as CommitMessage; // delivered, and deliberately not acknowledged yet
+    const before = parseLsn((await slotState(url, 'deferred_ack'))?.confirmed_flush_lsn ?? '0/0');
+
+    // Reconnect: the server sends the transaction again and we skip it as already delivered. Then WAL
+    // from elsewhere brings keepalives. None of that may confirm the transaction the consumer still holds.
+    await terminateWalsender('deferred_ack');
+    const later = next(events, (e) => e.tag === 'commit');
+    await waitFor('the reconnect', async () => statuses.filter((s) => s.event === 'connected').length >= 2);
+    await query(adminUrl(), 'CREATE TABLE IF NOT EXISTS reconnect_wal (n int)');
+    await query(adminUrl(), 'INSERT INTO reconnect_wal SELECT generate_series(1, 20000)');
+    await new Promise((r) => setTimeout(r, 3000));
+    const held = parseLsn((await slotState(url, 'deferred_ack'))?.confirmed_flush_lsn ?? '0/0');
+    assert.ok(
+      held < commit.endLsn,
+      `confirmed ${held} passed the unacknowledged transaction ending at ${commit.endLsn}`,
+    );
+    assert.ok(held >= before);
+
+    sub.ack(commit); // the late acknowledgement lands
+    await waitFor('confirmed_flush_lsn to pass the acknowledged transaction', async () => {
+      const s = await slotState(url, 'deferred_ack');
+      return s?.confirmed_flush_lsn && parseLsn(s.confirmed_flush_lsn) >= commit.endLsn;
+    });
+    await insertEvents(writer, 2, 1);
+    const second = (await later) as CommitMessage;
+    assert.ok(second.commitLsn > commit.commitLsn, 'the redelivered transaction was not delivered twice');
+  } finally {
+    await query(adminUrl(), 'DROP TABLE IF EXISTS reconnect_wal');
+    await sub.close();
+    await writer.end();
+  }
+});
+
+test('a transaction cut off mid-way by a lost connection is announced incomplete, then comes again whole', async () => {
+  const { sub, connected } = subscribeForTest({
+    connectionString: url,
+    slot: 'cut_off',
+    publication: 'slotstream',
+    maxProtoVersion: 1, // no streaming: the transaction passes through as it arrives
+    backoff: { initialMs: 50, maxMs: 200 },
+  });
+  const events = sub[Symbol.asyncIterator]();
+  try {
+    const started = next(events, (e) => e.tag === 'insert');
+    await connected;
+    await query(
+      url,
+      'INSERT INTO events (stream_ordering, event_id, room_id, type, sender, content, origin_server_ts) ' +
+        "SELECT n, '$cut' || n, '!cut:test', 'm.room.message', '@a:test', '{}', n FROM generate_series(1000, 30999) n",
+    );
+    await started; // the consumer is inside the transaction
+    await terminateWalsender('cut_off');
+    const seen: string[] = [];
+    let inserts = 0;
+    for (;;) {
+      const { value } = await events.next();
+      if (!value) break;
+      if (value.tag === 'insert') inserts++;
+      else seen.push(value.tag);
+      if (value.tag === 'incomplete') inserts = 0; // what came before it is to be forgotten
+      if (value.tag === 'commit') break;
+    }
+    assert.deepEqual(
+      seen.filter((t) => t !== 'relation'),
+      ['incomplete', 'begin', 'commit'],
+    );
+    assert.equal(inserts, 30_000, 'after the incomplete event, the whole transaction once');
+  } finally {
+    await sub.close();
+  }
+});
