@@ -1,0 +1,65 @@
+import { CacheDefinitionError } from './errors.ts';
+import type { CacheKey } from './key.ts';
+import type { CacheStats } from './stats.ts';
+import { type CacheOptions, TupleCache } from './tuple-cache.ts';
+
+/**
+ * What the registry needs of a cache whose key and value types it does not know: enough to invalidate it
+ * by name and to report on it. Typed access is through the `TupleCache` that `define` returns.
+ */
+export interface RegisteredCache {
+  readonly name: string;
+  readonly size: number;
+  invalidatePrefix(prefix: CacheKey): number;
+  invalidateAll(): number;
+  stats(): CacheStats;
+}
+
+/**
+ * The caches of one process, by name: explicit invalidations arrive as `{cache, keys | null}` and are
+ * resolved here, and a reset flushes them all.
+ */
+export class CacheRegistry {
+  readonly #caches = new Map<string, RegisteredCache>();
+
+  /** Creates and registers a cache. Names are unique: invalidations find caches by name. */
+  define<K extends CacheKey, V>(name: string, options: CacheOptions): TupleCache<K, V> {
+    if (name === '') throw new CacheDefinitionError(name, 'a cache needs a name');
+    if (this.#caches.has(name)) throw new CacheDefinitionError(name, 'a cache of that name already exists');
+    const cache = new TupleCache<K, V>(name, options);
+    this.#caches.set(name, cache);
+    return cache;
+  }
+
+  get(name: string): RegisteredCache | undefined {
+    return this.#caches.get(name);
+  }
+
+  get names(): string[] {
+    return [...this.#caches.keys()];
+  }
+
+  /**
+   * Applies an explicit invalidation: `keys` as a prefix (a full key is its own prefix, so this is the exact
+   * invalidation for full keys, and Synapse's tree-cache behaviour for shorter ones), `null` for everything.
+   * Returns false, changing nothing, when this process has no such cache: like Synapse, a reader ignores
+   * invalidations for caches it does not keep. A key of the wrong shape throws `CacheKeyError`.
+   */
+  invalidate(name: string, keys: CacheKey | null): boolean {
+    const cache = this.#caches.get(name);
+    if (cache === undefined) return false;
+    if (keys === null) cache.invalidateAll();
+    else cache.invalidatePrefix(keys);
+    return true;
+  }
+
+  /** Flushes every cache: the reset after a lost or recreated slot. */
+  invalidateAll(): void {
+    for (const cache of this.#caches.values()) cache.invalidateAll();
+  }
+
+  /** Every cache's numbers, with its name, in definition order. */
+  stats(): Array<{ name: string } & CacheStats> {
+    return [...this.#caches].map(([name, cache]) => ({ name, ...cache.stats() }));
+  }
+}
