@@ -1,0 +1,241 @@
+import { arm, checkTimeout } from './deadline.ts';
+import { KeyHistory } from './key-history.ts';
+import { PositionWaiters } from './position-waiters.ts';
+
+/**
+ * How a wait ended. `position` is always this reader's applied position at that moment (at least the
+ * position of every update reported), so a client continues from it: syncing up to it and waiting again
+ * `after` it never loops on the same update, even after a conservative wake.
+ */
+export type WaitResult =
+  | { kind: 'updated'; position: bigint; keys: string[] }
+  | { kind: 'timeout'; position: bigint }
+  | { kind: 'resync'; position: bigint };
+
+export interface WaitOptions {
+  /** What the client cares about, e.g. its user id and its rooms. Repeats are ignored. */
+  keys: readonly string[];
+  /** The client's token: only updates above it count. */
+  after: bigint;
+  /** 0 answers at once (a probe, never registered); Infinity waits with no timer. */
+  timeoutMs: number;
+  /** Aborting (the client went away) rejects with the signal's reason and frees the waiter. */
+  signal?: AbortSignal;
+}
+
+/** One decoded transaction's effect on waiters: the keys it touched, in any order, repeats allowed. */
+export interface Batch {
+  keys: Iterable<string>;
+  position: bigint;
+}
+
+export interface NotifierOptions {
+  /** The position the reader starts from; nothing before it is known. Default 0n. */
+  position?: bigint;
+  /** How many keys' last-update positions to remember (see KeyHistory). Default 100,000. */
+  maxKeys?: number;
+}
+
+/** Plain numbers for metrics. Counters only rise; `waiters`, `keys` and the like are current sizes. */
+export interface NotifierStats {
+  /** Registered key waiters. */
+  waiters: number;
+  /** Keys with at least one registered waiter (the wake index). */
+  indexedKeys: number;
+  /** Keys whose last update is remembered. */
+  trackedKeys: number;
+  /** Waits answered 'updated' at once, without registering. */
+  immediate: number;
+  /** Registered waiters woken by an update. */
+  wakes: number;
+  timeouts: number;
+  aborts: number;
+  /** Waiters told to resync. */
+  resyncs: number;
+  positionWaiters: number;
+  positionResolved: number;
+  positionTimeouts: number;
+  positionAborts: number;
+}
+
+interface KeyWaiter {
+  readonly keys: readonly string[];
+  readonly after: bigint;
+  readonly resolve: (result: WaitResult) => void;
+  disarm: () => void;
+}
+
+/**
+ * Wakes clients waiting for updates relevant to them (invariant 4): waiters are indexed by key, so
+ * notifying a key touches only that key's waiters, and a woken waiter leaves every key it was on, so it is
+ * woken once however many of its keys a batch touches. A reset (`resync`, invariant 6) wakes everyone.
+ *
+ * The caller applies a batch in the order DESIGN.md fixes: caches invalidated, `advance`, then `apply`.
+ * `apply` advances the position too, so calling it alone is enough and `currentPosition` never trails a
+ * position a waiter was told about.
+ */
+export class Notifier {
+  readonly #history: KeyHistory;
+  readonly #positions: PositionWaiters;
+  readonly #byKey = new Map<string, Set<KeyWaiter>>();
+  /** Every registered waiter, including those with no keys (they can only time out, abort or resync). */
+  readonly #all = new Set<KeyWaiter>();
+  #immediate = 0;
+  #wakes = 0;
+  #timeouts = 0;
+  #aborts = 0;
+  #resyncs = 0;
+
+  constructor(options: NotifierOptions = {}) {
+    const start = options.position ?? 0n;
+    this.#history = new KeyHistory(start, options.maxKeys ?? 100_000);
+    this.#positions = new PositionWaiters(start);
+  }
+
+  /** The highest position applied so far (by `advance`, `apply`/`notify` or `resync`). */
+  get currentPosition(): bigint {
+    return this.#positions.current;
+  }
+
+  get stats(): NotifierStats {
+    const p = this.#positions.stats;
+    return {
+      waiters: this.#all.size,
+      indexedKeys: this.#byKey.size,
+      trackedKeys: this.#history.size,
+      immediate: this.#immediate,
+      wakes: this.#wakes,
+      timeouts: this.#timeouts,
+      aborts: this.#aborts,
+      resyncs: this.#resyncs,
+      positionWaiters: p.waiting,
+      positionResolved: p.resolved,
+      positionTimeouts: p.timeouts,
+      positionAborts: p.aborts,
+    };
+  }
+
+  /**
+   * Resolves 'updated' at once if one of `keys` changed after `after`; otherwise waits for an update of one
+   * of them above `after`, the timeout ('timeout'), or a reset ('resync'). Rejects with the signal's reason
+   * if it aborts, and with InvalidTimeoutError for a timeout no timer can wait.
+   */
+  wait(options: WaitOptions): Promise<WaitResult> {
+    const { after, timeoutMs, signal } = options;
+    return new Promise<WaitResult>((resolve, reject) => {
+      checkTimeout(timeoutMs);
+      if (signal?.aborted) return reject(signal.reason);
+      const keys = [...new Set(options.keys)];
+      const fired = this.#fired(keys, after);
+      if (fired.length > 0) {
+        this.#immediate++;
+        return resolve({ kind: 'updated', position: this.currentPosition, keys: fired });
+      }
+      if (timeoutMs === 0) {
+        this.#timeouts++;
+        return resolve({ kind: 'timeout', position: this.currentPosition });
+      }
+      const waiter: KeyWaiter = { keys, after, resolve, disarm: () => {} };
+      this.#register(waiter);
+      waiter.disarm = arm(
+        timeoutMs,
+        signal,
+        () => {
+          this.#unregister(waiter);
+          this.#timeouts++;
+          resolve({ kind: 'timeout', position: this.currentPosition });
+        },
+        (reason) => {
+          this.#unregister(waiter);
+          this.#aborts++;
+          reject(reason);
+        },
+      );
+    });
+  }
+
+  /**
+   * Applies one batch (one decoded transaction): each key is marked updated at `position` and its waiters
+   * with a token below `position` are woken, each once, after the whole batch is recorded, so a waiter
+   * hears every one of its keys the batch touched. `keys` is read once, lazily: a generator over a spooled
+   * transaction is never materialised, and a key repeated a million times costs a map lookup each repeat.
+   */
+  apply(batch: Batch): void {
+    this.notify(batch.keys, batch.position);
+  }
+
+  /** Same as `apply({ keys, position })`. */
+  notify(keys: Iterable<string>, position: bigint): void {
+    this.#positions.advance(position);
+    const woken: KeyWaiter[] = [];
+    for (const key of keys) {
+      // Known at this position or later: any waiter it concerns was woken then or answered on arrival.
+      if (!this.#history.record(key, position)) continue;
+      const waiters = this.#byKey.get(key);
+      if (waiters === undefined) continue;
+      const due: KeyWaiter[] = [];
+      for (const waiter of waiters) if (waiter.after < position) due.push(waiter);
+      for (const waiter of due) {
+        this.#unregister(waiter);
+        woken.push(waiter);
+      }
+    }
+    const current = this.currentPosition;
+    for (const waiter of woken) {
+      this.#wakes++;
+      waiter.resolve({ kind: 'updated', position: current, keys: this.#fired(waiter.keys, waiter.after) });
+    }
+  }
+
+  /** Read-your-writes bookkeeping: the reader has applied `position`. Lower positions are ignored. */
+  advance(position: bigint): void {
+    this.#positions.advance(position);
+  }
+
+  /** Resolves with the applied position once it is ≥ `position`; WaitTimeoutError after `timeoutMs`. */
+  waitForPosition(position: bigint, timeoutMs: number, signal?: AbortSignal): Promise<bigint> {
+    return this.#positions.wait(position, timeoutMs, signal);
+  }
+
+  /**
+   * A reset (the slot was lost or recreated): every key waiter is told to start over, and no key history
+   * survives, so any later wait with a token below `position` is answered 'updated' at once. Position
+   * waiters stay: the reader's position still only rises, and they resolve when it passes their target.
+   */
+  resync(position: bigint): void {
+    this.#positions.advance(position);
+    this.#history.reset(position);
+    const everyone = [...this.#all];
+    for (const waiter of everyone) this.#unregister(waiter);
+    const current = this.currentPosition;
+    for (const waiter of everyone) {
+      this.#resyncs++;
+      waiter.resolve({ kind: 'resync', position: current });
+    }
+  }
+
+  #fired(keys: readonly string[], after: bigint): string[] {
+    return keys.filter((key) => this.#history.changedSince(key, after));
+  }
+
+  #register(waiter: KeyWaiter): void {
+    this.#all.add(waiter);
+    for (const key of waiter.keys) {
+      const set = this.#byKey.get(key);
+      if (set === undefined) this.#byKey.set(key, new Set([waiter]));
+      else set.add(waiter);
+    }
+  }
+
+  /** Removes the waiter from every index and stops its timer and abort listener. */
+  #unregister(waiter: KeyWaiter): void {
+    this.#all.delete(waiter);
+    for (const key of waiter.keys) {
+      const set = this.#byKey.get(key);
+      if (set === undefined) continue;
+      set.delete(waiter);
+      if (set.size === 0) this.#byKey.delete(key);
+    }
+    waiter.disarm();
+  }
+}
