@@ -12,6 +12,12 @@ export interface SessionOptions {
   protoVersion: number;
   /** Milliseconds between status updates sent regardless of traffic; well inside wal_sender_timeout. */
   statusIntervalMs: number;
+  /**
+   * Silence from the server after which the connection counts as dead (like wal_receiver_timeout): a
+   * dropped network path sends no error, and TCP alone may take many minutes to notice. Half-way through,
+   * we ask the server to reply.
+   */
+  receiveTimeoutMs: number;
   /** Longest an acknowledgement waits before it is reported to the server. */
   ackReportDelayMs: number;
 }
@@ -36,6 +42,8 @@ export class ReplicationSession {
   #ended = false;
   #failure: Error | undefined;
   #wake: (() => void) | undefined;
+  /** When the server last sent anything (a frame reached us). */
+  #lastHeard = Date.now();
 
   constructor(client: pg.Client, positions: PositionTracker, options: SessionOptions) {
     this.#positions = positions;
@@ -75,7 +83,7 @@ export class ReplicationSession {
       this.#ended = true;
       wake();
     });
-    this.#timer = setInterval(() => this.sendStatus(), options.statusIntervalMs);
+    this.#timer = setInterval(() => this.#tick(), options.statusIntervalMs);
     this.#timer.unref();
     // The duplex holds writes until the server's CopyBothResponse, so the first status update's callback
     // is the moment START_REPLICATION was accepted; an error or an end before it is its refusal (a slot in
@@ -113,7 +121,10 @@ export class ReplicationSession {
         if (frame === null) break;
         batch.push(frame);
       }
-      if (batch.length > 0) return batch;
+      if (batch.length > 0) {
+        this.#lastHeard = Date.now();
+        return batch;
+      }
       if (this.#failure) throw this.#failure;
       if (this.#ended) return null;
       await new Promise<void>((resolve) => {
@@ -138,12 +149,24 @@ export class ReplicationSession {
     this.#ackTimer.unref();
   }
 
-  sendStatus(): void {
+  sendStatus(replyRequested = false): void {
     if (this.#closed || this.#stream.destroyed) return;
     // The tracker keeps received >= flush: nothing is flushed before it was seen.
     const { received, flush } = this.#positions;
     this.#reportedFlush = flush;
-    this.#stream.write(standbyStatusUpdate(received, flush, flush));
+    this.#stream.write(standbyStatusUpdate(received, flush, flush, replyRequested));
+  }
+
+  /** The status timer: report, and watch for a server gone silent. */
+  #tick(): void {
+    // Frames waiting for a busy consumer are news from the server too: only an empty buffer is silence.
+    if (this.#stream.readableLength > 0) this.#lastHeard = Date.now();
+    const silentMs = Date.now() - this.#lastHeard;
+    if (silentMs >= this.#options.receiveTimeoutMs) {
+      this.#stream.destroy(new Error(`no message from the server for ${silentMs} ms; the connection counts as lost`));
+    } else {
+      this.sendStatus(silentMs >= this.#options.receiveTimeoutMs / 2);
+    }
   }
 
   /** Reports the final position, then stops reading. The connection is the caller's to end. */

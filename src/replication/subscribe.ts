@@ -331,6 +331,8 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
       startLsn,
       protoVersion,
       statusIntervalMs: senderTimeoutMs > 0 ? Math.min(senderTimeoutMs / 3, 10_000) : 10_000,
+      // The server's own patience (wal_sender_timeout) is ours: it keeps the link busy well within it.
+      receiveTimeoutMs: senderTimeoutMs > 0 ? senderTimeoutMs : 60_000,
       ackReportDelayMs: this.#options.ackReportDelayMs ?? 100,
     });
     await this.#session.ready;

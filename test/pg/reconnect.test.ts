@@ -3,12 +3,13 @@
  * that was only partly passed through when the connection dropped.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import pg from 'pg';
 import { migrateLatest } from '../../src/migrations/migrator.ts';
 import { parseLsn } from '../../src/replication/lsn.ts';
 import type { CommitMessage } from '../../src/replication/pgoutput/types.ts';
 import type { ReplicationEvent } from '../../src/replication/subscribe.ts';
+import { FreezeProxy } from '../support/freeze-proxy.ts';
 import { adminUrl, freshDatabase, query } from '../support/pg.ts';
 import { insertEvents, slotState, subscribeForTest, waitFor } from '../support/replication.ts';
 
@@ -122,3 +123,44 @@ test('a transaction cut off mid-way by a lost connection is announced incomplete
     await sub.close();
   }
 });
+
+test('a network path that goes silent (no error, no close) is noticed and the reader reconnects', async () => {
+  const proxy = await FreezeProxy.start(url);
+  const { sub, connected, statuses } = subscribeForTest({
+    connectionString: proxy.url(url),
+    slot: 'silent_path',
+    publication: 'slotstream',
+    settings: { wal_sender_timeout: '2s' }, // both sides give up on the other after 2 s of silence
+    backoff: { initialMs: 50, maxMs: 500 },
+  });
+  const events = sub[Symbol.asyncIterator]();
+  try {
+    const first = next(events, (e) => e.tag === 'insert');
+    await connected;
+    await insertEvents(await writerClient(), 50_001, 1);
+    await first;
+    proxy.freeze();
+    const after = next(events, (e) => e.tag === 'insert');
+    await waitFor(
+      'the silence to be noticed',
+      async () =>
+        statuses.some(
+          (s) => s.event === 'reconnecting' && /no message from the server/.test(s.error.message),
+        ),
+      20_000,
+    );
+    await insertEvents(await writerClient(), 50_002, 1);
+    const row = await after;
+    assert.equal(row.tag === 'insert' && row.new.stream_ordering, 50_002n);
+  } finally {
+    await sub.close();
+    await proxy.close();
+  }
+});
+
+async function writerClient(): Promise<pg.Client> {
+  const client = new pg.Client(url);
+  await client.connect();
+  after(() => client.end());
+  return client;
+}
