@@ -163,7 +163,9 @@ export class ReplicationSession {
     if (this.#stream.readableLength > 0) this.#lastHeard = Date.now();
     const silentMs = Date.now() - this.#lastHeard;
     if (silentMs >= this.#options.receiveTimeoutMs) {
-      this.#stream.destroy(new Error(`no message from the server for ${silentMs} ms; the connection counts as lost`));
+      this.#stream.destroy(
+        new Error(`no message from the server for ${silentMs} ms; the connection counts as lost`),
+      );
     } else {
       this.sendStatus(silentMs >= this.#options.receiveTimeoutMs / 2);
     }
