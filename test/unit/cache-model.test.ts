@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { encodeKey } from '../../src/cache/key.ts';
 import { TupleCache } from '../../src/cache/tuple-cache.ts';
+import { prng } from '../support/prng.ts';
 
 /**
  * Randomized operations against a small "database" and a reference model of what the cache should hold.
@@ -14,18 +15,6 @@ interface Value {
   version: number;
   /** The operation during which the loader read the database. */
   readAt: number;
-}
-
-/** mulberry32: small, seeded, good enough to pick operations reproducibly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const ROOMS = ['!r0', '!r1', '!r2', '!r3'];

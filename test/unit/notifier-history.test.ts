@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { KeyHistory, Notifier, type WaitResult } from '../../src/notifier/index.ts';
+import { prng } from '../support/prng.ts';
 
 test('KeyHistory: exact for known keys, conservative below the floor once keys are evicted', () => {
   const h = new KeyHistory(10n, 2);
@@ -31,18 +32,6 @@ test('KeyHistory: exact for known keys, conservative below the floor once keys a
   assert.equal(h.floor, 20n); // never goes back
   assert.throws(() => new KeyHistory(0n, 0), RangeError);
 });
-
-/** mulberry32: small, seeded, good enough to pick test cases. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
