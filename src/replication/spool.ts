@@ -130,7 +130,7 @@ export class TransactionSpool {
 }
 
 /** A private directory for one subscription's spool files, removed with it. */
-export function createSpoolDirectory(): { dir: string; remove(): void } {
-  const dir = mkdtempSync(path.join(tmpdir(), 'slotstream-spool-'));
+export function createSpoolDirectory(parent: string = tmpdir()): { dir: string; remove(): void } {
+  const dir = mkdtempSync(path.join(parent, 'slotstream-spool-'));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -35,6 +35,11 @@ export interface SubscribeOptions extends ConnectionOptions {
   onSlotCreated?: (slot: CreatedSlot) => void | Promise<void>;
   /** Upper bound on the pgoutput protocol version (1–4). */
   maxProtoVersion?: number;
+  /**
+   * Where streamed transactions wait for their commit (default: the OS temporary directory). Point it at
+   * a disk when that is a small tmpfs: a spooled transaction can be as big as the transaction.
+   */
+  spoolDirectory?: string;
   /** Bound on the wait for running transactions when creating the slot. */
   slotCreationTimeoutMs?: number;
   /** Milliseconds between acknowledgement and its report to the server (batched). */
@@ -122,6 +127,8 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
   #receiving: { xid: number; finalLsn: Lsn } | undefined;
   /** Backend PID of our last walsender, to recognise it if it outlives its connection. */
   #walsenderPid: number | undefined;
+  /** The end of the last replication connection, which close() waits for. */
+  #ending: Promise<void> = Promise.resolve();
 
   constructor(options: SubscribeOptions) {
     this.slot = validateSlotName(options.slot);
@@ -160,6 +167,7 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
   async close(): Promise<void> {
     this.#abort.abort(new SlotstreamError('subscription closed'));
     await this.#disconnect();
+    await this.#ending; // the abort listener may have started the disconnect: the connection is gone only now
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -168,7 +176,7 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
 
   async *#run(): AsyncGenerator<ReplicationEvent> {
     const backoff = new Backoff(this.#options.backoff?.initialMs, this.#options.backoff?.maxMs);
-    const spoolDir = createSpoolDirectory();
+    const spoolDir = createSpoolDirectory(this.#options.spoolDirectory);
     try {
       while (!this.#signal.aborted) {
         try {
@@ -350,7 +358,9 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
     this.#session = undefined;
     const replication = this.#replication;
     this.#replication = undefined;
-    await replication?.end().catch(() => {});
+    if (!replication) return;
+    this.#ending = replication.end().catch(() => {});
+    await this.#ending;
   }
 
   /**
