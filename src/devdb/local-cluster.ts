@@ -121,9 +121,9 @@ export class LocalCluster {
     // LC_ALL=C: initdb picks the cluster's locale from the environment; a fixed one keeps runs comparable.
     const env = { ...process.env, LC_ALL: 'C', LANG: 'C' };
     try {
-      return owner
-        ? await run('runuser', ['-u', 'postgres', '--', binary, ...args], { env })
-        : await run(binary, args, { env });
+      if (!owner) return await run(binary, args, { env });
+      await letOthersThrough(this.#binaries.binDir);
+      return await run('runuser', ['-u', 'postgres', '--', binary, ...args], { env });
     } catch (err) {
       const e = err as { stderr?: string; message: string };
       throw new Error(
@@ -149,16 +149,17 @@ async function serverUser(): Promise<{ uid: number; gid: number } | undefined> {
 }
 
 /**
- * As root the server runs as `postgres`, which must be able to reach its data directory: a checkout in a
- * private directory (mktemp -d, /root) would stop initdb with "Permission denied". Adds the search bit for
- * others (o+x: enter, not list or read) to each directory on the way that lacks it, and says so.
+ * As root the server runs as `postgres`, which must be able to reach its binaries and data directory: a
+ * checkout in a private directory (mktemp -d, /root) would stop initdb with "Permission denied". Adds the
+ * search bit for others (o+x: enter, not list or read) to each directory on the way that lacks it, and
+ * says so.
  */
 async function letOthersThrough(dir: string): Promise<void> {
   for (let d = dir; ; d = path.dirname(d)) {
     const { mode } = await stat(d);
     if ((mode & 0o001) === 0) {
       await chmod(d, (mode & 0o7777) | 0o001);
-      console.error(`slotstream: chmod o+x ${d}, so the postgres user can reach the data directory`);
+      console.error(`slotstream: chmod o+x ${d}, so the postgres user can reach the server's files`);
     }
     if (path.dirname(d) === d) return;
   }
