@@ -3,16 +3,20 @@ import { Backoff, sleep } from './backoff.ts';
 import { activePidFrom, classifyFailure } from './classify.ts';
 import { type ConnectionOptions, connectReplication, connectSql } from './connect.ts';
 import { ServerError, SlotElsewhereError, SlotInUseError, SlotstreamError } from './errors.ts';
+import type { ReplicationEvent, ResetEvent, SubscriptionStatus } from './events.ts';
 import { type Lsn, ZERO_LSN } from './lsn.ts';
 import { validatePublicationName, validateSlotName } from './names.ts';
 import { PgoutputParser } from './pgoutput/parser.ts';
-import type { BeginMessage, CommitMessage, PgoutputMessage } from './pgoutput/types.ts';
+import type { BeginMessage, CommitMessage } from './pgoutput/types.ts';
 import { PositionTracker } from './positions.ts';
 import { preflight } from './preflight.ts';
 import { ReplicationSession } from './session.ts';
 import { type CreatedSlot, createSlot, dropSlot, getSlot, isLost, type SlotInfo } from './slots.ts';
 import { createSpoolDirectory, TransactionSpool } from './spool.ts';
+import { replayParser, replayRelations, type StreamedTransaction, TAG_STREAM_STOP } from './streamed.ts';
 import { PRIMARY_KEEPALIVE, XLOG_DATA, XLOG_DATA_HEADER_LENGTH, xlogDataStart } from './wire.ts';
+
+export type { IncompleteEvent, ReplicationEvent, ResetEvent, SubscriptionStatus } from './events.ts';
 
 /** The highest pgoutput protocol we speak; the session uses the highest the server also speaks. */
 const MAX_PROTO_VERSION = 4;
@@ -48,45 +52,6 @@ export interface SubscribeOptions extends ConnectionOptions {
   /** Told about reconnects and slot changes; for logs and metrics. */
   onStatus?: (status: SubscriptionStatus) => void;
 }
-
-export type SubscriptionStatus =
-  | { event: 'connected'; slot: string; startLsn: Lsn; protoVersion: number }
-  | { event: 'slot-created'; slot: string; consistentPoint: Lsn }
-  | { event: 'reconnecting'; slot: string; delayMs: number; error: Error }
-  | { event: 'waiting-for-slot'; slot: string; pid: number | undefined };
-
-/**
- * The consumer must forget everything it derived from this slot's earlier changes and start over (from a
- * snapshot or from scratch): the slot was lost (its WAL removed), dropped, or was temporary and had to be
- * recreated after a reconnect. Changes between the old slot's end and the new one's start are not delivered.
- */
-export interface ResetEvent {
-  tag: 'reset';
-  reason: 'slot-lost' | 'slot-missing' | 'temporary-slot';
-  slot: string;
-  /** Where the new slot starts. */
-  consistentPoint: Lsn;
-}
-
-/**
- * The connection was lost in the middle of passing transaction `xid` through: forget the part of it you
- * received. It comes again, whole, from its Begin (or, if the slot was lost, a reset follows instead).
- */
-export interface IncompleteEvent {
-  tag: 'incomplete';
-  xid: number;
-  /** Its commit LSN, as its Begin announced. */
-  finalLsn: Lsn;
-}
-
-/**
- * Transaction boundaries, changes, relation/type announcements, resets, and cut-off transactions;
- * streamed chunks are reassembled.
- */
-export type ReplicationEvent =
-  | Exclude<PgoutputMessage, { tag: 'stream_start' | 'stream_stop' | 'stream_commit' | 'stream_abort' }>
-  | ResetEvent
-  | IncompleteEvent;
 
 /**
  * Decoded transactions from a logical slot, in commit order, each delivered whole (begin, changes,
@@ -508,37 +473,6 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
       for (const txn of streamed.values()) txn.spool.dispose();
     }
   }
-}
-
-const TAG_STREAM_STOP = 0x45; // 'E'
-const TAG_RELATION = 0x52; // 'R'
-const TAG_TYPE = 0x59; // 'Y'
-
-interface StreamedTransaction {
-  spool: TransactionSpool;
-  /** Its first Stream Start message, which puts a parser inside a stream block (messages carry an xid). */
-  streamStart: Buffer;
-}
-
-/**
- * A parser for replaying a streamed transaction: it knows the relations known before the transaction (for
- * any whose Relation message went with a rolled-back subtransaction), and the transaction's own Relation
- * messages replay in order.
- */
-function replayParser(txn: StreamedTransaction, main: PgoutputParser): PgoutputParser {
-  const replay = new PgoutputParser();
-  replay.adoptRelations(main);
-  replay.parse(txn.streamStart);
-  return replay;
-}
-
-/** Replays only a streamed transaction's Relation and Type messages, for their effect on the parser. */
-function replayRelations(txn: StreamedTransaction, main: PgoutputParser): PgoutputParser {
-  const replay = replayParser(txn, main);
-  for (const { payload } of txn.spool.messages()) {
-    if (payload[0] === TAG_RELATION || payload[0] === TAG_TYPE) replay.parse(payload);
-  }
-  return replay;
 }
 
 export function subscribe(options: SubscribeOptions): Subscription {
