@@ -187,6 +187,23 @@ export class Notifier {
     }
   }
 
+  /**
+   * An update of every key at `position`: a transaction too big to list its keys (the caller coalesces up to
+   * a cap), or a truncated stream table. Every waiter below `position` is woken with 'updated', and the
+   * history forgets its keys so that later waits with older tokens are answered 'updated' as well.
+   */
+  notifyAll(position: bigint): void {
+    this.#positions.advance(position);
+    this.#history.reset(position);
+    const due = [...this.#all].filter((waiter) => waiter.after < position);
+    for (const waiter of due) this.#unregister(waiter);
+    const current = this.currentPosition;
+    for (const waiter of due) {
+      this.#wakes++;
+      waiter.resolve({ kind: 'updated', position: current, keys: [...waiter.keys] });
+    }
+  }
+
   /** Read-your-writes bookkeeping: the reader has applied `position`. Lower positions are ignored. */
   advance(position: bigint): void {
     this.#positions.advance(position);

@@ -1,0 +1,72 @@
+import type { Knex } from 'knex';
+import { publishTables } from '../src/migrations/publication.ts';
+
+/**
+ * The reference application's other stream tables (Synapse's receipts, account data and device inbox,
+ * trimmed), plus the current membership of each room.
+ *
+ * Every stream table carries the position the writer allocated when it last wrote the row (`stream_id`;
+ * `events.stream_ordering`). Every stream table is REPLICA IDENTITY FULL: updates and deletes then carry the
+ * whole old row, so a reader can find every cache key and waiter a deleted row concerned (a delete of an
+ * event must reach getEvent(event_id), and the default identity would send only the primary key). It costs
+ * WAL only on UPDATE and DELETE, which these tables rarely see.
+ *
+ * `room_memberships` is derived state the writer keeps beside the membership events (the readers' answer to
+ * "which rooms is this user in"); it is not a stream, so it is not published: a membership change reaches
+ * readers as the `m.room.member` event written in the same transaction.
+ */
+export async function up(knex: Knex): Promise<void> {
+  await knex.raw(`CREATE TABLE receipts (
+    room_id text NOT NULL,
+    user_id text NOT NULL,
+    receipt_type text NOT NULL,
+    event_id text NOT NULL,
+    stream_id bigint NOT NULL,
+    ts bigint NOT NULL,
+    PRIMARY KEY (room_id, user_id, receipt_type)
+  )`);
+  await knex.raw('CREATE INDEX receipts_room_id_stream_id ON receipts (room_id, stream_id)');
+  await knex.raw('ALTER TABLE receipts REPLICA IDENTITY FULL');
+
+  await knex.raw(`CREATE TABLE account_data (
+    user_id text NOT NULL,
+    type text NOT NULL,
+    content jsonb NOT NULL,
+    stream_id bigint NOT NULL,
+    PRIMARY KEY (user_id, type)
+  )`);
+  await knex.raw('CREATE INDEX account_data_user_id_stream_id ON account_data (user_id, stream_id)');
+  await knex.raw('ALTER TABLE account_data REPLICA IDENTITY FULL');
+
+  // A per-user inbox: a message stays until the user's client has synced past it (the writer deletes it).
+  await knex.raw(`CREATE TABLE device_inbox (
+    stream_id bigint PRIMARY KEY,
+    user_id text NOT NULL,
+    device_id text NOT NULL,
+    sender text,
+    type text NOT NULL,
+    content jsonb NOT NULL
+  )`);
+  await knex.raw('CREATE INDEX device_inbox_user_id_stream_id ON device_inbox (user_id, stream_id)');
+  await knex.raw('ALTER TABLE device_inbox REPLICA IDENTITY FULL');
+  await knex.raw('ALTER TABLE events REPLICA IDENTITY FULL');
+
+  await knex.raw(`CREATE TABLE room_memberships (
+    room_id text NOT NULL,
+    user_id text NOT NULL,
+    membership text NOT NULL,
+    event_id text NOT NULL,
+    stream_ordering bigint NOT NULL,
+    PRIMARY KEY (room_id, user_id)
+  )`);
+  await knex.raw('CREATE INDEX room_memberships_user_id ON room_memberships (user_id, membership)');
+
+  await publishTables(knex, ['receipts', 'account_data', 'device_inbox']);
+}
+
+export async function down(knex: Knex): Promise<void> {
+  for (const table of ['room_memberships', 'device_inbox', 'account_data', 'receipts']) {
+    await knex.schema.dropTableIfExists(table);
+  }
+  await knex.raw('ALTER TABLE events REPLICA IDENTITY DEFAULT');
+}

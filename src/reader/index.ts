@@ -1,0 +1,12 @@
+/**
+ * # reader/ — the reader runtime
+ *
+ * `StreamReader` turns its slot's transactions into stream updates and applies each transaction as one
+ * unit: caches invalidated (rules declared beside each cache in `CacheRules`, plus the writer's explicit
+ * invalidations), then its position advanced, then waiters woken, then the slot acknowledged. Effects are
+ * coalesced per transaction with caps, so a transaction of any size costs bounded memory.
+ */
+export { CacheRules, type InvalidationRule, on, type RowUpdate } from './cache-rules.ts';
+export type { StreamWaitOptions } from './composite-wait.ts';
+export { StreamReader, type StreamReaderOptions, type StreamReaderStats } from './stream-reader.ts';
+export { DEFAULT_EFFECT_LIMITS, type EffectLimits, TransactionEffects } from './transaction-effects.ts';

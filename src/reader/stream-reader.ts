@@ -1,0 +1,454 @@
+import type { CacheRegistry } from '../cache/registry.ts';
+import { PUBLICATION } from '../migrations/publication.ts';
+import { Notifier } from '../notifier/notifier.ts';
+import { connectSql } from '../replication/connect.ts';
+import { SlotstreamError } from '../replication/errors.ts';
+import type { ReplicationEvent, ResetEvent, SubscriptionStatus } from '../replication/events.ts';
+import { type Lsn, ZERO_LSN } from '../replication/lsn.ts';
+import type { CommitMessage, LogicalMessage } from '../replication/pgoutput/types.ts';
+import { type SubscribeOptions, type Subscription, subscribe } from '../replication/subscribe.ts';
+import { checkStreamTables } from '../streams/catalog-check.ts';
+import type { MessageStream, StreamUpdate, TableUpdate } from '../streams/define.ts';
+import {
+  type CacheInvalidation,
+  cachesStream,
+  POSITION_PREFIX,
+  parsePositionMessage,
+} from '../streams/protocol.ts';
+import type { StreamSet } from '../streams/stream-set.ts';
+import type { StreamToken } from '../streams/token.ts';
+import type { CacheRules } from './cache-rules.ts';
+import { type StreamWaitOptions, waitEither } from './composite-wait.ts';
+import { DEFAULT_EFFECT_LIMITS, type EffectLimits, TransactionEffects } from './transaction-effects.ts';
+
+export interface StreamReaderOptions {
+  connectionString: string;
+  slot: string;
+  /** Default `slotstream`, the publication the migrations create. */
+  publication?: string;
+  streams: StreamSet;
+  /** The caches this reader keeps and the rules that invalidate them. */
+  caches?: CacheRules;
+  /**
+   * Called for every update, in commit order, before its transaction is applied and acknowledged; a
+   * returned promise is awaited (a pusher acknowledges only what its webhook accepted). Delivery is
+   * at-least-once: after a crash, or when a transaction is cut off mid-way, updates come again.
+   */
+  onUpdate?: (update: StreamUpdate) => void | Promise<void>;
+  /** After a reset has flushed the caches and told waiters to resync. */
+  onReset?: (event: ResetEvent) => void | Promise<void>;
+  onStatus?: (status: SubscriptionStatus) => void;
+  /** Problems that do not stop the reader: a malformed message under one of our prefixes. */
+  onWarning?: (error: Error) => void;
+  limits?: Partial<EffectLimits>;
+  /** Keys whose last update the notifier remembers (default 100,000). */
+  maxTrackedKeys?: number;
+  signal?: AbortSignal;
+  /** Passed to the subscription: temporary slots, waiting for an active slot, backoff, settings, … */
+  subscription?: Omit<SubscribeOptions, 'connectionString' | 'slot' | 'publication' | 'signal' | 'onStatus'>;
+}
+
+/** Plain numbers for /health and /metrics. Counters only rise. */
+export interface StreamReaderStats {
+  slot: string;
+  position: bigint;
+  ephemeralPosition: bigint;
+  /** End LSN of the last transaction applied (what the slot is acknowledged up to). */
+  appliedLsn: Lsn;
+  /** Highest WAL position heard from the server (data or keepalive). */
+  receivedLsn: Lsn;
+  /** Commit time of the last transaction applied. */
+  lastCommitTime: Date | undefined;
+  transactions: number;
+  /** Updates applied per stream. */
+  updates: Record<string, number>;
+  /** Per stream, the highest position of its rows applied. */
+  streamPositions: Record<string, bigint>;
+  /** Transactions whose invalidations or wake-ups exceeded a cap and were widened to "everything". */
+  coalesced: number;
+  resets: number;
+  reconnects: number;
+}
+
+/**
+ * The reader runtime: decodes its slot into stream updates and applies each transaction as one unit, in
+ * the order DESIGN.md fixes — caches invalidated, then the position advanced, then waiters woken, then the
+ * slot acknowledged — so no client can see a position whose invalidations are still to come (invariant 2).
+ *
+ * Positions (docs/positions.md): the writer allocates them in commit order, so "applied up to P" is the
+ * highest position applied, with nothing missing below it. The reader starts at the highest committed
+ * position, read once its slot exists: everything committed later is still to be decoded, and caches start
+ * empty, so nothing it reports can be stale.
+ */
+export class StreamReader implements AsyncDisposable {
+  readonly slot: string;
+  /** Wakes waiters on the ordered streams' position. */
+  readonly notifier: Notifier;
+  /** Wakes waiters on the ephemeral position (non-transactional streams such as typing). */
+  readonly ephemeral: Notifier;
+  /** Settles when the reader stops: resolves after close(), rejects with what stopped it otherwise. */
+  readonly done: Promise<void>;
+  readonly #options: StreamReaderOptions;
+  readonly #streams: StreamSet;
+  readonly #caches: CacheRegistry | undefined;
+  readonly #sub: Subscription;
+  readonly #effects: TransactionEffects;
+  #position = 0n;
+  #ephemeralPosition = 0n;
+  #appliedLsn: Lsn = ZERO_LSN;
+  #lastCommitTime: Date | undefined;
+  #transactions = 0;
+  readonly #updates = new Map<string, number>();
+  readonly #streamPositions = new Map<string, bigint>();
+  #resets = 0;
+  #closing = false;
+
+  private constructor(
+    options: StreamReaderOptions,
+    sub: Subscription,
+    start: bigint,
+    events: AsyncIterator<ReplicationEvent>,
+    first: Promise<IteratorResult<ReplicationEvent>>,
+  ) {
+    this.slot = options.slot;
+    this.#options = options;
+    this.#streams = options.streams;
+    this.#caches = options.caches?.registry;
+    this.#sub = sub;
+    this.#effects = new TransactionEffects({ ...DEFAULT_EFFECT_LIMITS, ...options.limits });
+    this.#position = start;
+    const maxKeys = options.maxTrackedKeys ?? 100_000;
+    this.notifier = new Notifier({ position: start, maxKeys });
+    this.ephemeral = new Notifier({ position: 0n, maxKeys });
+    this.done = this.#run(events, first);
+  }
+
+  /**
+   * Checks the stream tables against their declarations, subscribes, and resolves once the server has
+   * accepted the replication stream and the starting position is known. Rejects with the error that
+   * prevents it (a schema mismatch, a slot in use, a server that refuses).
+   */
+  static async start(options: StreamReaderOptions): Promise<StreamReader> {
+    const publication = options.publication ?? PUBLICATION;
+    const client = await connectSql({ connectionString: options.connectionString });
+    try {
+      await checkStreamTables(client, publication, options.streams.tables);
+    } finally {
+      await client.end();
+    }
+    let connected!: () => void;
+    const isConnected = new Promise<void>((resolve) => {
+      connected = resolve;
+    });
+    const sub = subscribe({
+      ...options.subscription,
+      connectionString: options.connectionString,
+      slot: options.slot,
+      publication,
+      signal: options.signal,
+      onStatus: (status) => {
+        if (status.event === 'connected') connected();
+        options.onStatus?.(status);
+      },
+    });
+    const events = sub[Symbol.asyncIterator]();
+    // Pulling the first event is what connects; it settles only when an event arrives (or on failure).
+    const first = events.next();
+    try {
+      await Promise.race([isConnected, first.then(() => {})]);
+      // Read only now: with the slot in place, every transaction committed after this read gets decoded.
+      const start = await readHead(options.connectionString);
+      return new StreamReader(options, sub, start, events, first);
+    } catch (error) {
+      await sub.close();
+      throw error;
+    }
+  }
+
+  get position(): bigint {
+    return this.#position;
+  }
+
+  get ephemeralPosition(): bigint {
+    return this.#ephemeralPosition;
+  }
+
+  /** The token of everything this reader has applied: valid on every reader. */
+  get token(): StreamToken {
+    return { position: this.#position, ephemeral: this.#ephemeralPosition };
+  }
+
+  get caches(): CacheRegistry | undefined {
+    return this.#caches;
+  }
+
+  get stats(): StreamReaderStats {
+    return {
+      slot: this.slot,
+      position: this.#position,
+      ephemeralPosition: this.#ephemeralPosition,
+      appliedLsn: this.#appliedLsn,
+      receivedLsn: this.#sub.position.received,
+      lastCommitTime: this.#lastCommitTime,
+      transactions: this.#transactions,
+      updates: Object.fromEntries(this.#updates),
+      streamPositions: Object.fromEntries(this.#streamPositions),
+      coalesced: this.#effects.coalesced,
+      resets: this.#resets,
+      reconnects: this.#sub.reconnects,
+    };
+  }
+
+  /**
+   * Waits for an update relevant to `keys` after `since`, in either position space. Resolves 'updated',
+   * 'timeout' or 'resync' (a reset: the client must start over); rejects if `signal` aborts.
+   */
+  wait(options: StreamWaitOptions): Promise<'updated' | 'timeout' | 'resync'> {
+    return waitEither(this.notifier, this.ephemeral, options);
+  }
+
+  /** Read-your-writes: resolves once this reader has applied writer position `position`. */
+  waitForPosition(position: bigint, timeoutMs: number, signal?: AbortSignal): Promise<bigint> {
+    return this.notifier.waitForPosition(position, timeoutMs, signal);
+  }
+
+  /** Stops decoding, reports the last acknowledgement to the server and closes the slot's connection. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    await this.#sub.close();
+    await this.done.catch(() => {});
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #run(
+    events: AsyncIterator<ReplicationEvent>,
+    first: Promise<IteratorResult<ReplicationEvent>>,
+  ): Promise<void> {
+    try {
+      let next = await first;
+      while (!next.done) {
+        await this.#handle(next.value);
+        next = await events.next();
+      }
+    } catch (error) {
+      if (this.#closing) return;
+      await this.#sub.close();
+      throw error;
+    }
+  }
+
+  async #handle(event: ReplicationEvent): Promise<void> {
+    const effects = this.#effects;
+    switch (event.tag) {
+      case 'begin':
+      case 'incomplete':
+        effects.clear();
+        return;
+      case 'relation':
+        this.#streams.streamOf(event.relation); // checks it now: a changed table fails here, named
+        return;
+      case 'insert':
+      case 'update':
+      case 'delete': {
+        const update = this.#streams.toUpdate(event);
+        if (update !== undefined) await this.#tableUpdate(update);
+        return;
+      }
+      case 'truncate':
+        for (const relation of event.relations) {
+          const stream = this.#streams.streamOf(relation);
+          if (stream === undefined) continue;
+          await this.#tableUpdate({
+            stream: stream.name,
+            op: 'truncate',
+            position: this.#position,
+            row: null,
+            old: null,
+          });
+        }
+        return;
+      case 'message':
+        if (event.transactional) await this.#transactionalMessage(event);
+        else await this.#ephemeralMessage(event);
+        return;
+      case 'commit':
+        this.#apply(event);
+        return;
+      case 'reset':
+        await this.#reset(event);
+        return;
+      case 'origin':
+      case 'type':
+        return;
+    }
+  }
+
+  async #tableUpdate(update: TableUpdate): Promise<void> {
+    const effects = this.#effects;
+    const rules = this.#options.caches?.rulesFor(update.stream) ?? [];
+    if (update.op === 'truncate') {
+      for (const { cache } of rules) effects.invalidate(cache, null);
+      effects.wakeEveryone();
+      effects.sawUpdate(update.stream);
+    } else {
+      for (const { cache, rule } of rules)
+        for (const key of rule.keys(update)) effects.invalidate(cache, key);
+      for (const key of this.#keysOf(update)) effects.wake(key);
+      effects.sawRow(update.stream, update.position);
+    }
+    await this.#options.onUpdate?.(update);
+  }
+
+  #keysOf(update: TableUpdate): Iterable<string> {
+    const stream = this.#streams.table(update.stream);
+    return stream === undefined ? [] : stream.keys(update);
+  }
+
+  async #transactionalMessage(message: LogicalMessage): Promise<void> {
+    const effects = this.#effects;
+    if (message.prefix === POSITION_PREFIX) {
+      try {
+        effects.announced = parsePositionMessage(message.content);
+      } catch (error) {
+        this.#warn(error);
+      }
+      return;
+    }
+    // The runtime's own stream: every reader applies explicit invalidations, declared or not.
+    const explicit = message.prefix === cachesStream.prefix;
+    const stream: MessageStream | undefined = explicit
+      ? (cachesStream as MessageStream)
+      : this.#streams.byPrefix(message.prefix);
+    if (stream === undefined || !stream.transactional) return;
+    let row: unknown;
+    try {
+      row = stream.parse(message.content);
+    } catch (error) {
+      this.#warn(error);
+      // An invalidation we cannot read might have covered anything: drop everything rather than serve stale.
+      if (explicit) for (const name of this.#caches?.names ?? []) effects.invalidate(name, null);
+      return;
+    }
+    if (explicit) {
+      const { cache, keys } = row as CacheInvalidation;
+      effects.invalidate(cache, keys);
+    }
+    for (const key of stream.keys(row)) effects.wake(key);
+    effects.sawUpdate(stream.name);
+    await this.#options.onUpdate?.({
+      stream: stream.name,
+      op: 'message',
+      position: this.#position,
+      row,
+      old: null,
+    });
+  }
+
+  /** Non-transactional: applied at once, at its LSN, in the ephemeral position space. */
+  async #ephemeralMessage(message: LogicalMessage): Promise<void> {
+    const stream = this.#streams.byPrefix(message.prefix);
+    if (stream === undefined || stream.transactional) return;
+    let row: unknown;
+    try {
+      row = stream.parse(message.content);
+    } catch (error) {
+      this.#warn(error);
+      return;
+    }
+    const update: StreamUpdate = {
+      stream: stream.name,
+      op: 'message',
+      position: message.lsn,
+      row,
+      old: null,
+    };
+    this.#count(stream.name);
+    await this.#options.onUpdate?.(update);
+    if (message.lsn > this.#ephemeralPosition) this.#ephemeralPosition = message.lsn;
+    this.ephemeral.notify(stream.keys(row), message.lsn);
+  }
+
+  /** Applies a committed transaction: caches, then position, then waiters, then the acknowledgement. */
+  #apply(commit: CommitMessage): void {
+    const effects = this.#effects;
+    const caches = this.#caches;
+    if (caches !== undefined) {
+      for (const [name, pending] of effects.invalidations) {
+        const cache = caches.get(name);
+        if (cache === undefined) continue; // a cache this process does not keep, as in Synapse
+        if (pending.all) {
+          cache.invalidateAll();
+          continue;
+        }
+        try {
+          for (const prefix of pending.prefixes.values()) cache.invalidatePrefix(prefix);
+        } catch (error) {
+          // A key of the wrong shape (CacheKeyError) matches nothing: clear the cache instead of keeping stale entries.
+          this.#warn(error);
+          cache.invalidateAll();
+        }
+      }
+    }
+    const position = effects.position;
+    const advanced = position !== undefined && position > this.#position;
+    if (advanced) this.#position = position;
+    for (const [stream, seen] of effects.streams) {
+      this.#count(stream, seen.updates);
+      const known = this.#streamPositions.get(stream);
+      if (seen.position !== undefined && (known === undefined || seen.position > known)) {
+        this.#streamPositions.set(stream, seen.position);
+      }
+    }
+    // A transaction at or below the applied position (a redelivery, or a change made without the writer)
+    // has no new position a waiter's token could be below: its invalidations above are all it needs.
+    if (advanced) {
+      if (effects.wakeAll) this.notifier.notifyAll(position);
+      else this.notifier.notify(effects.wakeKeys, position);
+    }
+    this.#transactions++;
+    this.#appliedLsn = commit.endLsn;
+    this.#lastCommitTime = commit.commitTime;
+    effects.clear();
+    this.#sub.ack(commit);
+  }
+
+  async #reset(event: ResetEvent): Promise<void> {
+    this.#effects.clear();
+    this.#caches?.invalidateAll();
+    const head = await readHead(this.#options.connectionString);
+    if (head > this.#position) this.#position = head;
+    this.notifier.resync(this.#position);
+    this.ephemeral.resync(this.#ephemeralPosition);
+    this.#resets++;
+    await this.#options.onReset?.(event);
+  }
+
+  #count(stream: string, updates = 1): void {
+    this.#updates.set(stream, (this.#updates.get(stream) ?? 0) + updates);
+  }
+
+  #warn(error: unknown): void {
+    const warning = error instanceof Error ? error : new SlotstreamError(String(error));
+    if (this.#options.onWarning) this.#options.onWarning(warning);
+    else process.emitWarning(warning);
+  }
+}
+
+async function readHead(connectionString: string): Promise<bigint> {
+  const client = await connectSql({ connectionString });
+  try {
+    const result = await client.query<{ position: string }>('SELECT position FROM stream_head');
+    const row = result.rows[0];
+    if (row === undefined) {
+      throw new SlotstreamError(
+        'stream_head is empty: run the migrations (npm run migrate) before starting readers',
+      );
+    }
+    return BigInt(row.position);
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,104 @@
+import type { CacheKey } from '../cache/key.ts';
+import { encodeKey } from '../cache/key.ts';
+
+export interface EffectLimits {
+  /** Distinct key prefixes remembered per cache within one transaction; past it, the whole cache goes. */
+  invalidationsPerCache: number;
+  /** Distinct notifier keys remembered within one transaction; past it, every waiter is woken. */
+  wakeKeys: number;
+}
+
+export const DEFAULT_EFFECT_LIMITS: EffectLimits = { invalidationsPerCache: 10_000, wakeKeys: 100_000 };
+
+/** A cache's pending invalidation: some key prefixes, or everything. */
+type PendingInvalidation = { all: true } | { all: false; prefixes: Map<string, CacheKey> };
+
+/**
+ * What one transaction will do once it commits, coalesced so that memory stays bounded whatever its size
+ * (invariant 5): key prefixes per cache and notifier keys as sets, each with a cap past which it becomes
+ * "everything". A million-row transaction over a thousand rooms holds a thousand room keys, not a million
+ * updates.
+ */
+export class TransactionEffects {
+  readonly #limits: EffectLimits;
+  readonly invalidations = new Map<string, PendingInvalidation>();
+  readonly wakeKeys = new Set<string>();
+  wakeAll = false;
+  /** The position the writer's message announced for this transaction, if it came from the writer. */
+  announced: bigint | undefined;
+  /** The highest row position seen (for transactions written without the writer API). */
+  highestRow: bigint | undefined;
+  /** Per stream, the number of updates and the highest row position seen (none for messages, truncates). */
+  readonly streams = new Map<string, { updates: number; position: bigint | undefined }>();
+  coalesced = 0;
+
+  constructor(limits: EffectLimits = DEFAULT_EFFECT_LIMITS) {
+    this.#limits = limits;
+  }
+
+  /** Forgets everything: a new transaction, or one cut off mid-way. */
+  clear(): void {
+    this.invalidations.clear();
+    this.wakeKeys.clear();
+    this.wakeAll = false;
+    this.announced = undefined;
+    this.highestRow = undefined;
+    this.streams.clear();
+  }
+
+  invalidate(cache: string, prefix: CacheKey | null): void {
+    const pending = this.invalidations.get(cache);
+    if (pending?.all === true) return;
+    if (prefix === null || prefix.length === 0) {
+      this.invalidations.set(cache, { all: true });
+      return;
+    }
+    if (pending === undefined) {
+      this.invalidations.set(cache, { all: false, prefixes: new Map([[encodeKey(prefix), prefix]]) });
+      return;
+    }
+    pending.prefixes.set(encodeKey(prefix), prefix);
+    if (pending.prefixes.size > this.#limits.invalidationsPerCache) {
+      this.invalidations.set(cache, { all: true });
+      this.coalesced++;
+    }
+  }
+
+  /** A truncated stream table: who had what is unknown, so every waiter is woken. */
+  wakeEveryone(): void {
+    this.wakeAll = true;
+    this.wakeKeys.clear();
+  }
+
+  wake(key: string): void {
+    if (this.wakeAll) return;
+    this.wakeKeys.add(key);
+    if (this.wakeKeys.size > this.#limits.wakeKeys) {
+      this.wakeAll = true;
+      this.wakeKeys.clear();
+      this.coalesced++;
+    }
+  }
+
+  sawRow(stream: string, position: bigint): void {
+    if (this.highestRow === undefined || position > this.highestRow) this.highestRow = position;
+    const seen = this.streams.get(stream);
+    if (seen === undefined) this.streams.set(stream, { updates: 1, position });
+    else {
+      seen.updates++;
+      if (seen.position === undefined || position > seen.position) seen.position = position;
+    }
+  }
+
+  /** An update without a row position of its own (a message, a truncate). */
+  sawUpdate(stream: string): void {
+    const seen = this.streams.get(stream);
+    if (seen === undefined) this.streams.set(stream, { updates: 1, position: undefined });
+    else seen.updates++;
+  }
+
+  /** The transaction's position: the writer's announcement, else its highest row. */
+  get position(): bigint | undefined {
+    return this.announced ?? this.highestRow;
+  }
+}

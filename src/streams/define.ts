@@ -1,0 +1,131 @@
+import type { Row } from '../replication/pgoutput/types.ts';
+import type { ColumnSpecs, PositionColumn, RowOf } from './columns.ts';
+import { parseColumnSpec } from './columns.ts';
+import { StreamDefinitionError } from './errors.ts';
+
+/**
+ * Stream declarations. A *table stream* is a published table whose rows carry the position the writer
+ * allocated for them; a *message stream* lives only in the WAL as `pg_logical_emit_message` messages under a
+ * prefix (transactional ones are part of their transaction's batch; non-transactional ones are decoded on
+ * their own, at once, and never stored).
+ */
+
+/** One change of a table stream. `position` is the row's own position column (of `old` for a delete). */
+export type TableUpdate<R = Row> =
+  | { stream: string; op: 'insert'; position: bigint; row: R; old: null }
+  /** `old` is the whole old row under REPLICA IDENTITY FULL, its key columns when the key changed, else null. */
+  | { stream: string; op: 'update'; position: bigint; row: R; old: Partial<R> | null }
+  | { stream: string; op: 'delete'; position: bigint; row: null; old: Partial<R> }
+  /** Every row is gone; `position` is the reader's position before the transaction (no row says more). */
+  | { stream: string; op: 'truncate'; position: bigint; row: null; old: null };
+
+/**
+ * One logical message of a message stream. `position`: for a transactional stream, the reader's position
+ * before the transaction; for a non-transactional one, the message's LSN (the ephemeral position space,
+ * which every reader agrees on because it is the WAL's).
+ */
+export interface MessageUpdate<M = unknown> {
+  stream: string;
+  op: 'message';
+  position: bigint;
+  row: M;
+  old: null;
+}
+
+/** What a transaction did to a stream, in commit order: `{stream, position, op, row, old}`. */
+export type StreamUpdate = TableUpdate | MessageUpdate;
+
+export interface TableStream<C extends ColumnSpecs = ColumnSpecs> {
+  readonly kind: 'table';
+  readonly name: string;
+  readonly schema: string;
+  readonly table: string;
+  /** `schema.table`, as error messages and pg_publication_tables spell it. */
+  readonly qualifiedName: string;
+  readonly position: string;
+  readonly columns: C;
+  /** The notifier keys an update touches (a room id, a user id): who should be woken by it. */
+  readonly keys: (update: TableUpdate) => Iterable<string>;
+  /** Narrows a StreamUpdate to this stream's typed updates. */
+  is(update: StreamUpdate): update is TableUpdate<RowOf<C>>;
+}
+
+export interface MessageStream<M = unknown> {
+  readonly kind: 'message';
+  readonly name: string;
+  readonly prefix: string;
+  readonly transactional: boolean;
+  // Methods, not function properties: a MessageStream<TypingRow> must also be usable as a MessageStream.
+  /** Decodes a message's content; throws StreamMessageError when it is not what `encode` writes. */
+  parse(content: Buffer): M;
+  encode(row: M): string;
+  keys(row: M): Iterable<string>;
+  is(update: StreamUpdate): update is MessageUpdate<M>;
+}
+
+export type AnyStream = TableStream | MessageStream;
+
+export interface TableStreamOptions<C extends ColumnSpecs> {
+  name: string;
+  /** Default `public`. */
+  schema?: string;
+  /** Default: the stream's name. */
+  table?: string;
+  /** The int8 column holding the row's position. */
+  position: PositionColumn<C>;
+  columns: C;
+  keys?: (update: TableUpdate<RowOf<C>>) => Iterable<string>;
+}
+
+const NO_KEYS = (): Iterable<string> => [];
+
+export function tableStream<const C extends ColumnSpecs>(options: TableStreamOptions<C>): TableStream<C> {
+  const { name, position, columns } = options;
+  const schema = options.schema ?? 'public';
+  const table = options.table ?? name;
+  if (name === '') throw new StreamDefinitionError(name, 'a stream needs a name');
+  for (const spec of Object.values(columns)) parseColumnSpec(spec);
+  if (columns[position] !== 'int8') {
+    throw new StreamDefinitionError(
+      name,
+      `position column ${JSON.stringify(position)} must be declared 'int8'`,
+    );
+  }
+  return {
+    kind: 'table',
+    name,
+    schema,
+    table,
+    qualifiedName: `${schema}.${table}`,
+    position,
+    columns,
+    // Rows reach it as decoded, which the schema check has matched to `columns`.
+    keys: (options.keys as ((update: TableUpdate) => Iterable<string>) | undefined) ?? NO_KEYS,
+    is: (update): update is TableUpdate<RowOf<C>> => update.stream === name && update.op !== 'message',
+  };
+}
+
+export interface MessageStreamOptions<M> {
+  name: string;
+  prefix: string;
+  transactional: boolean;
+  parse: (content: Buffer) => M;
+  encode: (row: M) => string;
+  keys?: (row: M) => Iterable<string>;
+}
+
+export function messageStream<M>(options: MessageStreamOptions<M>): MessageStream<M> {
+  const { name, prefix } = options;
+  if (name === '') throw new StreamDefinitionError(name, 'a stream needs a name');
+  if (prefix === '') throw new StreamDefinitionError(name, 'a message stream needs a prefix');
+  return {
+    kind: 'message',
+    name,
+    prefix,
+    transactional: options.transactional,
+    parse: options.parse,
+    encode: options.encode,
+    keys: options.keys ?? NO_KEYS,
+    is: (update): update is MessageUpdate<M> => update.stream === name && update.op === 'message',
+  };
+}

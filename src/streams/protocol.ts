@@ -1,0 +1,58 @@
+import { messageStream } from './define.ts';
+import { StreamMessageError } from './errors.ts';
+
+/**
+ * The messages the writer adds to its transactions for readers, besides the rows themselves.
+ */
+
+/**
+ * Transactional; content: the position allocated to the transaction, in decimal. Emitted last in every
+ * writer transaction, so a reader knows a transaction's position even when it wrote no stream row (an
+ * UPDATE, a DELETE, only invalidations).
+ */
+export const POSITION_PREFIX = 'slotstream.position';
+
+export function parsePositionMessage(content: Buffer): bigint {
+  const text = content.toString('utf8');
+  if (!/^(0|[1-9][0-9]{0,18})$/.test(text)) {
+    throw new StreamMessageError(
+      'position',
+      POSITION_PREFIX,
+      `content ${JSON.stringify(text.slice(0, 40))} is not a position`,
+    );
+  }
+  return BigInt(text);
+}
+
+/** An explicit cache invalidation: `keys` is a key prefix of cache `cache`, or null for the whole cache. */
+export interface CacheInvalidation {
+  cache: string;
+  keys: readonly string[] | null;
+}
+
+/**
+ * Explicit invalidations the writer emits inside its transactions (Synapse's `caches` stream): they reach
+ * readers in the transaction's batch, so they are applied exactly when the data they cover is.
+ */
+export const cachesStream = messageStream<CacheInvalidation>({
+  name: 'caches',
+  prefix: 'slotstream.caches',
+  transactional: true,
+  parse(content) {
+    const fail = (detail: string) => new StreamMessageError('caches', 'slotstream.caches', detail);
+    let value: unknown;
+    try {
+      value = JSON.parse(content.toString('utf8'));
+    } catch {
+      throw fail('content is not JSON');
+    }
+    if (typeof value !== 'object' || value === null) throw fail('content is not an object');
+    const { cache, keys } = value as { cache?: unknown; keys?: unknown };
+    if (typeof cache !== 'string' || cache === '') throw fail('"cache" must be a non-empty string');
+    if (keys !== null && !(Array.isArray(keys) && keys.every((k) => typeof k === 'string'))) {
+      throw fail('"keys" must be an array of strings or null');
+    }
+    return { cache, keys: keys as string[] | null };
+  },
+  encode: (row) => JSON.stringify({ cache: row.cache, keys: row.keys }),
+});

@@ -1,0 +1,89 @@
+import type { Knex } from 'knex';
+import { parseLsn } from '../replication/lsn.ts';
+import type { MessageStream } from '../streams/define.ts';
+import { WriterTransaction } from './writer-transaction.ts';
+
+export interface StreamWriterOptions {
+  /**
+   * Runs inside the commit step, after positions are allocated and before the rows are written and the
+   * transaction commits, with the allocation lock held. For tests that stretch that window.
+   */
+  lockHeld?: () => Promise<void>;
+}
+
+export interface WriteResult<T> {
+  value: T;
+  /** The transaction's position: pass it to a reader's waitForPosition (`/wait`) to read your writes. */
+  position: bigint;
+}
+
+/**
+ * The single writer's API (DESIGN.md: writer/). `transaction(work)` runs `work` in a database transaction,
+ * then, as its last step, allocates positions for the stream rows it added, writes them, emits its
+ * invalidations and its position message, and commits. Positions therefore grow in commit order across any
+ * number of concurrent transactions, which is what lets a reader's token be a single number with no gaps
+ * behind it (docs/positions.md).
+ */
+export class StreamWriter {
+  readonly knex: Knex;
+  readonly #options: StreamWriterOptions;
+  #serverVersion: Promise<number> | undefined;
+
+  constructor(knex: Knex, options: StreamWriterOptions = {}) {
+    this.knex = knex;
+    this.#options = options;
+  }
+
+  async transaction<T>(work: (tx: WriterTransaction) => Promise<T> | T): Promise<WriteResult<T>> {
+    return this.knex.transaction(async (trx) => {
+      const tx = new WriterTransaction(trx);
+      const value = await work(tx);
+      const position = await tx.commitStep(this.#options.lockHeld);
+      return { value, position };
+    });
+  }
+
+  /** The highest committed position. */
+  async head(): Promise<bigint> {
+    const result = await this.knex.raw<{ rows: { position: string }[] }>('SELECT position FROM stream_head');
+    return BigInt(result.rows[0]?.position ?? '0');
+  }
+
+  /**
+   * Emits one row of a non-transactional message stream (typing): decoded by readers at once, stored
+   * nowhere. Returns its LSN, the row's ephemeral position.
+   *
+   * The WAL is flushed with it, because a walsender sends only flushed WAL: without the flush, the message
+   * would wait for the WAL writer (up to wal_writer_delay) or the next commit. PostgreSQL 17 added a `flush`
+   * argument for this; before it, a tiny transaction with an xid has its commit record flushed, which takes
+   * the message along.
+   */
+  async emitEphemeral<M>(stream: MessageStream<M>, row: M): Promise<bigint> {
+    const content = stream.encode(row);
+    if ((await this.#version()) >= 170000) {
+      const result = await this.knex.raw<{ rows: { lsn: string }[] }>(
+        'SELECT pg_logical_emit_message(false, ?, ?, true)::text AS lsn',
+        [stream.prefix, content],
+      );
+      return lsnToBigint(result.rows[0]?.lsn);
+    }
+    return this.knex.transaction(async (trx) => {
+      const result = await trx.raw<{ rows: { lsn: string }[] }>(
+        'SELECT pg_logical_emit_message(false, ?, ?)::text AS lsn, pg_current_xact_id()',
+        [stream.prefix, content],
+      );
+      return lsnToBigint(result.rows[0]?.lsn);
+    });
+  }
+
+  #version(): Promise<number> {
+    this.#serverVersion ??= this.knex
+      .raw<{ rows: { v: string }[] }>("SELECT current_setting('server_version_num') AS v")
+      .then((r) => Number(r.rows[0]?.v));
+    return this.#serverVersion;
+  }
+}
+
+function lsnToBigint(text: string | undefined): bigint {
+  return parseLsn(text ?? '0/0');
+}

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseLsn } from '../../src/replication/lsn.ts';
+import { eventsStream } from '../../src/streams/chat.ts';
+import { slotState, waitFor } from '../support/replication.ts';
+import { event, migratedDatabase, startReader, writerFor } from '../support/runtime.ts';
+
+const url = await migratedDatabase('reader_runtime');
+const writer = writerFor(url);
+
+test('an insert through the writer reaches the reader as one batch: cache invalidated, position, wake, ack', async () => {
+  const { reader, caches, updates } = await startReader(url, 'rt_basic');
+  const start = reader.position;
+  // Cached before the write: the write must invalidate it.
+  await caches.getRoomTimeline.getOrLoad(['!a:test', '10'], () => []);
+  assert.equal(caches.getRoomTimeline.size, 1);
+  const waitA = reader.wait({ keys: ['!a:test'], since: reader.token, timeoutMs: 10_000 });
+  const waitB = reader.wait({ keys: ['!b:test'], since: reader.token, timeoutMs: 300 });
+
+  const { value: ref, position } = await writer.transaction((tx) =>
+    tx.insert(eventsStream, event('!a:test', 1)),
+  );
+  assert.equal(ref.position, position);
+  assert.equal(position, start + 1n);
+
+  assert.equal(await waitA, 'updated');
+  assert.equal(await waitB, 'timeout', 'a waiter on another room is not woken');
+  assert.equal(reader.position, position);
+  assert.equal(caches.getRoomTimeline.size, 0, 'invalidated before waiters were woken');
+  const inserted = updates.filter((u) => u.stream === 'events');
+  assert.equal(inserted.length, 1);
+  assert.equal(inserted[0]?.op, 'insert');
+  assert.equal(inserted[0]?.position, position);
+  // The server's own view: the slot is confirmed up to the transaction the reader applied.
+  const applied = reader.stats.appliedLsn;
+  assert.ok(applied > 0n);
+  await waitFor('the slot to be acknowledged', async () => {
+    const slot = await slotState(url, 'rt_basic');
+    return slot?.confirmed_flush_lsn != null && parseLsn(slot.confirmed_flush_lsn) >= applied;
+  });
+});

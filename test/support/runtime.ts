@@ -1,0 +1,89 @@
+/** The reader runtime and the writer API, wired to the reference application's streams, for tests. */
+
+import { after } from 'node:test';
+import knexFactory, { type Knex } from 'knex';
+import { type ChatCaches, defineChatCaches } from '../../src/app/chat-caches.ts';
+import { CacheRegistry } from '../../src/cache/registry.ts';
+import { knexConfig } from '../../src/migrations/knex-config.ts';
+import { migrateLatest } from '../../src/migrations/migrator.ts';
+import { CacheRules } from '../../src/reader/cache-rules.ts';
+import { StreamReader, type StreamReaderOptions } from '../../src/reader/stream-reader.ts';
+import {
+  accountDataStream,
+  eventsStream,
+  receiptsStream,
+  toDeviceStream,
+  typingStream,
+} from '../../src/streams/chat.ts';
+import type { StreamUpdate } from '../../src/streams/define.ts';
+import { StreamSet } from '../../src/streams/stream-set.ts';
+import { StreamWriter, type StreamWriterOptions } from '../../src/writer/stream-writer.ts';
+import { freshDatabase } from './pg.ts';
+
+export const chatStreams = (): StreamSet =>
+  new StreamSet([eventsStream, receiptsStream, accountDataStream, toDeviceStream, typingStream]);
+
+/** A fresh, migrated database for this test file. Call at the top level of the file. */
+export async function migratedDatabase(label: string): Promise<string> {
+  const url = await freshDatabase(label);
+  await migrateLatest(url);
+  return url;
+}
+
+/** A knex instance closed after the file's tests. */
+export function knexFor(url: string, poolSize = 4): Knex {
+  const config = knexConfig(url);
+  const knex = knexFactory({ ...config, pool: { min: 0, max: poolSize } });
+  after(() => knex.destroy());
+  return knex;
+}
+
+export function writerFor(
+  url: string,
+  options: StreamWriterOptions & { poolSize?: number } = {},
+): StreamWriter {
+  return new StreamWriter(knexFor(url, options.poolSize), options);
+}
+
+export interface TestReader {
+  reader: StreamReader;
+  caches: ChatCaches;
+  updates: StreamUpdate[];
+}
+
+/** A reader on `slot` with the chat caches, recording every update it is handed (unless told not to). */
+export async function startReader(
+  url: string,
+  slot: string,
+  options: Partial<StreamReaderOptions> & { record?: boolean } = {},
+): Promise<TestReader> {
+  const rules = new CacheRules(new CacheRegistry());
+  const caches = defineChatCaches(rules);
+  const updates: StreamUpdate[] = [];
+  const reader = await StreamReader.start({
+    connectionString: url,
+    slot,
+    streams: chatStreams(),
+    caches: rules,
+    onUpdate: options.record === false ? undefined : (update) => void updates.push(update),
+    onWarning: (error) => {
+      throw error;
+    },
+    ...options,
+  });
+  after(() => reader.close());
+  return { reader, caches, updates };
+}
+
+export function event(room: string, n: number, extra: Record<string, unknown> = {}) {
+  return {
+    event_id: `$e${n}-${Math.random().toString(36).slice(2)}`,
+    room_id: room,
+    type: 'm.room.message',
+    state_key: null,
+    sender: '@alice:test',
+    content: { body: `message ${n}` },
+    origin_server_ts: 1764151200000 + n,
+    ...extra,
+  };
+}
