@@ -20,6 +20,7 @@ import type { StreamToken } from '../streams/token.ts';
 import type { CacheRules } from './cache-rules.ts';
 import { type StreamWaitOptions, waitEither } from './composite-wait.ts';
 import { DEFAULT_EFFECT_LIMITS, type EffectLimits, TransactionEffects } from './transaction-effects.ts';
+import { VisibilityBarrier } from './visibility.ts';
 
 export interface StreamReaderOptions {
   connectionString: string;
@@ -74,6 +75,8 @@ export interface StreamReaderStats {
  * The reader runtime: decodes its slot into stream updates and applies each transaction as one unit, in
  * the order DESIGN.md fixes — caches invalidated, then the position advanced, then waiters woken, then the
  * slot acknowledged — so no client can see a position whose invalidations are still to come (invariant 2).
+ * A transaction is applied only once new snapshots see it (VisibilityBarrier): decoding can run ahead of
+ * the commit becoming visible, and applying early would let a reload re-cache the old rows.
  *
  * Positions (docs/positions.md): the writer allocates them in commit order, so "applied up to P" is the
  * highest position applied, with nothing missing below it. The reader starts at the highest committed
@@ -102,6 +105,8 @@ export class StreamReader implements AsyncDisposable {
   readonly #streamPositions = new Map<string, bigint>();
   #resets = 0;
   #closing = false;
+  readonly #stop = new AbortController();
+  readonly #visibility: VisibilityBarrier;
 
   private constructor(
     options: StreamReaderOptions,
@@ -116,6 +121,8 @@ export class StreamReader implements AsyncDisposable {
     this.#caches = options.caches?.registry;
     this.#sub = sub;
     this.#effects = new TransactionEffects({ ...DEFAULT_EFFECT_LIMITS, ...options.limits });
+    const stop = options.signal ? AbortSignal.any([options.signal, this.#stop.signal]) : this.#stop.signal;
+    this.#visibility = new VisibilityBarrier(options.connectionString, stop);
     this.#position = start;
     const maxKeys = options.maxTrackedKeys ?? 100_000;
     this.notifier = new Notifier({ position: start, maxKeys });
@@ -215,8 +222,10 @@ export class StreamReader implements AsyncDisposable {
   /** Stops decoding, reports the last acknowledgement to the server and closes the slot's connection. */
   async close(): Promise<void> {
     this.#closing = true;
+    this.#stop.abort(new SlotstreamError('reader closed'));
     await this.#sub.close();
     await this.done.catch(() => {});
+    await this.#visibility.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -236,6 +245,7 @@ export class StreamReader implements AsyncDisposable {
     } catch (error) {
       if (this.#closing) return;
       await this.#sub.close();
+      await this.#visibility.close();
       throw error;
     }
   }
@@ -244,6 +254,9 @@ export class StreamReader implements AsyncDisposable {
     const effects = this.#effects;
     switch (event.tag) {
       case 'begin':
+        effects.clear();
+        effects.xid = event.xid;
+        return;
       case 'incomplete':
         effects.clear();
         return;
@@ -275,6 +288,7 @@ export class StreamReader implements AsyncDisposable {
         else await this.#ephemeralMessage(event);
         return;
       case 'commit':
+        if (effects.xid !== undefined) await this.#visibility.waitVisible(effects.xid);
         this.#apply(event);
         return;
       case 'reset':

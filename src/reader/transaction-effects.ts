@@ -24,6 +24,8 @@ export class TransactionEffects {
   readonly invalidations = new Map<string, PendingInvalidation>();
   readonly wakeKeys = new Set<string>();
   wakeAll = false;
+  /** The transaction's xid, from its Begin. */
+  xid: number | undefined;
   /** The position the writer's message announced for this transaction, if it came from the writer. */
   announced: bigint | undefined;
   /** The highest row position seen (for transactions written without the writer API). */
@@ -38,6 +40,7 @@ export class TransactionEffects {
 
   /** Forgets everything: a new transaction, or one cut off mid-way. */
   clear(): void {
+    this.xid = undefined;
     this.invalidations.clear();
     this.wakeKeys.clear();
     this.wakeAll = false;

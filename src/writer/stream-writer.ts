@@ -35,12 +35,24 @@ export class StreamWriter {
   }
 
   async transaction<T>(work: (tx: WriterTransaction) => Promise<T> | T): Promise<WriteResult<T>> {
-    return this.knex.transaction(async (trx) => {
+    const result = await this.knex.transaction(async (trx) => {
       const tx = new WriterTransaction(trx);
       const value = await work(tx);
       const position = await tx.commitStep(this.#options.lockHeld);
       return { value, position };
     });
+    await this.#flushed();
+    return result;
+  }
+
+  /**
+   * Returns once the WAL is flushed past every commit made before the call. The commit step commits
+   * asynchronously (see WriterTransaction.commitStep); a synchronous commit of a transaction of our own,
+   * begun after it, flushes the WAL up to its own commit record and so past ours. Concurrent writers'
+   * flushes are grouped by the server as ordinary commits are.
+   */
+  async #flushed(): Promise<void> {
+    await this.knex.raw('SELECT pg_current_xact_id()');
   }
 
   /** The highest committed position. */

@@ -65,32 +65,40 @@ export class WriterTransaction {
   }
 
   /**
-   * @internal The commit step, run as the transaction's last statements: allocate, write, announce.
+   * @internal The commit step, run as the transaction's last statements: allocate, announce, write.
    * `lockHeld` runs between allocation and the writes (the gap test delays there).
+   *
+   * The UPDATE of stream_head takes the row lock that orders commits (docs/positions.md); it is held until
+   * COMMIT. The commit itself is asynchronous (synchronous_commit off, for this transaction only), so the
+   * lock is released once the commit record is in the WAL rather than after its fsync: commits stay
+   * serialised in position order without serialising their flushes. `StreamWriter` then waits for the
+   * flush before it reports success, so durability is unchanged.
    */
   async commitStep(lockHeld?: () => Promise<void>): Promise<bigint> {
     this.#done = true;
-    const count = BigInt(Math.max(this.#rows.length, 1));
-    // The row lock taken here is held until COMMIT: the next transaction allocates after this one commits.
+    const count = Math.max(this.#rows.length, 1);
+    // One round trip: allocation, the explicit invalidations and the position message. Their order inside
+    // the transaction does not matter: a reader applies a transaction's effects together, at its commit.
     const head = await this.knex.raw<{ rows: { position: string }[] }>(
-      'UPDATE stream_head SET position = position + ? RETURNING position',
-      [count.toString()],
+      `WITH head AS (UPDATE stream_head SET position = position + ? RETURNING position)
+       SELECT head.position::text AS position,
+              set_config('synchronous_commit', 'off', true),
+              (SELECT count(pg_logical_emit_message(true, m.prefix, m.content))
+                 FROM unnest(?::text[], ?::text[]) AS m(prefix, content)),
+              pg_logical_emit_message(true, ?, head.position::text)
+         FROM head`,
+      [
+        count,
+        this.#invalidations.map(() => cachesStream.prefix),
+        this.#invalidations.map((inv) => cachesStream.encode(inv)),
+        POSITION_PREFIX,
+      ],
     );
     const last = BigInt(head.rows[0]?.position ?? Number.NaN);
     await lockHeld?.();
-    let next = last - count + 1n;
+    let next = last - BigInt(count) + 1n;
     for (const pending of this.#rows) pending.ref.allocated(next++);
     await this.#writeRows();
-    // Invalidations, then the position message, in one statement (ORDINALITY keeps their order).
-    const prefixes = this.#invalidations.map(() => cachesStream.prefix);
-    const contents = this.#invalidations.map((inv) => cachesStream.encode(inv));
-    prefixes.push(POSITION_PREFIX);
-    contents.push(last.toString());
-    await this.knex.raw(
-      `SELECT pg_logical_emit_message(true, m.prefix, m.content)
-         FROM unnest(?::text[], ?::text[]) WITH ORDINALITY AS m(prefix, content, n) ORDER BY m.n`,
-      [prefixes, contents],
-    );
     return last;
   }
 
