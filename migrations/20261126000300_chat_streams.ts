@@ -3,17 +3,13 @@ import { publishTables } from '../src/migrations/publication.ts';
 
 /**
  * The reference application's other stream tables (Synapse's receipts, account data and device inbox,
- * trimmed), plus the current membership of each room.
+ * trimmed), and an index to find a user's memberships among the events.
  *
  * Every stream table carries the position the writer allocated when it last wrote the row (`stream_id`;
  * `events.stream_ordering`). Every stream table is REPLICA IDENTITY FULL: updates and deletes then carry the
  * whole old row, so a reader can find every cache key and waiter a deleted row concerned (a delete of an
  * event must reach getEvent(event_id), and the default identity would send only the primary key). It costs
  * WAL only on UPDATE and DELETE, which these tables rarely see.
- *
- * `room_memberships` is derived state the writer keeps beside the membership events (the readers' answer to
- * "which rooms is this user in"); it is not a stream, so it is not published: a membership change reaches
- * readers as the `m.room.member` event written in the same transaction.
  */
 export async function up(knex: Knex): Promise<void> {
   await knex.raw(`CREATE TABLE receipts (
@@ -51,21 +47,18 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw('ALTER TABLE device_inbox REPLICA IDENTITY FULL');
   await knex.raw('ALTER TABLE events REPLICA IDENTITY FULL');
 
-  await knex.raw(`CREATE TABLE room_memberships (
-    room_id text NOT NULL,
-    user_id text NOT NULL,
-    membership text NOT NULL,
-    event_id text NOT NULL,
-    stream_ordering bigint NOT NULL,
-    PRIMARY KEY (room_id, user_id)
-  )`);
-  await knex.raw('CREATE INDEX room_memberships_user_id ON room_memberships (user_id, membership)');
+  // Membership is read from the m.room.member events themselves (the member's latest one per room, up to
+  // a position): one source of truth, and /sync can ask "as of next_batch" rather than "now".
+  await knex.raw(
+    `CREATE INDEX events_membership ON events (state_key, room_id, stream_ordering) WHERE type = 'm.room.member'`,
+  );
 
   await publishTables(knex, ['receipts', 'account_data', 'device_inbox']);
 }
 
 export async function down(knex: Knex): Promise<void> {
-  for (const table of ['room_memberships', 'device_inbox', 'account_data', 'receipts']) {
+  await knex.raw('DROP INDEX IF EXISTS events_membership');
+  for (const table of ['device_inbox', 'account_data', 'receipts']) {
     await knex.schema.dropTableIfExists(table);
   }
   await knex.raw('ALTER TABLE events REPLICA IDENTITY DEFAULT');

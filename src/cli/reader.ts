@@ -1,17 +1,24 @@
 import { parseArgs } from 'node:util';
-import { connectSql } from '../replication/connect.ts';
-import { formatLsn, parseLsn } from '../replication/lsn.ts';
-import { subscribe } from '../replication/subscribe.ts';
-import type { Command } from './command.ts';
+import pino from 'pino';
+import { createLogger } from '../app/http/logger.ts';
+import { readerLag } from '../app/reader/health.ts';
+import { type ReaderApp, startReaderApp } from '../app/reader/reader-app.ts';
+import { formatLsn } from '../replication/lsn.ts';
+import { type Command, UsageError } from './command.ts';
 import { CONNECTION_USAGE, resolveConnection } from './connection.ts';
 import { SLOT_OPTIONS, SLOT_USAGE, slotAndPublication } from './slot-options.ts';
 
-/** What a reader reports about itself once a second. */
+export const DEFAULT_READER_PORT = 8081;
+
+/** What a reader reports about itself once a second (`--json`: one JSON object per line on stdout). */
 export interface ReaderStatus {
   slot: string;
-  /** Position acknowledged to the server: every transaction before it is applied. */
+  url: string;
+  /** Highest stream position applied. */
+  position: string;
+  /** End of the last transaction applied and acknowledged. */
   applied: string;
-  /** WAL between the server's current position and what this reader applied. */
+  /** WAL received from the server but not yet applied. */
   lag_bytes: number;
   /** Age of the last applied commit while more is waiting, else 0. */
   lag_ms: number;
@@ -22,16 +29,24 @@ export interface ReaderStatus {
 
 export const reader: Command = {
   name: 'reader',
-  summary: 'run one reader on a slot: apply and acknowledge its changes, report its position every second',
+  summary:
+    'run one reader process on a slot: the reader HTTP API, served from its caches (optionally a pusher)',
   usage: [
-    'usage: slotstream reader --slot NAME [--publication NAME] [--json] [--database-url URL]',
+    'usage: slotstream reader --slot NAME [--port P] [--host H] [--writer-url URL] [--push-url URL] [--json]',
+    '                         [--publication NAME] [--database-url URL]',
     '',
-    'Consumes the slot (created on first start), acknowledging each transaction once applied, and prints',
-    'a status line every second: applied position, lag in bytes and milliseconds, updates per second.',
-    'When another process holds the slot it waits for it. Ctrl-C or SIGTERM stops it cleanly; the slot stays.',
+    'Consumes the slot (created on first start; when another process holds it, waits for it), applies each',
+    'transaction to its caches and waiting clients, then acknowledges it, and serves the reader endpoints',
+    '(/sync, /rooms/:id/messages, /events/:id, /users/:id/rooms, /users/:id/account_data/:type, /wait,',
+    '/health, /metrics). Ctrl-C or SIGTERM stops it cleanly; the slot stays for the next start.',
     '',
     ...SLOT_USAGE,
-    '  --json              status lines as JSON objects',
+    `  --port P            HTTP port (default ${DEFAULT_READER_PORT}; 0 picks a free one)`,
+    '  --host H            address to listen on (default 127.0.0.1: loopback only)',
+    '  --writer-url URL    the writer, told which to-device messages were delivered so it can delete them',
+    '  --push-url URL      pusher role: POST every new event to URL; the slot is acknowledged only after the',
+    '                      webhook accepted (2xx), so delivery is at-least-once across crashes',
+    '  --json              a status line as JSON on stdout every second (logs go to stderr)',
     CONNECTION_USAGE,
   ].join('\n'),
 
@@ -40,86 +55,103 @@ export const reader: Command = {
       args: argv,
       options: {
         ...SLOT_OPTIONS,
+        port: { type: 'string', default: String(DEFAULT_READER_PORT) },
+        host: { type: 'string', default: '127.0.0.1' },
+        'writer-url': { type: 'string' },
+        'push-url': { type: 'string' },
         json: { type: 'boolean', default: false },
       },
       strict: true,
       allowPositionals: false,
     });
     const { slot, publication } = slotAndPublication(values);
+    const port = parsePort(values.port);
+    for (const name of ['writer-url', 'push-url'] as const) {
+      const url = values[name];
+      if (url !== undefined && !URL.canParse(url))
+        throw new UsageError(`--${name} must be a URL, got ${url}`);
+    }
     const connection = await resolveConnection({
       databaseUrl: values['database-url'],
       log: (l) => console.error(l),
     });
-    const stop = new AbortController();
-    const onSignal = () => stop.abort();
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-
-    const sub = subscribe({
-      connectionString: connection.url,
-      slot,
-      publication,
-      signal: stop.signal,
-      ifSlotActive: 'wait',
-    });
-    const sql = await connectSql({ connectionString: connection.url });
-    let lastCommitMs = 0;
-    let updates = 0;
-    let reported = { at: Date.now(), updates: 0 };
-    const report = async () => {
-      const { rows } = await sql.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
-      const now = Date.now();
-      // The flushed position moves with keepalives too, so an idle reader shows itself caught up.
-      const flushed = sub.position.flushed;
-      const lagBytes = flushed === 0n ? 0 : Number(parseLsn(rows[0]?.lsn ?? '0/0') - flushed);
-      const status: ReaderStatus = {
-        slot,
-        applied: formatLsn(flushed),
-        lag_bytes: Math.max(0, lagBytes),
-        lag_ms: sub.position.received > flushed && lastCommitMs > 0 ? Math.max(0, now - lastCommitMs) : 0,
-        updates_per_s: Math.round(((updates - reported.updates) * 1000) / Math.max(1, now - reported.at)),
-        reconnects: sub.reconnects,
-        resets: sub.resets,
-      };
-      reported = { at: now, updates };
-      console.log(values.json ? JSON.stringify(status) : formatStatus(status));
-    };
-    const timer = setInterval(() => void report().catch(() => {}), 1000);
+    // With --json, stdout carries the status lines; the logs go to stderr.
+    const logger = createLogger(slot, values.json ? { destination: pino.destination(2) } : {});
+    let app: ReaderApp;
     try {
-      for await (const event of sub) {
-        switch (event.tag) {
-          case 'insert':
-          case 'update':
-          case 'delete':
-          case 'truncate':
-          case 'message':
-            updates++;
-            break;
-          case 'commit':
-            sub.ack(event);
-            lastCommitMs = event.commitTime.getTime();
-            break;
-          case 'reset':
-            console.error(
-              `${slot}: reset (${event.reason}); the slot starts again at ${formatLsn(event.consistentPoint)}`,
-            );
-            break;
-        }
-      }
-    } finally {
-      clearInterval(timer);
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      await sub.close();
-      await sql.end();
+      app = await startReaderApp({
+        connectionString: connection.url,
+        slot,
+        publication,
+        host: values.host,
+        port,
+        writerUrl: values['writer-url'],
+        pushUrl: values['push-url'],
+        logger,
+      });
+    } catch (error) {
       await connection.close();
+      throw error;
     }
+    logger.info({ url: app.url, slot }, `reader ${slot} listening on ${app.url}`);
+    if (!values.json) console.error(`reader ${slot} listening on ${app.url}`);
+
+    let last = { at: Date.now(), updates: totalUpdates(app) };
+    const timer = setInterval(() => {
+      const now = Date.now();
+      const updates = totalUpdates(app);
+      const status = statusOf(app, slot, ((updates - last.updates) * 1000) / Math.max(1, now - last.at));
+      last = { at: now, updates };
+      if (values.json) console.log(JSON.stringify(status));
+    }, 1000);
+
+    const stopped = new Promise<string>((resolve) => {
+      process.once('SIGINT', () => resolve('SIGINT'));
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+    });
+    const failed = app.reader.done.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const outcome = await Promise.race([stopped, failed]);
+    clearInterval(timer);
+    await app.close();
+    await connection.close();
+    if (outcome instanceof Error) throw outcome;
+    logger.info({ slot }, `reader ${slot} stopped (${String(outcome ?? 'closed')}); the slot stays`);
     return 0;
   },
 };
 
+function parsePort(text: string | undefined): number {
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`--port must be 0..65535, got ${text}`);
+  return port;
+}
+
+function totalUpdates(app: ReaderApp): number {
+  return Object.values(app.reader.stats.updates).reduce((a, b) => a + b, 0);
+}
+
+function statusOf(app: ReaderApp, slot: string, updatesPerS: number): ReaderStatus {
+  const stats = app.reader.stats;
+  const lag = readerLag(app.reader);
+  return {
+    slot,
+    url: app.url,
+    position: stats.position.toString(),
+    applied: formatLsn(stats.appliedLsn),
+    lag_bytes: lag.bytes,
+    lag_ms: lag.ms,
+    updates_per_s: Math.round(updatesPerS),
+    reconnects: stats.reconnects,
+    resets: stats.resets,
+  };
+}
+
 export function formatStatus(s: ReaderStatus): string {
-  return `${s.slot}  applied ${s.applied}  lag ${s.lag_bytes} B / ${s.lag_ms} ms  ${s.updates_per_s} updates/s${
-    s.reconnects ? `  reconnects ${s.reconnects}` : ''
-  }${s.resets ? `  resets ${s.resets}` : ''}`;
+  return `${s.slot}  ${s.url}  position ${s.position}  applied ${s.applied}  lag ${s.lag_bytes} B / ${s.lag_ms} ms  ${
+    s.updates_per_s
+  } updates/s${s.reconnects ? `  reconnects ${s.reconnects}` : ''}${s.resets ? `  resets ${s.resets}` : ''}`;
 }

@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -8,19 +10,22 @@ import { CONNECTION_OPTIONS, CONNECTION_USAGE, redact, resolveConnection } from 
 import { formatStatus, type ReaderStatus } from './reader.ts';
 
 const READER_SLOTS = ['reader_1', 'reader_2'];
+const WRITER_PORT = 8008;
+const FIRST_READER_PORT = 8081;
 const BIN = path.resolve(import.meta.dirname, '..', '..', 'bin', 'slotstream.js');
 
 export const start: Command = {
   name: 'start',
   summary:
-    'the reference deployment: PostgreSQL (embedded by default), migrations, readers reader_1 and reader_2',
+    'the reference deployment: PostgreSQL (embedded by default), migrations, one writer, readers reader_1 and reader_2',
   usage: [
     'usage: slotstream start [--database-url URL]',
     '',
     'Starts the embedded PostgreSQL (data in .slotstream/pg) unless a URL is given, applies the migrations,',
-    'then runs one reader process per slot (reader_1, reader_2) and shows a live status line for each.',
+    `then runs the writer (http://127.0.0.1:${WRITER_PORT}) and one reader process per slot (reader_1 on`,
+    `http://127.0.0.1:${FIRST_READER_PORT}, reader_2 on :${FIRST_READER_PORT + 1}) and shows a live status line per reader.`,
     'Ctrl-C stops everything cleanly: the readers acknowledge what they applied and close their connections',
-    '(their slots stay for the next start), then the embedded PostgreSQL shuts down.',
+    '(their slots stay for the next start), then the writer and the embedded PostgreSQL shut down.',
     CONNECTION_USAGE,
   ].join('\n'),
 
@@ -40,21 +45,44 @@ export const start: Command = {
       `PostgreSQL  ${redact(connection.url)}${connection.embedded ? '  (embedded, data in .slotstream/pg)' : ''}`,
     );
     console.log(`migrations  ${migrations.length === 0 ? 'up to date' : `applied ${migrations.join(', ')}`}`);
-    console.log(
-      `readers     ${READER_SLOTS.join(', ')}  (watch a slot with: npx slotstream tail --slot debug_1)`,
-    );
+    const writerUrl = `http://127.0.0.1:${WRITER_PORT}`;
+    console.log(`writer      ${writerUrl}`);
+    READER_SLOTS.forEach((slot, i) => {
+      console.log(`reader      http://127.0.0.1:${FIRST_READER_PORT + i}  (slot ${slot})`);
+    });
+    console.log('logs        .slotstream/logs/  (watch a slot with: npx slotstream tail --slot debug_1)');
 
-    const board = new StatusBoard(READER_SLOTS);
-    const readers = READER_SLOTS.map((slot) => startReader(slot, connection.url, board));
-    const stopped = Promise.all(
-      readers.map((r) => new Promise<number | null>((resolve) => r.once('exit', resolve))),
+    const logs = path.resolve('.slotstream', 'logs');
+    await mkdir(logs, { recursive: true });
+    const writer = spawnLogged(
+      ['writer', '--port', String(WRITER_PORT), '--database-url', connection.url],
+      path.join(logs, 'writer.log'),
     );
+    const board = new StatusBoard(READER_SLOTS);
+    const readers = READER_SLOTS.map((slot, i) =>
+      startReader(
+        slot,
+        FIRST_READER_PORT + i,
+        writerUrl,
+        connection.url,
+        board,
+        path.join(logs, `${slot}.log`),
+      ),
+    );
+    const exited = (p: ChildProcess) => new Promise<number | null>((resolve) => p.once('exit', resolve));
+    const stopped = Promise.all(readers.map(exited));
+    const writerStopped = exited(writer);
     const stop = () => {
       for (const r of readers) r.kill('SIGTERM');
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    // A process that dies on its own takes the deployment down with it, rather than leaving half of it up.
+    void Promise.race([...readers.map(exited), writerStopped]).then(stop);
     const codes = await stopped;
+    // The writer goes last: readers may still be telling it about delivered messages as they stop.
+    writer.kill('SIGTERM');
+    codes.push(await writerStopped);
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
     board.done();
@@ -64,10 +92,28 @@ export const start: Command = {
   },
 };
 
-function startReader(slot: string, url: string, board: StatusBoard): ChildProcess {
-  const child = spawn(process.execPath, [BIN, 'reader', '--slot', slot, '--json', '--database-url', url], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+/** A child `slotstream` process whose output (structured logs) goes to a file. */
+function spawnLogged(args: string[], logFile: string): ChildProcess {
+  const log = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', log, log] });
+  closeSync(log);
+  return child;
+}
+
+function startReader(
+  slot: string,
+  port: number,
+  writerUrl: string,
+  url: string,
+  board: StatusBoard,
+  logFile: string,
+): ChildProcess {
+  const log = openSync(logFile, 'a');
+  const args = ['reader', '--slot', slot, '--port', String(port), '--writer-url', writerUrl, '--json'];
+  const child = spawn(process.execPath, [BIN, ...args, '--database-url', url], {
+    stdio: ['ignore', 'pipe', log],
   });
+  closeSync(log);
   createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
     try {
       board.update(JSON.parse(line) as ReaderStatus);

@@ -1,6 +1,7 @@
 import type { CacheRegistry } from '../cache/registry.ts';
 import { PUBLICATION } from '../migrations/publication.ts';
 import { Notifier } from '../notifier/notifier.ts';
+import { Backoff, sleep } from '../replication/backoff.ts';
 import { connectSql } from '../replication/connect.ts';
 import { SlotstreamError } from '../replication/errors.ts';
 import type { ReplicationEvent, ResetEvent, SubscriptionStatus } from '../replication/events.ts';
@@ -58,6 +59,8 @@ export interface StreamReaderStats {
   appliedLsn: Lsn;
   /** Highest WAL position heard from the server (data or keepalive). */
   receivedLsn: Lsn;
+  /** What the slot is confirmed up to: applied transactions, or the server's end when idle and caught up. */
+  confirmedLsn: Lsn;
   /** Commit time of the last transaction applied. */
   lastCommitTime: Date | undefined;
   transactions: number;
@@ -106,6 +109,7 @@ export class StreamReader implements AsyncDisposable {
   #resets = 0;
   #closing = false;
   readonly #stop = new AbortController();
+  readonly #stopSignal: AbortSignal;
   readonly #visibility: VisibilityBarrier;
 
   private constructor(
@@ -121,13 +125,17 @@ export class StreamReader implements AsyncDisposable {
     this.#caches = options.caches?.registry;
     this.#sub = sub;
     this.#effects = new TransactionEffects({ ...DEFAULT_EFFECT_LIMITS, ...options.limits });
-    const stop = options.signal ? AbortSignal.any([options.signal, this.#stop.signal]) : this.#stop.signal;
-    this.#visibility = new VisibilityBarrier(options.connectionString, stop);
+    this.#stopSignal = options.signal
+      ? AbortSignal.any([options.signal, this.#stop.signal])
+      : this.#stop.signal;
+    this.#visibility = new VisibilityBarrier(options.connectionString, this.#stopSignal);
     this.#position = start;
     const maxKeys = options.maxTrackedKeys ?? 100_000;
     this.notifier = new Notifier({ position: start, maxKeys });
     this.ephemeral = new Notifier({ position: 0n, maxKeys });
     this.done = this.#run(events, first);
+    // Handled here so a failure is never an unhandled rejection; callers still see it by awaiting `done`.
+    this.done.catch(() => {});
   }
 
   /**
@@ -196,6 +204,7 @@ export class StreamReader implements AsyncDisposable {
       ephemeralPosition: this.#ephemeralPosition,
       appliedLsn: this.#appliedLsn,
       receivedLsn: this.#sub.position.received,
+      confirmedLsn: this.#sub.position.flushed,
       lastCommitTime: this.#lastCommitTime,
       transactions: this.#transactions,
       updates: Object.fromEntries(this.#updates),
@@ -429,15 +438,36 @@ export class StreamReader implements AsyncDisposable {
     this.#sub.ack(commit);
   }
 
+  /**
+   * A reset: caches flushed and waiters told to resync before anything else can fail, then the position
+   * moved to the database's head (the new slot starts there; nothing below it will be decoded again).
+   */
   async #reset(event: ResetEvent): Promise<void> {
     this.#effects.clear();
     this.#caches?.invalidateAll();
-    const head = await readHead(this.#options.connectionString);
-    if (head > this.#position) this.#position = head;
     this.notifier.resync(this.#position);
     this.ephemeral.resync(this.#ephemeralPosition);
     this.#resets++;
+    const head = await this.#readHeadRetrying();
+    if (head > this.#position) {
+      // Whatever happened between the old position and the head is unknown: every key counts as changed.
+      this.#position = head;
+      this.notifier.notifyAll(head);
+    }
     await this.#options.onReset?.(event);
+  }
+
+  /** The head after a reset; the server may be restarting just then, so keep trying until closed. */
+  async #readHeadRetrying(): Promise<bigint> {
+    const backoff = new Backoff(100, 5_000);
+    for (;;) {
+      try {
+        return await readHead(this.#options.connectionString);
+      } catch (error) {
+        if (error instanceof SlotstreamError) throw error; // stream_head missing: retrying cannot help
+        await sleep(backoff.next(), this.#stopSignal);
+      }
+    }
   }
 
   #count(stream: string, updates = 1): void {

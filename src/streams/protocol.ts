@@ -24,6 +24,12 @@ export function parsePositionMessage(content: Buffer): bigint {
   return BigInt(text);
 }
 
+/**
+ * Non-transactional and empty: the writer emits it with a flush after its asynchronously committed
+ * transactions, to make them durable before it reports success (see StreamWriter). Readers ignore it.
+ */
+export const FLUSH_PREFIX = 'slotstream.flush';
+
 /** An explicit cache invalidation: `keys` is a key prefix of cache `cache`, or null for the whole cache. */
 export interface CacheInvalidation {
   cache: string;

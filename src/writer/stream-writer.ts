@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { parseLsn } from '../replication/lsn.ts';
 import type { MessageStream } from '../streams/define.ts';
+import { FLUSH_PREFIX } from '../streams/protocol.ts';
 import { WriterTransaction } from './writer-transaction.ts';
 
 export interface StreamWriterOptions {
@@ -47,12 +48,12 @@ export class StreamWriter {
 
   /**
    * Returns once the WAL is flushed past every commit made before the call. The commit step commits
-   * asynchronously (see WriterTransaction.commitStep); a synchronous commit of a transaction of our own,
-   * begun after it, flushes the WAL up to its own commit record and so past ours. Concurrent writers'
+   * asynchronously (see WriterTransaction.commitStep), so this flushes explicitly: an empty
+   * non-transactional message, emitted with a flush (readers ignore its prefix). Concurrent writers'
    * flushes are grouped by the server as ordinary commits are.
    */
   async #flushed(): Promise<void> {
-    await this.knex.raw('SELECT pg_current_xact_id()');
+    await this.#emitFlushed(FLUSH_PREFIX, '');
   }
 
   /** The highest committed position. */
@@ -71,21 +72,21 @@ export class StreamWriter {
    * the message along.
    */
   async emitEphemeral<M>(stream: MessageStream<M>, row: M): Promise<bigint> {
-    const content = stream.encode(row);
-    if ((await this.#version()) >= 170000) {
-      const result = await this.knex.raw<{ rows: { lsn: string }[] }>(
-        'SELECT pg_logical_emit_message(false, ?, ?, true)::text AS lsn',
-        [stream.prefix, content],
-      );
-      return lsnToBigint(result.rows[0]?.lsn);
-    }
-    return this.knex.transaction(async (trx) => {
-      const result = await trx.raw<{ rows: { lsn: string }[] }>(
-        'SELECT pg_logical_emit_message(false, ?, ?)::text AS lsn, pg_current_xact_id()',
-        [stream.prefix, content],
-      );
-      return lsnToBigint(result.rows[0]?.lsn);
-    });
+    return this.#emitFlushed(stream.prefix, stream.encode(row));
+  }
+
+  /**
+   * A non-transactional message, flushed to disk before this returns. PostgreSQL 17 has a `flush` argument;
+   * before it, the message goes out in a transaction that has an xid and has written WAL (the message), the
+   * one kind whose synchronous commit flushes.
+   */
+  async #emitFlushed(prefix: string, content: string): Promise<bigint> {
+    const sql =
+      (await this.#version()) >= 170000
+        ? 'SELECT pg_logical_emit_message(false, ?, ?, true)::text AS lsn'
+        : 'SELECT pg_logical_emit_message(false, ?, ?)::text AS lsn, pg_current_xact_id()';
+    const result = await this.knex.raw<{ rows: { lsn: string }[] }>(sql, [prefix, content]);
+    return parseLsn(result.rows[0]?.lsn ?? '0/0');
   }
 
   #version(): Promise<number> {
@@ -94,8 +95,4 @@ export class StreamWriter {
       .then((r) => Number(r.rows[0]?.v));
     return this.#serverVersion;
   }
-}
-
-function lsnToBigint(text: string | undefined): bigint {
-  return parseLsn(text ?? '0/0');
 }

@@ -14,7 +14,9 @@ test('start: migrates, runs reader_1 and reader_2 with status lines, and stops c
   try {
     await waitFor(
       `both readers to report (stdout: ${start.stdout})`,
-      async () => /reader_1 {2}applied/.test(start.stdout) && /reader_2 {2}applied/.test(start.stdout),
+      async () =>
+        /reader_1 {2}http:\/\/\S+ {2}position/.test(start.stdout) &&
+        /reader_2 {2}http:\/\/\S+ {2}position/.test(start.stdout),
     );
     assert.match(start.stdout, /migrations {2}applied .*_events\.ts/);
     await query(

@@ -6,7 +6,13 @@ import { migrateLatest, migrationStatus, rollback } from '../../src/migrations/m
 import { freshDatabase, query, withDatabase } from '../support/pg.ts';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
-const MIGRATIONS = ['20261126000000_events.ts', '20261126000100_publication.ts'];
+const MIGRATIONS = [
+  '20261126000000_events.ts',
+  '20261126000100_publication.ts',
+  '20261126000200_stream_head.ts',
+  '20261126000300_chat_streams.ts',
+];
+const STREAM_TABLES = ['public.account_data', 'public.device_inbox', 'public.events', 'public.receipts'];
 
 /** `slotstream ARGS` as a user runs it: the bin, in its own process. */
 function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
@@ -37,7 +43,7 @@ const published = async (url: string) =>
   (
     await query<{ t: string }>(
       url,
-      "SELECT schemaname || '.' || tablename AS t FROM pg_publication_tables WHERE pubname = 'slotstream'",
+      "SELECT schemaname || '.' || tablename AS t FROM pg_publication_tables WHERE pubname = 'slotstream' ORDER BY 1",
     )
   ).map((r) => r.t);
 const publicationExists = async (url: string) =>
@@ -86,7 +92,7 @@ test('latest creates events with its columns, keys and index, and the publicatio
     "SELECT indexdef FROM pg_indexes WHERE tablename = 'events' AND indexdef LIKE '%(room_id, stream_ordering)%'",
   );
   assert.ok(index, 'an index on (room_id, stream_ordering)');
-  assert.deepEqual(await published(url), ['public.events']);
+  assert.deepEqual(await published(url), STREAM_TABLES);
 });
 
 test('a second latest is a no-op', async () => {
@@ -106,7 +112,7 @@ test('status reports what ran, in which batch, and what the publication covers',
     name: 'slotstream',
     exists: true,
     allTables: false,
-    tables: ['public.events'],
+    tables: STREAM_TABLES,
   });
 });
 
@@ -121,7 +127,7 @@ test('rollback removes the table and the publication; a second rollback has noth
 test('a publication that already exists (made outside the migrations) is adopted and extended', async () => {
   await query(url, 'CREATE PUBLICATION slotstream');
   await migrateLatest(url);
-  assert.deepEqual(await published(url), ['public.events']);
+  assert.deepEqual(await published(url), STREAM_TABLES);
   await rollback(url);
   assert.equal(await publicationExists(url), false);
 });
@@ -140,7 +146,7 @@ test('slotstream migrate, twice, --status and --rollback, as a process', async (
   const first = await cli(['migrate', '--database-url', url]);
   assert.equal(first.code, 0, first.stderr);
   assert.equal(first.stdout, `applied batch 1:\n${MIGRATIONS.map((m) => `  ${m}`).join('\n')}\n`);
-  assert.deepEqual(await published(url), ['public.events']);
+  assert.deepEqual(await published(url), STREAM_TABLES);
 
   const again = await cli(['migrate', '--database-url', url]);
   assert.equal(again.code, 0, again.stderr);
@@ -149,7 +155,10 @@ test('slotstream migrate, twice, --status and --rollback, as a process', async (
   const status = await cli(['migrate', '--status', '--database-url', url]);
   assert.equal(status.code, 0, status.stderr);
   for (const m of MIGRATIONS) assert.match(status.stdout, new RegExp(`ran \\(batch 1\\) +${m}`));
-  assert.match(status.stdout, /\n0 pending\npublication slotstream: public\.events\n$/);
+  assert.match(
+    status.stdout,
+    /\n0 pending\npublication slotstream: public\.account_data, public\.device_inbox, public\.events, public\.receipts\n$/,
+  );
 
   const back = await cli(['migrate', '--rollback', '--database-url', url]);
   assert.equal(back.code, 0, back.stderr);

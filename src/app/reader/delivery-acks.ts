@@ -1,0 +1,62 @@
+import type { HttpLogger } from '../http/server.ts';
+
+/**
+ * Tells the writer which to-device messages were delivered, so it can delete them (readers never write
+ * to the database). A client syncing with `since = T` has received every message up to T, so everything at
+ * or below T can go. Requests are coalesced per user and sent in the background: the deletion is only
+ * garbage collection, as delivery itself is decided by positions, so a lost request costs disk, not
+ * correctness.
+ */
+export class DeliveryAcks {
+  readonly #writerUrl: string;
+  readonly #logger: HttpLogger;
+  /** User → highest delivered position not yet sent. */
+  readonly #pending = new Map<string, bigint>();
+  /** User → highest position the writer has acknowledged deleting up to. */
+  readonly #sent = new Map<string, bigint>();
+  #timer: NodeJS.Timeout | undefined;
+  #flushing: Promise<void> = Promise.resolve();
+
+  constructor(writerUrl: string, logger: HttpLogger) {
+    this.#writerUrl = writerUrl.replace(/\/$/, '');
+    this.#logger = logger;
+  }
+
+  delivered(userId: string, upto: bigint): void {
+    if ((this.#sent.get(userId) ?? -1n) >= upto || (this.#pending.get(userId) ?? -1n) >= upto) return;
+    this.#pending.set(userId, upto);
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      this.#flushing = this.#flush();
+    }, 200).unref();
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#flushing;
+  }
+
+  async #flush(): Promise<void> {
+    const batch = [...this.#pending];
+    this.#pending.clear();
+    for (const [userId, upto] of batch) {
+      try {
+        const response = await fetch(`${this.#writerUrl}/_slotstream/to_device/delete`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ user_id: userId, upto: upto.toString() }),
+          signal: AbortSignal.timeout(5_000),
+        });
+        if (!response.ok) throw new Error(`writer answered ${response.status}: ${await response.text()}`);
+        this.#sent.set(userId, upto);
+        if (this.#sent.size > 100_000) this.#sent.clear(); // bounded; forgetting only costs a repeat request
+      } catch (error) {
+        this.#logger.warn(
+          { err: error, userId },
+          'could not ask the writer to delete delivered to-device messages',
+        );
+      }
+    }
+  }
+}
