@@ -1,0 +1,827 @@
+/**
+ * The reference application's writer process against real PostgreSQL: every endpoint of DESIGN.md's writer
+ * table writes what it says at increasing positions a reader can wait for; typing stops by itself when its
+ * timeout runs out; every kind of bad input gets 400 `{error, message}` and leaves the database as it was
+ * (invariant 7); and the real `slotstream writer` command serves and stops cleanly.
+ */
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createLogger } from '../../src/app/http/index.ts';
+import { startWriterApp } from '../../src/app/writer/index.ts';
+import type { TypingRow } from '../../src/streams/chat.ts';
+import type { StreamUpdate } from '../../src/streams/define.ts';
+import { RunningCli } from '../support/cli.ts';
+import { query } from '../support/pg.ts';
+import { waitFor } from '../support/replication.ts';
+import { migratedDatabase, startReader } from '../support/runtime.ts';
+
+const url = await migratedDatabase('app_writer');
+const app = await startWriterApp({
+  connectionString: url,
+  port: 0,
+  logger: createLogger('writer', { level: 'silent' }),
+});
+after(() => app.close());
+
+/** Every update the reader was handed, with the time it arrived. */
+const seen: { update: StreamUpdate; at: number }[] = [];
+const { reader } = await startReader(url, 'app_writer', {
+  onUpdate: (update) => void seen.push({ update, at: Date.now() }),
+});
+
+type Json = Record<string, unknown>;
+
+interface Answer {
+  status: number;
+  body: Json;
+  headers: Headers;
+}
+
+/** A request with a JSON body (an object), or a raw one (a string or bytes, sent as they are). */
+async function call(method: string, path: string, body?: unknown): Promise<Answer> {
+  const raw = typeof body === 'string' || body instanceof Uint8Array;
+  const res = await fetch(new URL(path, app.url), {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : raw ? (body as string | Uint8Array) : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text === '' ? {} : (JSON.parse(text) as Json), headers: res.headers };
+}
+
+async function ok(method: string, path: string, body?: unknown): Promise<Json> {
+  const answer = await call(method, path, body);
+  assert.equal(answer.status, 200, `${method} ${path}: ${JSON.stringify(answer.body)}`);
+  return answer.body;
+}
+
+const enc = encodeURIComponent;
+
+async function head(): Promise<bigint> {
+  const [row] = await query<{ position: string }>(url, 'SELECT position FROM stream_head');
+  return BigInt(row?.position ?? -1);
+}
+
+/** A decimal position string, as the API returns them. */
+function position(value: unknown): bigint {
+  assert.equal(typeof value, 'string', `a position is a decimal string, got ${JSON.stringify(value)}`);
+  assert.match(value as string, /^[0-9]+$/);
+  return BigInt(value as string);
+}
+
+const EVENT_ID = /^\$[A-Za-z0-9_-]{24}$/;
+
+test('join, send, receipt, leave: events and receipts at increasing positions, read back by a reader', async () => {
+  const room = '!happy:test';
+  const before = await head();
+  const t0 = Date.now();
+
+  const joined = await ok('POST', `/rooms/${enc(room)}/join`, { user_id: '@alice:test' });
+  assert.deepEqual(Object.keys(joined).sort(), ['event_id', 'position']);
+  assert.match(joined.event_id as string, EVENT_ID);
+  const joinPos = position(joined.position);
+  assert.ok(joinPos > before);
+
+  const sent = await ok('POST', `/rooms/${enc(room)}/send`, {
+    sender: '@alice:test',
+    type: 'm.room.message',
+    content: { body: 'hello', nested: { list: [1, 'two', null, true] } },
+  });
+  assert.deepEqual(Object.keys(sent).sort(), ['event_id', 'position', 'stream_ordering']);
+  assert.match(sent.event_id as string, EVENT_ID);
+  const sendPos = position(sent.position);
+  assert.equal(position(sent.stream_ordering), sendPos, 'one row in the transaction: its position');
+  assert.ok(sendPos > joinPos);
+
+  const receipt = await ok('POST', `/rooms/${enc(room)}/receipt`, {
+    user_id: '@bob:test',
+    event_id: sent.event_id,
+  });
+  assert.deepEqual(Object.keys(receipt), ['position']);
+  const receiptPos = position(receipt.position);
+  assert.ok(receiptPos > sendPos);
+
+  // A second receipt of the same user in the room replaces the first, at a new position.
+  const again = await ok('POST', `/rooms/${enc(room)}/receipt`, {
+    user_id: '@bob:test',
+    event_id: joined.event_id,
+  });
+  const againPos = position(again.position);
+  assert.ok(againPos > receiptPos);
+
+  const left = await ok('POST', `/rooms/${enc(room)}/leave`, { user_id: '@alice:test' });
+  const leavePos = position(left.position);
+  assert.ok(leavePos > againPos);
+  assert.equal(await head(), leavePos, 'stream_head is the last position handed out');
+  const t1 = Date.now();
+
+  const events = await query(
+    url,
+    'SELECT event_id, room_id, type, state_key, sender, content, origin_server_ts::text AS ts, stream_ordering::text AS so FROM events WHERE room_id = $1 ORDER BY stream_ordering',
+    [room],
+  );
+  assert.deepEqual(
+    events.map((e) => [e.event_id, e.type, e.state_key, e.sender, e.content, e.so]),
+    [
+      [
+        joined.event_id,
+        'm.room.member',
+        '@alice:test',
+        '@alice:test',
+        { membership: 'join' },
+        String(joinPos),
+      ],
+      [
+        sent.event_id,
+        'm.room.message',
+        null,
+        '@alice:test',
+        { body: 'hello', nested: { list: [1, 'two', null, true] } },
+        String(sendPos),
+      ],
+      [
+        left.event_id,
+        'm.room.member',
+        '@alice:test',
+        '@alice:test',
+        { membership: 'leave' },
+        String(leavePos),
+      ],
+    ],
+  );
+  for (const e of events) assert.ok(Number(e.ts) >= t0 && Number(e.ts) <= t1, 'origin_server_ts is now');
+
+  const receipts = await query(
+    url,
+    'SELECT room_id, user_id, receipt_type, event_id, stream_id::text AS stream_id, ts::text AS ts FROM receipts',
+  );
+  assert.equal(receipts.length, 1, 'the receipt was upserted, not added');
+  assert.deepEqual(
+    { ...receipts[0], ts: undefined },
+    {
+      room_id: room,
+      user_id: '@bob:test',
+      receipt_type: 'm.read',
+      event_id: joined.event_id,
+      stream_id: String(againPos),
+      ts: undefined,
+    },
+  );
+  assert.ok(Number(receipts[0]?.ts) >= t0 && Number(receipts[0]?.ts) <= t1);
+
+  // The writer's positions are the readers' positions: waiting for one reads the write.
+  await reader.waitForPosition(leavePos, 10_000);
+  const applied = seen
+    .map((s) => s.update)
+    .filter((u) => u.stream === 'events' && (u.row as Json | null)?.room_id === room);
+  assert.deepEqual(
+    applied.map((u) => [(u.row as Json | null)?.event_id, u.position]),
+    [
+      [joined.event_id, joinPos],
+      [sent.event_id, sendPos],
+      [left.event_id, leavePos],
+    ],
+  );
+});
+
+test('account data is upserted per (user, type); to-device messages are queued and deleted up to a position', async () => {
+  const user = '@carol:test';
+  const path = `/users/${enc(user)}/account_data/${enc('m.push_rules')}`;
+  const first = position((await ok('PUT', path, { rules: ['a'] })).position);
+  const second = position((await ok('PUT', path, { rules: ['a', 'b'], on: true })).position);
+  assert.ok(second > first);
+  const data = await query(url, 'SELECT user_id, type, content, stream_id::text AS s FROM account_data');
+  assert.deepEqual(data, [
+    { user_id: user, type: 'm.push_rules', content: { rules: ['a', 'b'], on: true }, s: String(second) },
+  ]);
+
+  const inbox = `/users/${enc(user)}/to_device`;
+  const m1 = position(
+    (await ok('POST', inbox, { device_id: 'PHONE', type: 'm.key.request', content: { n: 1 } })).position,
+  );
+  const m2 = position(
+    (await ok('POST', inbox, { device_id: 'LAPTOP', type: 'm.key.request', content: { n: 2 } })).position,
+  );
+  await ok('POST', `/users/${enc('@dave:test')}/to_device`, { device_id: 'D', type: 'x', content: {} });
+  assert.ok(m2 > m1 && m1 > second);
+  const rows = await query(
+    url,
+    'SELECT stream_id::text AS s, device_id, sender, type, content FROM device_inbox WHERE user_id = $1 ORDER BY stream_id',
+    [user],
+  );
+  assert.deepEqual(rows, [
+    { s: String(m1), device_id: 'PHONE', sender: null, type: 'm.key.request', content: { n: 1 } },
+    { s: String(m2), device_id: 'LAPTOP', sender: null, type: 'm.key.request', content: { n: 2 } },
+  ]);
+
+  const del1 = await ok('POST', '/_slotstream/to_device/delete', { user_id: user, upto: String(m1) });
+  assert.equal(del1.deleted, 1);
+  const del1Pos = position(del1.position);
+  assert.ok(del1Pos > m2, 'a delete is a write of its own, with a position');
+  const del2 = await ok('POST', '/_slotstream/to_device/delete', { user_id: user, upto: String(del1Pos) });
+  assert.equal(del2.deleted, 1);
+  const del3 = await ok('POST', '/_slotstream/to_device/delete', { user_id: user, upto: String(del1Pos) });
+  assert.equal(del3.deleted, 0);
+  assert.ok(position(del3.position) > position(del2.position));
+  const left = await query(url, 'SELECT user_id FROM device_inbox');
+  assert.deepEqual(left, [{ user_id: '@dave:test' }], "another user's messages stay");
+  assert.equal(await head(), position(del3.position));
+
+  await reader.waitForPosition(position(del2.position), 10_000);
+  const deletes = seen.map((s) => s.update).filter((u) => u.stream === 'to_device' && u.op === 'delete');
+  assert.deepEqual(
+    deletes.map((u) => u.old?.stream_id),
+    [m1, m2],
+    'readers see the deletes',
+  );
+});
+
+test('concurrent writes get distinct positions, and stream_head is the highest', async () => {
+  const answers = await Promise.all(
+    Array.from({ length: 30 }, (_, i) =>
+      ok('POST', `/rooms/${enc('!busy:test')}/send`, {
+        sender: '@e:test',
+        type: 'm.room.message',
+        content: { i },
+      }),
+    ),
+  );
+  const positions = answers.map((a) => position(a.position));
+  assert.equal(new Set(positions).size, 30);
+  let max = 0n;
+  for (const p of positions) if (p > max) max = p;
+  assert.equal(await head(), max);
+  const [count] = await query<{ n: string }>(
+    url,
+    "SELECT count(*) AS n FROM events WHERE room_id = '!busy:test'",
+  );
+  assert.equal(count?.n, '30');
+});
+
+test('health reports the stream head; metrics carry the writer label and per-endpoint counts', async () => {
+  const health = await ok('GET', '/health');
+  assert.equal(health.status, 'ok');
+  assert.equal(position(health.position), await head());
+
+  const res = await fetch(new URL('/metrics', app.url));
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
+  const text = await res.text();
+  assert.match(
+    text,
+    /slotstream_writer_requests_total\{[^}]*endpoint="send"[^}]*status="200"[^}]*process="writer"[^}]*\} 3\d/,
+  );
+  assert.match(text, /slotstream_writer_write_seconds_count\{[^}]*endpoint="join"[^}]*\} [1-9]/);
+  assert.match(text, /process_cpu_user_seconds_total\{process="writer"\}/);
+});
+
+function typingOf(userId: string): { row: TypingRow; at: number }[] {
+  return seen.flatMap(({ update, at }) =>
+    update.stream === 'typing' && (update.row as TypingRow).user_id === userId
+      ? [{ row: update.row as TypingRow, at }]
+      : [],
+  );
+}
+
+test('typing: emitted at once, and stopped by the writer when its timeout runs out', async () => {
+  const room = '!typing:test';
+  const user = '@typer:test';
+  const started = Date.now();
+  assert.deepEqual(
+    await ok('PUT', `/rooms/${enc(room)}/typing/${enc(user)}`, { typing: true, timeout_ms: 300 }),
+    {},
+  );
+  const rows = await waitFor(
+    'typing to start and stop',
+    async () => typingOf(user).length >= 2 && typingOf(user),
+    10_000,
+  );
+  const [start, stop] = rows as [{ row: TypingRow; at: number }, { row: TypingRow; at: number }];
+  assert.deepEqual(
+    { ...start.row, ts: 0 },
+    { room_id: room, user_id: user, typing: true, timeout_ms: 300, ts: 0 },
+  );
+  assert.ok(start.row.ts >= started);
+  assert.deepEqual(
+    { ...stop.row, ts: 0 },
+    { room_id: room, user_id: user, typing: false, timeout_ms: 0, ts: 0 },
+  );
+  assert.ok(stop.at - started >= 290, `stopped after ${stop.at - started} ms, not before the 300 ms timeout`);
+  assert.ok(stop.row.ts - start.row.ts >= 290);
+  await sleep(400);
+  assert.equal(typingOf(user).length, 2, 'stopped once');
+});
+
+test('typing: a renewal replaces the timer, typing:false clears it, timeout_ms defaults to 30 s', async () => {
+  const room = '!typing2:test';
+  const renewer = '@renewer:test';
+  const path = (u: string) => `/rooms/${enc(room)}/typing/${enc(u)}`;
+  const started = Date.now();
+  await ok('PUT', path(renewer), { typing: true, timeout_ms: 400 });
+  await sleep(250);
+  await ok('PUT', path(renewer), { typing: true, timeout_ms: 400 });
+  const rows = await waitFor(
+    'the renewed typing to stop',
+    async () => typingOf(renewer).length >= 3 && typingOf(renewer),
+    10_000,
+  );
+  assert.deepEqual(
+    rows.map((r) => r.row.typing),
+    [true, true, false],
+  );
+  const stoppedAfter = (rows[2]?.at ?? 0) - started;
+  assert.ok(
+    stoppedAfter >= 640,
+    `stopped ${stoppedAfter} ms after the first PUT: the renewal moved the timeout`,
+  );
+
+  const stopper = '@stopper:test';
+  await ok('PUT', path(stopper), { typing: true, timeout_ms: 300 });
+  await ok('PUT', path(stopper), { typing: false });
+  const defaulted = '@default:test';
+  await ok('PUT', path(defaulted), { typing: true });
+  await sleep(700);
+  assert.deepEqual(
+    typingOf(stopper).map((r) => [r.row.typing, r.row.timeout_ms]),
+    [
+      [true, 300],
+      [false, 0],
+    ],
+    'typing:false stopped it and cleared the timer: no second stop',
+  );
+  assert.deepEqual(
+    typingOf(defaulted).map((r) => [r.row.typing, r.row.timeout_ms]),
+    [[true, 30_000]],
+  );
+  await ok('PUT', path(defaulted), { typing: false, timeout_ms: 5 });
+});
+
+interface BadCase {
+  name: string;
+  method: string;
+  path: string;
+  body?: unknown;
+  status?: number;
+  error: string;
+}
+
+const bigBody = JSON.stringify({ sender: '@a:test', type: 't', content: { pad: 'x'.repeat(70_000) } });
+const deep = JSON.parse(`${'{"a":'.repeat(100)}1${'}'.repeat(100)}`);
+
+const R = enc('!bad:test');
+/** An event of another room, made by the bad-input test before it runs its cases. */
+let otherRoomEvent = '';
+const U = enc('@badtyper:test');
+const badCases: BadCase[] = [
+  {
+    name: 'join: bad room id',
+    method: 'POST',
+    path: '/rooms/nope/join',
+    body: { user_id: '@a:test' },
+    error: 'M_INVALID_PARAM',
+  },
+  {
+    name: 'join: room id with an encoded slash',
+    method: 'POST',
+    path: '/rooms/!a%2Fb:test/join',
+    body: { user_id: '@a:test' },
+    error: 'M_INVALID_PARAM',
+  },
+  {
+    name: 'join: bad percent-encoding',
+    method: 'POST',
+    path: '/rooms/!a%FF:test/join',
+    body: { user_id: '@a:test' },
+    error: 'M_INVALID_PARAM',
+  },
+  {
+    name: 'join: bad user id',
+    method: 'POST',
+    path: `/rooms/${R}/join`,
+    body: { user_id: 'alice' },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'join: upper-case user id',
+    method: 'POST',
+    path: `/rooms/${R}/join`,
+    body: { user_id: '@Alice:test' },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'join: user id over 255 bytes',
+    method: 'POST',
+    path: `/rooms/${R}/join`,
+    body: { user_id: `@${'a'.repeat(260)}:test` },
+    error: 'M_BAD_JSON',
+  },
+  { name: 'join: missing user_id', method: 'POST', path: `/rooms/${R}/join`, body: {}, error: 'M_BAD_JSON' },
+  {
+    name: 'leave: user_id a number',
+    method: 'POST',
+    path: `/rooms/${R}/leave`,
+    body: { user_id: 7 },
+    error: 'M_BAD_JSON',
+  },
+  { name: 'join: body an array', method: 'POST', path: `/rooms/${R}/join`, body: [], error: 'M_BAD_JSON' },
+  {
+    name: 'join: body not JSON',
+    method: 'POST',
+    path: `/rooms/${R}/join`,
+    body: '{user_id:',
+    error: 'M_NOT_JSON',
+  },
+  { name: 'join: empty body', method: 'POST', path: `/rooms/${R}/join`, body: '', error: 'M_NOT_JSON' },
+  {
+    name: 'send: missing content',
+    method: 'POST',
+    path: `/rooms/${R}/send`,
+    body: { sender: '@a:test', type: 't' },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'send: content a string',
+    method: 'POST',
+    path: `/rooms/${R}/send`,
+    body: { sender: '@a:test', type: 't', content: 'hi' },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'send: content an array',
+    method: 'POST',
+    path: `/rooms/${R}/send`,
+    body: { sender: '@a:test', type: 't', content: [1] },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'send: content null',
+    method: 'POST',
+    path: `/rooms/${R}/send`,
+    body: { sender: '@a:test', type: 't', content: null },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'send: missing sender',
+    method: 'POST',
+    path: `/rooms/${R}/send`,
+    body: { type: 't', content: {} },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'send: bad sender',
+    method: 'POST',
+    path: `/rooms/${R}/send`,
+    body: { sender: '@a', type: 't', content: {} },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'send: empty type',
+    method: 'POST',
+    path: `/rooms/${R}/send`,
+    body: { sender: '@a:test', type: '', content: {} },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'send: type a number',
+    method: 'POST',
+    path: `/rooms/${R}/send`,
+    body: { sender: '@a:test', type: 1, content: {} },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'send: type over 255 bytes',
+    method: 'POST',
+    path: `/rooms/${R}/send`,
+    body: { sender: '@a:test', type: 'é'.repeat(128), content: {} },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'send: m.room.member refused',
+    method: 'POST',
+    path: `/rooms/${R}/send`,
+    body: { sender: '@a:test', type: 'm.room.member', content: { membership: 'join' } },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'send: NUL inside content',
+    method: 'POST',
+    path: `/rooms/${R}/send`,
+    body: { sender: '@a:test', type: 't', content: { a: ['x\u0000y'] } },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'send: NUL in a content key',
+    method: 'POST',
+    path: `/rooms/${R}/send`,
+    body: { sender: '@a:test', type: 't', content: { 'k\u0000': 1 } },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'send: lone surrogate in content',
+    method: 'POST',
+    path: `/rooms/${R}/send`,
+    body: '{"sender":"@a:test","type":"t","content":{"a":"\\ud800"}}',
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'send: number beyond a double',
+    method: 'POST',
+    path: `/rooms/${R}/send`,
+    body: '{"sender":"@a:test","type":"t","content":{"a":1e400}}',
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'send: content nested 100 deep',
+    method: 'POST',
+    path: `/rooms/${R}/send`,
+    body: { sender: '@a:test', type: 't', content: deep },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'send: body over 64 KiB',
+    method: 'POST',
+    path: `/rooms/${R}/send`,
+    body: bigBody,
+    error: 'M_TOO_LARGE',
+  },
+  {
+    name: 'receipt: unknown event',
+    method: 'POST',
+    path: `/rooms/${R}/receipt`,
+    body: { user_id: '@a:test', event_id: '$nosuchevent' },
+    error: 'M_NOT_FOUND',
+  },
+  {
+    name: "receipt: another room's event",
+    method: 'POST',
+    path: `/rooms/${R}/receipt`,
+    body: () => ({ user_id: '@a:test', event_id: otherRoomEvent }),
+    error: 'M_NOT_FOUND',
+  },
+  {
+    name: 'receipt: bad event id',
+    method: 'POST',
+    path: `/rooms/${R}/receipt`,
+    body: { user_id: '@a:test', event_id: 'nodollar' },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'receipt: missing user_id',
+    method: 'POST',
+    path: `/rooms/${R}/receipt`,
+    body: { event_id: '$x' },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'typing: typing missing',
+    method: 'PUT',
+    path: `/rooms/${R}/typing/${U}`,
+    body: { timeout_ms: 100 },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'typing: typing a string',
+    method: 'PUT',
+    path: `/rooms/${R}/typing/${U}`,
+    body: { typing: 'true' },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'typing: timeout_ms 0',
+    method: 'PUT',
+    path: `/rooms/${R}/typing/${U}`,
+    body: { typing: true, timeout_ms: 0 },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'typing: timeout_ms over 120000',
+    method: 'PUT',
+    path: `/rooms/${R}/typing/${U}`,
+    body: { typing: true, timeout_ms: 120_001 },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'typing: timeout_ms not an integer',
+    method: 'PUT',
+    path: `/rooms/${R}/typing/${U}`,
+    body: { typing: true, timeout_ms: 1.5 },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'typing: timeout_ms a string',
+    method: 'PUT',
+    path: `/rooms/${R}/typing/${U}`,
+    body: { typing: true, timeout_ms: '300' },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'typing: bad timeout_ms with typing false',
+    method: 'PUT',
+    path: `/rooms/${R}/typing/${U}`,
+    body: { typing: false, timeout_ms: -1 },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'typing: bad user id in the path',
+    method: 'PUT',
+    path: `/rooms/${R}/typing/badtyper`,
+    body: { typing: true },
+    error: 'M_INVALID_PARAM',
+  },
+  {
+    name: 'typing: bad room id in the path',
+    method: 'PUT',
+    path: `/rooms/bad/typing/${U}`,
+    body: { typing: true },
+    error: 'M_INVALID_PARAM',
+  },
+  {
+    name: 'account data: body an array',
+    method: 'PUT',
+    path: `/users/${enc('@a:test')}/account_data/t`,
+    body: [1],
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'account data: body a string',
+    method: 'PUT',
+    path: `/users/${enc('@a:test')}/account_data/t`,
+    body: '"x"',
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'account data: control character in the type',
+    method: 'PUT',
+    path: `/users/${enc('@a:test')}/account_data/a%01b`,
+    body: {},
+    error: 'M_INVALID_PARAM',
+  },
+  {
+    name: 'account data: bad user id',
+    method: 'PUT',
+    path: '/users/a/account_data/t',
+    body: {},
+    error: 'M_INVALID_PARAM',
+  },
+  {
+    name: 'to-device: missing device_id',
+    method: 'POST',
+    path: `/users/${enc('@a:test')}/to_device`,
+    body: { type: 't', content: {} },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'to-device: device_id a number',
+    method: 'POST',
+    path: `/users/${enc('@a:test')}/to_device`,
+    body: { device_id: 1, type: 't', content: {} },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'to-device: device_id too long',
+    method: 'POST',
+    path: `/users/${enc('@a:test')}/to_device`,
+    body: { device_id: 'D'.repeat(256), type: 't', content: {} },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'to-device: missing type',
+    method: 'POST',
+    path: `/users/${enc('@a:test')}/to_device`,
+    body: { device_id: 'D', content: {} },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'to-device: content not an object',
+    method: 'POST',
+    path: `/users/${enc('@a:test')}/to_device`,
+    body: { device_id: 'D', type: 't', content: 3 },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'to-device delete: upto a number',
+    method: 'POST',
+    path: '/_slotstream/to_device/delete',
+    body: { user_id: '@a:test', upto: 5 },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'to-device delete: upto not digits',
+    method: 'POST',
+    path: '/_slotstream/to_device/delete',
+    body: { user_id: '@a:test', upto: '-1' },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'to-device delete: upto beyond int8',
+    method: 'POST',
+    path: '/_slotstream/to_device/delete',
+    body: { user_id: '@a:test', upto: '9223372036854775808' },
+    error: 'M_BAD_JSON',
+  },
+  {
+    name: 'to-device delete: missing user_id',
+    method: 'POST',
+    path: '/_slotstream/to_device/delete',
+    body: { upto: '1' },
+    error: 'M_BAD_JSON',
+  },
+  { name: 'unknown route', method: 'GET', path: '/nope', status: 404, error: 'M_NOT_FOUND' },
+  {
+    name: 'unknown room action',
+    method: 'POST',
+    path: `/rooms/${R}/kick`,
+    body: { user_id: '@a:test' },
+    status: 404,
+    error: 'M_NOT_FOUND',
+  },
+  {
+    name: 'wrong method on send',
+    method: 'GET',
+    path: `/rooms/${R}/send`,
+    status: 405,
+    error: 'M_UNRECOGNIZED',
+  },
+  {
+    name: 'wrong method on typing',
+    method: 'POST',
+    path: `/rooms/${R}/typing/${U}`,
+    body: { typing: true },
+    status: 405,
+    error: 'M_UNRECOGNIZED',
+  },
+];
+
+async function snapshot(): Promise<Record<string, string>> {
+  const [row] = await query<Record<string, string>>(
+    url,
+    `SELECT (SELECT position::text FROM stream_head) AS head,
+            (SELECT count(*)::text FROM events) AS events,
+            (SELECT count(*)::text FROM receipts) AS receipts,
+            (SELECT count(*)::text FROM account_data) AS account_data,
+            (SELECT count(*)::text FROM device_inbox) AS device_inbox,
+            (SELECT coalesce(max(stream_id), 0)::text FROM receipts) AS receipts_max`,
+  );
+  return row as Record<string, string>;
+}
+
+test('bad input: 400 with {error, message} (404, 405 for routes), and the database is unchanged', async () => {
+  const other = await ok('POST', `/rooms/${enc('!other:test')}/send`, {
+    sender: '@a:test',
+    type: 't',
+    content: {},
+  });
+  otherRoomEvent = other.event_id as string;
+  const mine = await ok('POST', `/rooms/${R}/send`, { sender: '@a:test', type: 't', content: {} });
+  // A receipt to overwrite: a refused receipt that wrote anyway would move its stream_id.
+  await ok('POST', `/rooms/${R}/receipt`, { user_id: '@a:test', event_id: mine.event_id });
+  const before = await snapshot();
+  for (const c of badCases) {
+    const body = typeof c.body === 'function' ? (c.body as () => unknown)() : c.body;
+    const answer = await call(c.method, c.path, body);
+    assert.equal(answer.status, c.status ?? 400, `${c.name}: ${JSON.stringify(answer.body)}`);
+    assert.deepEqual(Object.keys(answer.body).sort(), ['error', 'message'], c.name);
+    assert.equal(answer.body.error, c.error, `${c.name}: ${answer.body.message}`);
+    assert.equal(typeof answer.body.message, 'string');
+    assert.ok((answer.body.message as string).length > 0);
+    if (answer.status === 405) assert.ok(answer.headers.get('allow'), `${c.name}: Allow header`);
+  }
+  assert.deepEqual(await snapshot(), before, 'nothing was written, no position was taken');
+
+  // Nor was any typing emitted: a good one afterwards is the first the reader sees for that user.
+  await ok('PUT', `/rooms/${R}/typing/${U}`, { typing: false });
+  const rows = await waitFor(
+    'the good typing notification',
+    async () => typingOf('@badtyper:test').length > 0 && typingOf('@badtyper:test'),
+    10_000,
+  );
+  assert.deepEqual(
+    rows.map((r) => r.row.typing),
+    [false],
+  );
+});
+
+test('`slotstream writer` serves the API and stops cleanly on SIGTERM', async () => {
+  const cli = new RunningCli(['writer', '--port', '0', '--database-url', url]);
+  try {
+    await cli.waitForStderr(/writer listening on http:\/\/127\.0\.0\.1:\d+\n/);
+    const base = /writer listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(cli.stderr)?.[1] as string;
+    const res = await fetch(`${base}/rooms/${enc('!cli:test')}/join`, {
+      method: 'POST',
+      body: JSON.stringify({ user_id: '@cli:test' }),
+    });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as Json;
+    const [row] = await query(url, 'SELECT stream_ordering::text AS so FROM events WHERE event_id = $1', [
+      body.event_id,
+    ]);
+    assert.equal(row?.so, body.position);
+    const health = (await (await fetch(`${base}/health`)).json()) as Json;
+    assert.equal(health.status, 'ok');
+    assert.equal(await cli.stop('SIGTERM'), 0, cli.stderr);
+    assert.equal(cli.stderr.trim(), `writer listening on ${base}`, 'nothing else on stderr');
+  } finally {
+    await cli.stop('SIGKILL');
+  }
+});
