@@ -1,0 +1,183 @@
+/**
+ * Invariant 4 at scale, on a real server: 10,000 long-polls, each on a room of its own, and one transaction
+ * in one room wakes exactly that room's waiters. The notifier's own counters prove the rest: the wake count
+ * rises by exactly the waiters woken, and once the remaining waiters are aborted (their clients went away)
+ * nothing stays registered in either position space.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { StreamReader } from '../../src/reader/stream-reader.ts';
+import { eventsStream } from '../../src/streams/chat.ts';
+import type { StreamToken } from '../../src/streams/token.ts';
+import { event, migratedDatabase, startReader, writerFor } from '../support/runtime.ts';
+
+const url = await migratedDatabase('wake_fanout');
+const writer = writerFor(url);
+
+const FANOUT = 10_000;
+const room = (i: number) => `!fan${i}:test`;
+
+type Outcome = 'updated' | 'timeout' | 'resync' | 'aborted';
+
+/** One long-poll with its own AbortController, and what became of it (undefined while pending). */
+interface Poll {
+  name: string;
+  controller: AbortController;
+  promise: Promise<Outcome>;
+  outcome: Outcome | undefined;
+}
+
+function poll(reader: StreamReader, name: string, keys: string[], since: StreamToken): Poll {
+  const controller = new AbortController();
+  const entry: Poll = { name, controller, promise: Promise.resolve('aborted'), outcome: undefined };
+  entry.promise = reader
+    .wait({ keys, since, timeoutMs: 120_000, signal: controller.signal })
+    .catch((error: unknown) => {
+      assert.equal(error, controller.signal.reason, 'an aborted wait rejects with its signal’s reason');
+      return 'aborted' as const;
+    })
+    .then((outcome) => {
+      entry.outcome = outcome;
+      return outcome;
+    });
+  return entry;
+}
+
+/** Both notifiers of a reader: a wait registers in the ordered one and the ephemeral one alike. */
+function registered(reader: StreamReader): { ordered: number; ephemeral: number } {
+  return { ordered: reader.notifier.stats.waiters, ephemeral: reader.ephemeral.stats.waiters };
+}
+
+/** Lets every callback a wake queued run, so a wrongly woken waiter would have settled by now. */
+const settle = () => sleep(50);
+
+test('10,000 waiters on distinct rooms: one insert wakes exactly its room’s waiters, and aborts leave nothing registered', {
+  timeout: 60_000,
+}, async () => {
+  const { reader } = await startReader(url, 'wake_fanout_main', { record: false });
+  const target = '!target:test';
+
+  // An unrelated write first, so that one waiter can hold a token from before it: older, yet still valid.
+  const before = reader.token;
+  const { position: warm } = await writer.transaction((tx) =>
+    tx.insert(eventsStream, event('!warm:test', 0)),
+  );
+  await reader.waitForPosition(warm, 10_000);
+  const now = reader.token;
+  assert.ok(now.position > before.position);
+
+  const others: Poll[] = [];
+  for (let i = 0; i < FANOUT; i++) others.push(poll(reader, room(i), [room(i)], now));
+  const head = await writer.head();
+  const woken = [
+    poll(reader, 'target alone, current token', [target], now),
+    poll(reader, 'target among other keys', ['@bob:test', target, '!quiet:test'], now),
+    poll(reader, 'target, token from before an unrelated write', [target], before),
+  ];
+  // A token that already covers the coming write (a client served by a reader further ahead) must not wake.
+  const ahead = poll(reader, 'target, token ahead of the write', [target], { ...now, position: head + 1n });
+  const pending = [...others, ahead];
+  const all = [...pending, ...woken];
+
+  await settle();
+  assert.deepEqual(
+    all.filter((p) => p.outcome !== undefined).map((p) => p.name),
+    [],
+    'nothing wakes before the write',
+  );
+  assert.deepEqual(registered(reader), { ordered: FANOUT + 4, ephemeral: FANOUT + 4 });
+  assert.equal(reader.notifier.stats.indexedKeys, FANOUT + 3, 'rooms, the target, @bob and !quiet');
+  const wakesBefore = reader.notifier.stats.wakes;
+  const ephemeralWakesBefore = reader.ephemeral.stats.wakes;
+
+  const { position } = await writer.transaction((tx) => tx.insert(eventsStream, event(target, 1)));
+  assert.equal(position, head + 1n);
+  assert.deepEqual(await Promise.all(woken.map((p) => p.promise)), ['updated', 'updated', 'updated']);
+  assert.ok(reader.position >= position);
+
+  await settle();
+  assert.deepEqual(
+    pending.filter((p) => p.outcome !== undefined).map((p) => `${p.name}: ${p.outcome}`),
+    [],
+    'only the target room’s waiters behind the write were woken',
+  );
+  assert.equal(reader.notifier.stats.wakes - wakesBefore, woken.length, 'one wake per waiter woken');
+  assert.equal(reader.ephemeral.stats.wakes, ephemeralWakesBefore, 'no ephemeral wake');
+  assert.deepEqual(registered(reader), { ordered: FANOUT + 1, ephemeral: FANOUT + 1 });
+
+  // The clients go away: every remaining wait ends through its signal, and nothing stays behind.
+  const abortsBefore = reader.notifier.stats.aborts;
+  for (const p of pending) p.controller.abort(new Error(`client of ${p.name} left`));
+  const outcomes = await Promise.all(pending.map((p) => p.promise));
+  assert.ok(outcomes.every((o) => o === 'aborted'));
+  assert.equal(reader.notifier.stats.aborts - abortsBefore, pending.length);
+  assert.deepEqual(registered(reader), { ordered: 0, ephemeral: 0 });
+  assert.equal(reader.notifier.stats.indexedKeys, 0);
+  assert.equal(reader.ephemeral.stats.indexedKeys, 0);
+  assert.equal(reader.notifier.stats.wakes - wakesBefore, woken.length, 'aborts are not wakes');
+});
+
+test('an UPDATE and a DELETE of an event through the writer wake that room’s waiters, and only them', {
+  timeout: 60_000,
+}, async () => {
+  const { reader, updates } = await startReader(url, 'wake_fanout_upd_del');
+  const edited = '!edited:test';
+  const bystanders = Array.from({ length: 100 }, (_, i) => `!bystander${i}:test`);
+
+  const row = event(edited, 10);
+  const { position: inserted } = await writer.transaction((tx) => tx.insert(eventsStream, row));
+  await reader.waitForPosition(inserted, 10_000);
+
+  /** Waiters on the edited room (two, one with extra keys) and on each bystander room, at the current token. */
+  const register = () => {
+    const since = reader.token;
+    return {
+      edited: [poll(reader, 'edited', [edited], since), poll(reader, 'edited+', ['@x:test', edited], since)],
+      bystanders: bystanders.map((r) => poll(reader, r, [r], since)),
+    };
+  };
+
+  const changes = [
+    {
+      op: 'update',
+      write: () =>
+        writer.transaction(async (tx) => {
+          const n = await tx
+            .knex('events')
+            .where({ event_id: row.event_id })
+            .update({ content: JSON.stringify({ body: 'edited' }) });
+          assert.equal(n, 1);
+        }),
+    },
+    {
+      op: 'delete',
+      write: () =>
+        writer.transaction(async (tx) => {
+          const n = await tx.knex('events').where({ event_id: row.event_id }).delete();
+          assert.equal(n, 1);
+        }),
+    },
+  ] as const;
+
+  for (const { op, write } of changes) {
+    const polls = register();
+    await settle();
+    const wakesBefore = reader.notifier.stats.wakes;
+    const { position } = await write();
+    assert.deepEqual(await Promise.all(polls.edited.map((p) => p.promise)), ['updated', 'updated'], op);
+    assert.ok(reader.position >= position);
+    await settle();
+    assert.deepEqual(
+      polls.bystanders.filter((p) => p.outcome !== undefined).map((p) => p.name),
+      [],
+      `${op}: no bystander woken`,
+    );
+    assert.equal(reader.notifier.stats.wakes - wakesBefore, 2, `${op}: two wakes`);
+    const seen = updates.filter((u) => u.stream === 'events' && u.op === op);
+    assert.equal(seen.length, 1, `${op} decoded once`);
+    for (const p of polls.bystanders) p.controller.abort(new Error('done'));
+    await Promise.all(polls.bystanders.map((p) => p.promise));
+    assert.deepEqual(registered(reader), { ordered: 0, ephemeral: 0 }, `${op}: nothing left registered`);
+  }
+});
