@@ -99,18 +99,12 @@ async function windowSync(
   next: StreamToken,
   limit: number,
 ): Promise<{ sync: SyncResult; cutAt: bigint | undefined }> {
-  const empty: SyncResult = {
-    next,
-    rooms: { join: {}, leave: {} },
-    account_data: [],
-    to_device: [],
-    joined: [],
-  };
-  if (next.position <= since.position && next.ephemeral <= since.ephemeral)
-    return { sync: empty, cutAt: undefined };
-
+  // The joined rooms are needed even for an empty window: a long-poll waits on them.
   const memberships = await store.membershipsAt(userId, next.position);
   const { windows, joined, left } = roomWindows(memberships, since.position, next.position);
+  const empty: SyncResult = { next, rooms: { join: {}, leave: {} }, account_data: [], to_device: [], joined };
+  if (next.position <= since.position && next.ephemeral <= since.ephemeral)
+    return { sync: empty, cutAt: undefined };
   const events = await store.eventsInWindows(windows, Number.isFinite(limit) ? limit : 2 ** 31 - 1);
   if (events.length >= limit) {
     const last = events[limit - 2] as EventJson;

@@ -127,6 +127,14 @@ export class ChatWrites {
    * write to the database). A transaction of the writer's, so it has a position like any other write.
    */
   async deleteToDevice(input: ToDeviceDeleteInput): Promise<{ deleted: number; position: bigint }> {
+    // Readers report deliveries on every incremental sync; most find nothing left to delete, and must not
+    // cost a writer transaction (and a position every reader applies) each.
+    const pending = await this.writer
+      .knex('device_inbox')
+      .where('user_id', input.userId)
+      .andWhere('stream_id', '<=', input.upto.toString())
+      .first('stream_id');
+    if (pending === undefined) return { deleted: 0, position: await this.head() };
     const { value: deleted, position } = await this.writer.transaction((tx) =>
       tx
         .knex('device_inbox')
