@@ -6,6 +6,10 @@ import type { HttpLogger } from '../http/server.ts';
  * or below T can go. Requests are coalesced per user and sent in the background: the deletion is only
  * garbage collection, as delivery itself is decided by positions, so a lost request costs disk, not
  * correctness.
+ *
+ * DESIGN.md's /sync names a user, not a device, so this assumes one syncing client per user: a second
+ * client of the same user, syncing from an older token, would find messages the first one's sync already
+ * had deleted. (Synapse keys delivery by device; the API would need a device in /sync to do the same.)
  */
 export class DeliveryAcks {
   readonly #writerUrl: string;

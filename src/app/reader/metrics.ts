@@ -1,5 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { StreamReader } from '../../reader/stream-reader.ts';
+import type { Pusher } from '../pusher/pusher.ts';
 import { readerLag } from './health.ts';
 
 /**
@@ -7,7 +8,7 @@ import { readerLag } from './health.ts';
  * twice): lag, updates per stream, cache hits/misses/invalidations per cache, waiters, reconnects, resets.
  * prom-client counters only go up through inc(), so each collect adds the difference since the last one.
  */
-export function registerReaderMetrics(registry: Registry, reader: StreamReader): void {
+export function registerReaderMetrics(registry: Registry, reader: StreamReader, pusher?: Pusher): void {
   const gauge = (name: string, help: string, collect: (g: Gauge) => void, labelNames: string[] = []) =>
     new Gauge({
       name,
@@ -78,6 +79,12 @@ export function registerReaderMetrics(registry: Registry, reader: StreamReader):
     counter(`slotstream_cache_${kind}_total`, `Cache ${kind} per cache`, ['cache'], () =>
       (reader.caches?.stats() ?? []).map((cache) => [{ cache: cache.name }, cache[kind]]),
     );
+  }
+  if (pusher !== undefined) {
+    counter('slotstream_pushed_total', 'Events the webhook accepted', [], () => [[{}, pusher.pushed]]);
+    counter('slotstream_push_retries_total', 'Failed webhook deliveries, retried', [], () => [
+      [{}, pusher.retries],
+    ]);
   }
   counter('slotstream_wakes_total', 'Waiters woken by an update', [], () => [
     [{}, reader.notifier.stats.wakes + reader.ephemeral.stats.wakes],

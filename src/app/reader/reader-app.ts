@@ -85,7 +85,7 @@ export async function startReaderApp(options: ReaderAppOptions): Promise<ReaderA
   const store = new ChatStore(options.connectionString, caches);
   const acks = options.writerUrl === undefined ? undefined : new DeliveryAcks(options.writerUrl, logger);
   const metrics = createMetricsRegistry({ process: options.slot });
-  registerReaderMetrics(metrics, reader);
+  registerReaderMetrics(metrics, reader, pusher);
   let server: Awaited<ReturnType<typeof startHttpServer>>;
   try {
     server = await startHttpServer({
