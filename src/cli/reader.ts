@@ -105,10 +105,13 @@ export const reader: Command = {
       if (values.json) console.log(JSON.stringify(status));
     }, 1000);
 
+    // `on`, not `once`: a repeated signal during the shutdown must not kill the process half-way.
+    let onSignal: (signal: NodeJS.Signals) => void = () => {};
     const stopped = new Promise<string>((resolve) => {
-      process.once('SIGINT', () => resolve('SIGINT'));
-      process.once('SIGTERM', () => resolve('SIGTERM'));
+      onSignal = (signal) => resolve(signal);
     });
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     const failed = app.reader.done.then(
       () => undefined,
       (error: unknown) => error,
@@ -117,6 +120,8 @@ export const reader: Command = {
     clearInterval(timer);
     await app.close();
     await connection.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     if (outcome instanceof Error) throw outcome;
     logger.info({ slot }, `reader ${slot} stopped (${String(outcome ?? 'closed')}); the slot stays`);
     return 0;

@@ -69,26 +69,41 @@ export const start: Command = {
         path.join(logs, `${slot}.log`),
       ),
     );
-    const exited = (p: ChildProcess) => new Promise<number | null>((resolve) => p.once('exit', resolve));
+    let stopping = false;
+    // How a child ended: 'ok' for exit code 0, or for our own SIGTERM arriving before the child had
+    // installed its handler (still loading: it held nothing to close).
+    const exited = (p: ChildProcess) =>
+      new Promise<string>((resolve) =>
+        p.once('exit', (code, signal) =>
+          resolve(code === 0 || (stopping && signal === 'SIGTERM') ? 'ok' : `exited with ${code ?? signal}`),
+        ),
+      );
     const stopped = Promise.all(readers.map(exited));
     const writerStopped = exited(writer);
     const stop = () => {
+      // Once: a second SIGTERM would find a reader mid-shutdown without its handler and kill it outright.
+      if (stopping) return;
+      stopping = true;
       for (const r of readers) r.kill('SIGTERM');
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     // A process that dies on its own takes the deployment down with it, rather than leaving half of it up.
     void Promise.race([...readers.map(exited), writerStopped]).then(stop);
-    const codes = await stopped;
+    const outcomes = await stopped;
     // The writer goes last: readers may still be telling it about delivered messages as they stop.
     writer.kill('SIGTERM');
-    codes.push(await writerStopped);
+    outcomes.push(await writerStopped);
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
     board.done();
     await connection.embedded?.stop();
     await connection.close();
-    return codes.every((c) => c === 0) ? 0 : 1;
+    const names = [...READER_SLOTS, 'writer'];
+    outcomes.forEach((outcome, i) => {
+      if (outcome !== 'ok') console.error(`${names[i]} ${outcome} (see .slotstream/logs/)`);
+    });
+    return outcomes.every((o) => o === 'ok') ? 0 : 1;
   },
 };
 

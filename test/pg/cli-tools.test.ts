@@ -13,6 +13,9 @@ import { insertEvents, slotState, waitFor } from '../support/replication.ts';
 
 const url = await freshDatabase('cli_tools');
 await migrateLatest(url);
+// The migrations make events REPLICA IDENTITY FULL; this file checks the default identity's key-only old
+// rows on it (cli_full covers FULL).
+await query(url, 'ALTER TABLE events REPLICA IDENTITY DEFAULT');
 /** A database with no migrations, so no publication: doctor must fail there. */
 const bareUrl = await freshDatabase('cli_tools_bare');
 
@@ -286,7 +289,7 @@ test('doctor passes here, and fails where the publication is missing', async () 
   assert.match(ok.stdout, /^ok {4}role: \w+ may use replication$/m);
   assert.match(
     ok.stdout,
-    /^ok {4}publication slotstream: covers public\.cli_full, public\.cli_types, public\.events$/m,
+    /^ok {4}publication slotstream: covers public\.account_data, public\.cli_full, public\.cli_types, public\.device_inbox, public\.events, public\.receipts$/m,
   );
   assert.match(ok.stdout, /^(ok|warn) {2,4}max_slot_wal_keep_size: /m);
   assert.match(ok.stdout, /^\d+ ok, \d+ warn, 0 fail$/m);

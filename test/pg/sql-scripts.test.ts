@@ -103,7 +103,10 @@ test('publication.sql shows the tables and which can publish updates', async () 
   assert.deepEqual(
     mine.map((r) => [r.table, r.has_primary_key, r.replica_identity, r.updates_publishable]),
     [
-      ['public.events', 't', 'default', 't'],
+      ['public.account_data', 't', 'full', 't'],
+      ['public.device_inbox', 't', 'full', 't'],
+      ['public.events', 't', 'full', 't'],
+      ['public.receipts', 't', 'full', 't'],
       ['public.sql_no_key', 'f', 'default', 'f'],
     ],
   );
