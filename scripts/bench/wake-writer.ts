@@ -1,0 +1,167 @@
+/**
+ * The wake benchmark's writer (a child of scripts/bench/wake.ts, never run by hand): single-row
+ * transactions through StreamWriter, each inserting one event into a random room, paced open-loop at the
+ * target rate over a few connections. Every transaction takes stream_head's row lock in its commit step and
+ * holds it through COMMIT, so commits are serialised; the extra connections let the next transaction's
+ * BEGIN (and pg_notify) overlap the current one's commit. With `notify`, each transaction also calls
+ * pg_notify(CHANNEL, room_id) before its commit step.
+ *
+ * Timestamps (CLOCK_MONOTONIC, see wake-protocol.ts): knex emits 'query' synchronously just before it hands
+ * a statement to the connection, which writes it to the socket at once (the connection is otherwise idle
+ * inside a transaction); the 'COMMIT;' of each transaction is recognised by its knex transaction id.
+ */
+import knexFactory from 'knex';
+import { knexConfig } from '../../src/migrations/knex-config.ts';
+import { eventsStream } from '../../src/streams/chat.ts';
+import { StreamWriter } from '../../src/writer/stream-writer.ts';
+import {
+  CHANNEL,
+  nowNs,
+  roomId,
+  type WriterGo,
+  type WriterResult,
+  type WriterStart,
+} from './wake-protocol.ts';
+
+/** mulberry32 */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/** What knex's transaction client hands back for its connection (untyped in knex's declarations). */
+interface TxClient {
+  acquireConnection(): Promise<{ __knexTxId?: string }>;
+}
+
+async function run(options: WriterStart): Promise<WriterResult> {
+  const { rate, total, connections, method } = options;
+  const knex = knexFactory({ ...knexConfig(options.url), pool: { min: connections, max: connections } });
+  try {
+    const writer = new StreamWriter(knex);
+    // Open every connection before the clock starts.
+    await Promise.all(Array.from({ length: connections }, () => knex.raw('SELECT 1')));
+    const go = new Promise<WriterGo>((resolve) => {
+      process.on('message', (message: WriterGo) => {
+        if (message.type === 'go') resolve(message);
+      });
+    });
+    process.send?.({ type: 'ready' });
+    const { t0Ns } = await go;
+
+    const issued = new Map<string, number>();
+    knex.on('query', (query: { sql?: string; __knexTxId?: string }) => {
+      if (query.sql === 'COMMIT;' && query.__knexTxId !== undefined) issued.set(query.__knexTxId, nowNs());
+    });
+
+    const random = prng(options.seed);
+    const result: WriterResult = {
+      type: 'result',
+      warmup: options.warmup,
+      position: new Array(total).fill(0),
+      room: new Array(total).fill(0),
+      dueNs: new Array(total).fill(0),
+      startNs: new Array(total).fill(0),
+      commitIssuedNs: new Array(total).fill(0),
+      commitReturnedNs: new Array(total).fill(0),
+      cpuSeconds: 0,
+      loopBusy: 0,
+    };
+    const intervalNs = 1e9 / rate;
+    const t0 = t0Ns + (options.writer / options.writers) * intervalNs;
+    const cpu = process.cpuUsage();
+    const elu = performance.eventLoopUtilization();
+
+    let next = 0;
+    let inFlight = 0;
+    let finished = 0;
+    let timer: NodeJS.Timeout | undefined;
+    let failure: unknown;
+    let done!: () => void;
+    const allDone = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+
+    const launch = (i: number) => {
+      const room = Math.floor(random() * options.rooms);
+      result.room[i] = room;
+      result.dueNs[i] = t0 + i * intervalNs;
+      result.startNs[i] = nowNs();
+      let txid: string | undefined;
+      inFlight++;
+      writer
+        .transaction(async (tx) => {
+          txid = (await (tx.knex.client as TxClient).acquireConnection()).__knexTxId;
+          if (method === 'notify') await tx.knex.raw('SELECT pg_notify(?, ?)', [CHANNEL, roomId(room)]);
+          tx.insert(eventsStream, {
+            event_id: `$w${i}-${options.writer}-${options.seed}-${method}`,
+            room_id: roomId(room),
+            type: 'm.room.message',
+            state_key: null,
+            sender: '@writer:bench',
+            content: { body: `message ${i}` },
+            origin_server_ts: 1764151200000 + i,
+          });
+        })
+        .then(({ position }) => {
+          result.commitReturnedNs[i] = nowNs();
+          result.position[i] = Number(position);
+          const at = txid === undefined ? undefined : issued.get(txid);
+          if (at === undefined) throw new Error(`transaction ${i}: its COMMIT was not seen`);
+          issued.delete(txid as string);
+          result.commitIssuedNs[i] = at;
+        })
+        .catch((error: unknown) => {
+          failure ??= error;
+        })
+        .finally(() => {
+          inFlight--;
+          if (++finished === total) done();
+          else pump();
+        });
+    };
+
+    /** Starts every transaction that is due, as connections allow; sleeps until the next one is due. */
+    const pump = () => {
+      if (failure !== undefined) return done();
+      const now = nowNs();
+      while (next < total && inFlight < connections && t0 + next * intervalNs <= now) launch(next++);
+      if (next < total && inFlight < connections && timer === undefined) {
+        const waitMs = Math.max(0, (t0 + next * intervalNs - now) / 1e6);
+        timer = setTimeout(() => {
+          timer = undefined;
+          pump();
+        }, waitMs);
+      }
+    };
+    pump();
+    await allDone;
+    clearTimeout(timer);
+    if (failure !== undefined) throw failure;
+    const used = process.cpuUsage(cpu);
+    result.cpuSeconds = (used.user + used.system) / 1e6;
+    result.loopBusy = performance.eventLoopUtilization(elu).utilization;
+    return result;
+  } finally {
+    await knex.destroy();
+  }
+}
+
+process.once('message', (message: WriterStart) => {
+  if (message.type !== 'start') return;
+  run(message).then(
+    (result) => {
+      process.send?.(result, () => process.disconnect?.());
+    },
+    (error: unknown) => {
+      console.error('wake-writer:', error);
+      process.exit(1);
+    },
+  );
+});
