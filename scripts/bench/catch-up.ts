@@ -32,13 +32,14 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { embeddedBinaries, SYSTEM_PG15_BIN, systemBinaries } from '../../src/devdb/binaries.ts';
 import { LocalCluster } from '../../src/devdb/local-cluster.ts';
 import { subscribe } from '../../src/replication/subscribe.ts';
+import { loadAverage, median, withClient } from './common.ts';
 
 const PUBLICATION = 'slotstream';
 const RECVLOGICAL = path.join(SYSTEM_PG15_BIN, 'pg_recvlogical');
@@ -366,31 +367,9 @@ function parseLsn(text: string): bigint {
   return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`);
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
 const fmtRate = (n: number) => Math.round(n).toLocaleString('en-US');
-const loadAverage = () =>
-  `load average ${loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ')}`;
 const fmtMb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
 const fmtCpu = (seconds: number | undefined) => (seconds === undefined ? '-' : `${seconds.toFixed(1)} s`);
-
-async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
 
 /** Loads `rows` events in transactions of `perTx`, server-side: one COMMIT per transaction. */
 async function load(client: pg.Client, rows: number, perTx: number): Promise<void> {

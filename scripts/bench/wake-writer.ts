@@ -14,6 +14,7 @@ import knexFactory from 'knex';
 import { knexConfig } from '../../src/migrations/knex-config.ts';
 import { eventsStream } from '../../src/streams/chat.ts';
 import { StreamWriter } from '../../src/writer/stream-writer.ts';
+import { prng } from '../../test/support/prng.ts';
 import {
   CHANNEL,
   nowNs,
@@ -22,18 +23,6 @@ import {
   type WriterResult,
   type WriterStart,
 } from './wake-protocol.ts';
-
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /** What knex's transaction client hands back for its connection (untyped in knex's declarations). */
 interface TxClient {

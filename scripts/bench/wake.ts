@@ -58,13 +58,13 @@
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { embeddedBinaries, SYSTEM_PG15_BIN, systemBinaries } from '../../src/devdb/binaries.ts';
 import { LocalCluster } from '../../src/devdb/local-cluster.ts';
 import { migrateLatest } from '../../src/migrations/migrator.ts';
+import { loadAverage, median, withClient } from './common.ts';
 import {
   LABELS,
   METHODS,
@@ -121,15 +121,6 @@ function codeVersion(): string {
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
-}
-
-function median(values: number[]): number {
-  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
-  if (sorted.length === 0) return Number.NaN;
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 interface Dist {
@@ -439,16 +430,6 @@ const exited = (proc: ChildProcess) =>
     ? Promise.resolve()
     : new Promise<void>((resolve) => proc.once('exit', () => resolve()));
 
-async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
 async function dropSlot(url: string, slot: string): Promise<void> {
   await withClient(url, async (c) => {
     for (let i = 0; i < 100; i++) {
@@ -545,10 +526,6 @@ async function runTrial(plan: Plan, method: Method, round: number): Promise<Tria
 const ms = (v: number) => (Number.isNaN(v) ? '-' : v < 10 ? v.toFixed(2) : v.toFixed(1));
 const cpu = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(1));
 const pct = (v: number) => `${(100 * v).toFixed(0)}%`;
-const loadAverage = () =>
-  `load average ${loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ')}`;
 
 function table(header: string[], rows: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));

@@ -1,18 +1,7 @@
 import { type CacheRules, on } from '../reader/cache-rules.ts';
 import type { JsonValue } from '../replication/pgoutput/values.ts';
 import { accountDataStream, eventsStream, MEMBERSHIP_EVENT } from '../streams/chat.ts';
-
-/** An event as the HTTP API shows it (DESIGN.md). */
-export interface EventJson {
-  event_id: string;
-  room_id: string;
-  sender: string;
-  type: string;
-  content: JsonValue;
-  state_key?: string;
-  origin_server_ts: number;
-  stream_ordering: string;
-}
+import type { EventJson } from './event-json.ts';
 
 export interface CacheSizes {
   events: number;

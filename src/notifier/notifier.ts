@@ -17,6 +17,11 @@ export interface WaitOptions {
   keys: readonly string[];
   /** The client's token: only updates above it count. */
   after: bigint;
+  /**
+   * The client's place in the ephemeral position space (non-transactional updates such as typing, see
+   * `notifyEphemeral`); ephemeral updates above it count too. Undefined: not interested in them.
+   */
+  afterEphemeral?: bigint;
   /** 0 answers at once (a probe, never registered); Infinity waits with no timer. */
   timeoutMs: number;
   /** Aborting (the client went away) rejects with the signal's reason and frees the waiter. */
@@ -61,6 +66,7 @@ export interface NotifierStats {
 interface KeyWaiter {
   readonly keys: readonly string[];
   readonly after: bigint;
+  readonly afterEphemeral: bigint | undefined;
   readonly resolve: (result: WaitResult) => void;
   disarm: () => void;
 }
@@ -76,6 +82,11 @@ interface KeyWaiter {
  */
 export class Notifier {
   readonly #history: KeyHistory;
+  /**
+   * The same for the ephemeral position space, whose updates are not ordered with the others: one waiter
+   * registration covers both, so a client waiting on both spaces costs one entry per key and one timer.
+   */
+  readonly #ephemeralHistory: KeyHistory;
   readonly #positions: PositionWaiters;
   readonly #byKey = new Map<string, Set<KeyWaiter>>();
   /** Every registered waiter, including those with no keys (they can only time out, abort or resync). */
@@ -89,6 +100,7 @@ export class Notifier {
   constructor(options: NotifierOptions = {}) {
     const start = options.position ?? 0n;
     this.#history = new KeyHistory(start, options.maxKeys ?? 100_000);
+    this.#ephemeralHistory = new KeyHistory(0n, options.maxKeys ?? 100_000);
     this.#positions = new PositionWaiters(start);
   }
 
@@ -121,12 +133,12 @@ export class Notifier {
    * if it aborts, and with InvalidTimeoutError for a timeout no timer can wait.
    */
   wait(options: WaitOptions): Promise<WaitResult> {
-    const { after, timeoutMs, signal } = options;
+    const { after, afterEphemeral, timeoutMs, signal } = options;
     return new Promise<WaitResult>((resolve, reject) => {
       checkTimeout(timeoutMs);
       if (signal?.aborted) return reject(signal.reason);
       const keys = [...new Set(options.keys)];
-      const fired = this.#fired(keys, after);
+      const fired = this.#fired(keys, after, afterEphemeral);
       if (fired.length > 0) {
         this.#immediate++;
         return resolve({ kind: 'updated', position: this.currentPosition, keys: fired });
@@ -135,7 +147,7 @@ export class Notifier {
         this.#timeouts++;
         return resolve({ kind: 'timeout', position: this.currentPosition });
       }
-      const waiter: KeyWaiter = { keys, after, resolve, disarm: () => {} };
+      const waiter: KeyWaiter = { keys, after, afterEphemeral, resolve, disarm: () => {} };
       this.#register(waiter);
       waiter.disarm = arm(
         timeoutMs,
@@ -167,15 +179,37 @@ export class Notifier {
   /** Same as `apply({ keys, position })`. */
   notify(keys: Iterable<string>, position: bigint): void {
     this.#positions.advance(position);
+    this.#wakeDue(keys, this.#history, position, (waiter) => waiter.after < position);
+  }
+
+  /**
+   * An ephemeral update (a typing notification) at `position` in the ephemeral space: wakes the waiters
+   * on `keys` whose ephemeral token is below it. Does not move the ordered position.
+   */
+  notifyEphemeral(keys: Iterable<string>, position: bigint): void {
+    this.#wakeDue(
+      keys,
+      this.#ephemeralHistory,
+      position,
+      (waiter) => waiter.afterEphemeral !== undefined && waiter.afterEphemeral < position,
+    );
+  }
+
+  #wakeDue(
+    keys: Iterable<string>,
+    history: KeyHistory,
+    position: bigint,
+    due: (w: KeyWaiter) => boolean,
+  ): void {
     const woken: KeyWaiter[] = [];
     for (const key of keys) {
       // Known at this position or later: any waiter it concerns was woken then or answered on arrival.
-      if (!this.#history.record(key, position)) continue;
+      if (!history.record(key, position)) continue;
       const waiters = this.#byKey.get(key);
       if (waiters === undefined) continue;
-      const due: KeyWaiter[] = [];
-      for (const waiter of waiters) if (waiter.after < position) due.push(waiter);
-      for (const waiter of due) {
+      const now: KeyWaiter[] = [];
+      for (const waiter of waiters) if (due(waiter)) now.push(waiter);
+      for (const waiter of now) {
         this.#unregister(waiter);
         woken.push(waiter);
       }
@@ -183,7 +217,11 @@ export class Notifier {
     const current = this.currentPosition;
     for (const waiter of woken) {
       this.#wakes++;
-      waiter.resolve({ kind: 'updated', position: current, keys: this.#fired(waiter.keys, waiter.after) });
+      waiter.resolve({
+        kind: 'updated',
+        position: current,
+        keys: this.#fired(waiter.keys, waiter.after, waiter.afterEphemeral),
+      });
     }
   }
 
@@ -219,9 +257,10 @@ export class Notifier {
    * survives, so any later wait with a token below `position` is answered 'updated' at once. Position
    * waiters stay: the reader's position still only rises, and they resolve when it passes their target.
    */
-  resync(position: bigint): void {
+  resync(position: bigint, ephemeralPosition = 0n): void {
     this.#positions.advance(position);
     this.#history.reset(position);
+    this.#ephemeralHistory.reset(ephemeralPosition);
     const everyone = [...this.#all];
     for (const waiter of everyone) this.#unregister(waiter);
     const current = this.currentPosition;
@@ -231,8 +270,12 @@ export class Notifier {
     }
   }
 
-  #fired(keys: readonly string[], after: bigint): string[] {
-    return keys.filter((key) => this.#history.changedSince(key, after));
+  #fired(keys: readonly string[], after: bigint, afterEphemeral: bigint | undefined): string[] {
+    return keys.filter(
+      (key) =>
+        this.#history.changedSince(key, after) ||
+        (afterEphemeral !== undefined && this.#ephemeralHistory.changedSince(key, afterEphemeral)),
+    );
   }
 
   #register(waiter: KeyWaiter): void {

@@ -7,6 +7,10 @@
  * coalesced per transaction with caps, so a transaction of any size costs bounded memory.
  */
 export { CacheRules, type InvalidationRule, on, type RowUpdate } from './cache-rules.ts';
-export type { StreamWaitOptions } from './composite-wait.ts';
-export { StreamReader, type StreamReaderOptions, type StreamReaderStats } from './stream-reader.ts';
+export {
+  StreamReader,
+  type StreamReaderOptions,
+  type StreamReaderStats,
+  type StreamWaitOptions,
+} from './stream-reader.ts';
 export { DEFAULT_EFFECT_LIMITS, type EffectLimits, TransactionEffects } from './transaction-effects.ts';

@@ -19,9 +19,17 @@ import {
 import type { StreamSet } from '../streams/stream-set.ts';
 import type { StreamToken } from '../streams/token.ts';
 import type { CacheRules } from './cache-rules.ts';
-import { type StreamWaitOptions, waitEither } from './composite-wait.ts';
 import { DEFAULT_EFFECT_LIMITS, type EffectLimits, TransactionEffects } from './transaction-effects.ts';
 import { VisibilityBarrier } from './visibility.ts';
+
+export interface StreamWaitOptions {
+  /** The client's keys: its user id and its rooms. */
+  keys: readonly string[];
+  /** Only updates after this token count, in either of its position spaces. */
+  since: StreamToken;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
 
 export interface StreamReaderOptions {
   connectionString: string;
@@ -88,10 +96,8 @@ export interface StreamReaderStats {
  */
 export class StreamReader implements AsyncDisposable {
   readonly slot: string;
-  /** Wakes waiters on the ordered streams' position. */
+  /** Wakes waiters: on the ordered streams' position, and on the ephemeral one (typing). */
   readonly notifier: Notifier;
-  /** Wakes waiters on the ephemeral position (non-transactional streams such as typing). */
-  readonly ephemeral: Notifier;
   /** Settles when the reader stops: resolves after close(), rejects with what stopped it otherwise. */
   readonly done: Promise<void>;
   readonly #options: StreamReaderOptions;
@@ -132,7 +138,6 @@ export class StreamReader implements AsyncDisposable {
     this.#position = start;
     const maxKeys = options.maxTrackedKeys ?? 100_000;
     this.notifier = new Notifier({ position: start, maxKeys });
-    this.ephemeral = new Notifier({ position: 0n, maxKeys });
     this.done = this.#run(events, first);
     // Handled here so a failure is never an unhandled rejection; callers still see it by awaiting `done`.
     this.done.catch(() => {});
@@ -219,8 +224,16 @@ export class StreamReader implements AsyncDisposable {
    * Waits for an update relevant to `keys` after `since`, in either position space. Resolves 'updated',
    * 'timeout' or 'resync' (a reset: the client must start over); rejects if `signal` aborts.
    */
-  wait(options: StreamWaitOptions): Promise<'updated' | 'timeout' | 'resync'> {
-    return waitEither(this.notifier, this.ephemeral, options);
+  async wait(options: StreamWaitOptions): Promise<'updated' | 'timeout' | 'resync'> {
+    const { keys, since, timeoutMs, signal } = options;
+    const result = await this.notifier.wait({
+      keys,
+      after: since.position,
+      afterEphemeral: since.ephemeral,
+      timeoutMs,
+      signal,
+    });
+    return result.kind;
   }
 
   /** Read-your-writes: resolves once this reader has applied writer position `position`. */
@@ -297,7 +310,8 @@ export class StreamReader implements AsyncDisposable {
         else await this.#ephemeralMessage(event);
         return;
       case 'commit':
-        if (effects.xid !== undefined) await this.#visibility.waitVisible(effects.xid);
+        // A transaction that changes nothing here (other tables only) need not wait to be visible.
+        if (effects.xid !== undefined && !effects.isEmpty) await this.#visibility.waitVisible(effects.xid);
         this.#apply(event);
         return;
       case 'reset':
@@ -391,7 +405,7 @@ export class StreamReader implements AsyncDisposable {
     this.#count(stream.name);
     await this.#options.onUpdate?.(update);
     if (message.lsn > this.#ephemeralPosition) this.#ephemeralPosition = message.lsn;
-    this.ephemeral.notify(stream.keys(row), message.lsn);
+    this.notifier.notifyEphemeral(stream.keys(row), message.lsn);
   }
 
   /** Applies a committed transaction: caches, then position, then waiters, then the acknowledgement. */
@@ -445,8 +459,7 @@ export class StreamReader implements AsyncDisposable {
   async #reset(event: ResetEvent): Promise<void> {
     this.#effects.clear();
     this.#caches?.invalidateAll();
-    this.notifier.resync(this.#position);
-    this.ephemeral.resync(this.#ephemeralPosition);
+    this.notifier.resync(this.#position, this.#ephemeralPosition);
     this.#resets++;
     const head = await this.#readHeadRetrying();
     if (head > this.#position) {

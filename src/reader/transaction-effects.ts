@@ -100,6 +100,16 @@ export class TransactionEffects {
     else seen.updates++;
   }
 
+  /** Nothing to apply: no invalidation, no wake-up, no position (a transaction of other tables). */
+  get isEmpty(): boolean {
+    return (
+      this.invalidations.size === 0 &&
+      this.wakeKeys.size === 0 &&
+      !this.wakeAll &&
+      this.position === undefined
+    );
+  }
+
   /** The transaction's position: the writer's announcement, else its highest row. */
   get position(): bigint | undefined {
     return this.announced ?? this.highestRow;

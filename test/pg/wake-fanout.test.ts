@@ -44,9 +44,9 @@ function poll(reader: StreamReader, name: string, keys: string[], since: StreamT
   return entry;
 }
 
-/** Both notifiers of a reader: a wait registers in the ordered one and the ephemeral one alike. */
-function registered(reader: StreamReader): { ordered: number; ephemeral: number } {
-  return { ordered: reader.notifier.stats.waiters, ephemeral: reader.ephemeral.stats.waiters };
+/** Waiters registered with the reader's notifier (one registration covers both position spaces). */
+function registered(reader: StreamReader): number {
+  return reader.notifier.stats.waiters;
 }
 
 /** Lets every callback a wake queued run, so a wrongly woken waiter would have settled by now. */
@@ -86,10 +86,9 @@ test('10,000 waiters on distinct rooms: one insert wakes exactly its room’s wa
     [],
     'nothing wakes before the write',
   );
-  assert.deepEqual(registered(reader), { ordered: FANOUT + 4, ephemeral: FANOUT + 4 });
+  assert.deepEqual(registered(reader), FANOUT + 4);
   assert.equal(reader.notifier.stats.indexedKeys, FANOUT + 3, 'rooms, the target, @bob and !quiet');
   const wakesBefore = reader.notifier.stats.wakes;
-  const ephemeralWakesBefore = reader.ephemeral.stats.wakes;
 
   const { position } = await writer.transaction((tx) => tx.insert(eventsStream, event(target, 1)));
   assert.equal(position, head + 1n);
@@ -103,8 +102,7 @@ test('10,000 waiters on distinct rooms: one insert wakes exactly its room’s wa
     'only the target room’s waiters behind the write were woken',
   );
   assert.equal(reader.notifier.stats.wakes - wakesBefore, woken.length, 'one wake per waiter woken');
-  assert.equal(reader.ephemeral.stats.wakes, ephemeralWakesBefore, 'no ephemeral wake');
-  assert.deepEqual(registered(reader), { ordered: FANOUT + 1, ephemeral: FANOUT + 1 });
+  assert.deepEqual(registered(reader), FANOUT + 1);
 
   // The clients go away: every remaining wait ends through its signal, and nothing stays behind.
   const abortsBefore = reader.notifier.stats.aborts;
@@ -112,9 +110,8 @@ test('10,000 waiters on distinct rooms: one insert wakes exactly its room’s wa
   const outcomes = await Promise.all(pending.map((p) => p.promise));
   assert.ok(outcomes.every((o) => o === 'aborted'));
   assert.equal(reader.notifier.stats.aborts - abortsBefore, pending.length);
-  assert.deepEqual(registered(reader), { ordered: 0, ephemeral: 0 });
+  assert.deepEqual(registered(reader), 0);
   assert.equal(reader.notifier.stats.indexedKeys, 0);
-  assert.equal(reader.ephemeral.stats.indexedKeys, 0);
   assert.equal(reader.notifier.stats.wakes - wakesBefore, woken.length, 'aborts are not wakes');
 });
 
@@ -178,6 +175,6 @@ test('an UPDATE and a DELETE of an event through the writer wake that room’s w
     assert.equal(seen.length, 1, `${op} decoded once`);
     for (const p of polls.bystanders) p.controller.abort(new Error('done'));
     await Promise.all(polls.bystanders.map((p) => p.promise));
-    assert.deepEqual(registered(reader), { ordered: 0, ephemeral: 0 }, `${op}: nothing left registered`);
+    assert.deepEqual(registered(reader), 0, `${op}: nothing left registered`);
   }
 });

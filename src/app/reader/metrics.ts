@@ -49,9 +49,7 @@ export function registerReaderMetrics(registry: Registry, reader: StreamReader, 
     g.set(readerLag(reader).ms / 1000),
   );
   gauge('slotstream_position', 'Highest stream position applied', (g) => g.set(Number(reader.position)));
-  gauge('slotstream_waiters', 'Clients waiting for updates', (g) =>
-    g.set(reader.notifier.stats.waiters + reader.ephemeral.stats.waiters),
-  );
+  gauge('slotstream_waiters', 'Clients waiting for updates', (g) => g.set(reader.notifier.stats.waiters));
   gauge(
     'slotstream_cache_size',
     'Entries held per cache',
@@ -87,6 +85,6 @@ export function registerReaderMetrics(registry: Registry, reader: StreamReader, 
     ]);
   }
   counter('slotstream_wakes_total', 'Waiters woken by an update', [], () => [
-    [{}, reader.notifier.stats.wakes + reader.ephemeral.stats.wakes],
+    [{}, reader.notifier.stats.wakes],
   ]);
 }
