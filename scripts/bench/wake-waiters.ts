@@ -16,13 +16,7 @@ import { defineChatCaches } from '../../src/app/chat-caches.ts';
 import { CacheRegistry } from '../../src/cache/registry.ts';
 import { CacheRules } from '../../src/reader/cache-rules.ts';
 import { StreamReader } from '../../src/reader/stream-reader.ts';
-import {
-  accountDataStream,
-  eventsStream,
-  receiptsStream,
-  toDeviceStream,
-  typingStream,
-} from '../../src/streams/chat.ts';
+import { CHAT_STREAMS } from '../../src/streams/chat.ts';
 import { StreamSet } from '../../src/streams/stream-set.ts';
 import {
   CHANNEL,
@@ -91,7 +85,7 @@ async function slotstreamWaiters(options: WaitersStart, rec: Recorder): Promise<
   const reader = await StreamReader.start({
     connectionString: options.url,
     slot: options.slot,
-    streams: new StreamSet([eventsStream, receiptsStream, accountDataStream, toDeviceStream, typingStream]),
+    streams: new StreamSet(CHAT_STREAMS),
     caches: rules,
     onUpdate: (update) => {
       if (update.stream === 'events' && update.op === 'insert') {

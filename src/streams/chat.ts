@@ -1,5 +1,5 @@
 import type { RowOf } from './columns.ts';
-import { messageStream, type TableUpdate, tableStream } from './define.ts';
+import { type AnyStream, messageStream, type TableUpdate, tableStream } from './define.ts';
 import { StreamMessageError } from './errors.ts';
 
 /**
@@ -137,5 +137,13 @@ export const typingStream = messageStream<TypingRow>({
   keys: (row) => [row.room_id],
 });
 
-/** Every stream of the reference application, and the runtime's own `caches`. */
+/** The reference application's streams (the runtime adds its own `caches`). */
+export const CHAT_STREAMS: readonly AnyStream[] = [
+  eventsStream,
+  receiptsStream,
+  accountDataStream,
+  toDeviceStream,
+  typingStream,
+];
+
 export { cachesStream } from './protocol.ts';

@@ -8,20 +8,13 @@ import { knexConfig } from '../../src/migrations/knex-config.ts';
 import { migrateLatest } from '../../src/migrations/migrator.ts';
 import { CacheRules } from '../../src/reader/cache-rules.ts';
 import { StreamReader, type StreamReaderOptions } from '../../src/reader/stream-reader.ts';
-import {
-  accountDataStream,
-  eventsStream,
-  receiptsStream,
-  toDeviceStream,
-  typingStream,
-} from '../../src/streams/chat.ts';
+import { CHAT_STREAMS } from '../../src/streams/chat.ts';
 import type { StreamUpdate } from '../../src/streams/define.ts';
 import { StreamSet } from '../../src/streams/stream-set.ts';
 import { StreamWriter, type StreamWriterOptions } from '../../src/writer/stream-writer.ts';
 import { freshDatabase } from './pg.ts';
 
-export const chatStreams = (): StreamSet =>
-  new StreamSet([eventsStream, receiptsStream, accountDataStream, toDeviceStream, typingStream]);
+export const chatStreams = (): StreamSet => new StreamSet(CHAT_STREAMS);
 
 /** A fresh, migrated database for this test file. Call at the top level of the file. */
 export async function migratedDatabase(label: string): Promise<string> {

@@ -2,13 +2,7 @@ import { CacheRegistry } from '../../cache/registry.ts';
 import { CacheRules } from '../../reader/cache-rules.ts';
 import { StreamReader, type StreamReaderOptions } from '../../reader/stream-reader.ts';
 import type { SubscriptionStatus } from '../../replication/events.ts';
-import {
-  accountDataStream,
-  eventsStream,
-  receiptsStream,
-  toDeviceStream,
-  typingStream,
-} from '../../streams/chat.ts';
+import { CHAT_STREAMS, typingStream } from '../../streams/chat.ts';
 import type { StreamUpdate } from '../../streams/define.ts';
 import { StreamSet } from '../../streams/stream-set.ts';
 import { defineChatCaches } from '../chat-caches.ts';
@@ -45,8 +39,6 @@ export interface ReaderApp {
   pusher: Pusher | undefined;
   close(): Promise<void>;
 }
-
-export const CHAT_STREAMS = [eventsStream, receiptsStream, accountDataStream, toDeviceStream, typingStream];
 
 /**
  * One reader process of the reference application: the runtime on its slot, the caches and typing state
