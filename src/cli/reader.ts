@@ -6,6 +6,7 @@ import { type ReaderApp, startReaderApp } from '../app/reader/reader-app.ts';
 import { formatLsn } from '../replication/lsn.ts';
 import { type Command, UsageError } from './command.ts';
 import { CONNECTION_USAGE, resolveConnection } from './connection.ts';
+import { listenOptions, listenUsage, parsePort } from './listen-options.ts';
 import { SLOT_OPTIONS, SLOT_USAGE, slotAndPublication } from './slot-options.ts';
 
 export const DEFAULT_READER_PORT = 8081;
@@ -41,8 +42,7 @@ export const reader: Command = {
     '/health, /metrics). Ctrl-C or SIGTERM stops it cleanly; the slot stays for the next start.',
     '',
     ...SLOT_USAGE,
-    `  --port P            HTTP port (default ${DEFAULT_READER_PORT}; 0 picks a free one)`,
-    '  --host H            address to listen on (default 127.0.0.1: loopback only)',
+    ...listenUsage(DEFAULT_READER_PORT),
     '  --writer-url URL    the writer, told which to-device messages were delivered so it can delete them',
     '  --push-url URL      pusher role: POST every new event to URL; the slot is acknowledged only after the',
     '                      webhook accepted (2xx), so delivery is at-least-once across crashes',
@@ -55,8 +55,7 @@ export const reader: Command = {
       args: argv,
       options: {
         ...SLOT_OPTIONS,
-        port: { type: 'string', default: String(DEFAULT_READER_PORT) },
-        host: { type: 'string', default: '127.0.0.1' },
+        ...listenOptions(DEFAULT_READER_PORT),
         'writer-url': { type: 'string' },
         'push-url': { type: 'string' },
         json: { type: 'boolean', default: false },
@@ -127,13 +126,6 @@ export const reader: Command = {
     return 0;
   },
 };
-
-function parsePort(text: string | undefined): number {
-  const port = Number(text);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new UsageError(`--port must be 0..65535, got ${text}`);
-  return port;
-}
 
 function totalUpdates(app: ReaderApp): number {
   return Object.values(app.reader.stats.updates).reduce((a, b) => a + b, 0);

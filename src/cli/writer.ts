@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
-import { DEFAULT_HOST } from '../app/http/index.ts';
 import { DEFAULT_WRITER_PORT, startWriterApp } from '../app/writer/index.ts';
 import { type Command, UsageError } from './command.ts';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, resolveConnection } from './connection.ts';
+import { listenOptions, listenUsage, parsePort } from './listen-options.ts';
 
 export const writer: Command = {
   name: 'writer',
@@ -14,8 +14,7 @@ export const writer: Command = {
     '`slotstream migrate` first. Prints `writer listening on URL` to stderr once it accepts requests; logs',
     'are JSON lines on stdout (LOG_LEVEL=debug adds one per request). Ctrl-C or SIGTERM stops it cleanly.',
     '',
-    `  --port P            port to listen on; default ${DEFAULT_WRITER_PORT} (0: any free port)`,
-    `  --host H            address to listen on; default ${DEFAULT_HOST}`,
+    ...listenUsage(DEFAULT_WRITER_PORT),
     CONNECTION_USAGE,
   ].join('\n'),
 
@@ -24,8 +23,7 @@ export const writer: Command = {
       args: argv,
       options: {
         ...CONNECTION_OPTIONS,
-        port: { type: 'string', default: String(DEFAULT_WRITER_PORT) },
-        host: { type: 'string', default: DEFAULT_HOST },
+        ...listenOptions(DEFAULT_WRITER_PORT),
       },
       strict: true,
       allowPositionals: false,
@@ -56,9 +54,3 @@ export const writer: Command = {
     return 0;
   },
 };
-
-function parsePort(text: string): number {
-  if (!/^[0-9]{1,5}$/.test(text) || Number(text) > 65535)
-    throw new UsageError(`--port must be a port number from 0 to 65535, got ${JSON.stringify(text)}`);
-  return Number(text);
-}
