@@ -13,23 +13,13 @@ import type { ResetEvent, SubscriptionStatus } from '../../src/replication/event
 import { parseLsn } from '../../src/replication/lsn.ts';
 import { eventsStream } from '../../src/streams/chat.ts';
 import type { StreamUpdate } from '../../src/streams/define.ts';
-import { adminUrl, query } from '../support/pg.ts';
+import { adminUrl, burnWal, query } from '../support/pg.ts';
 import { waitFor } from '../support/replication.ts';
 import { event, migratedDatabase, startReader, writerFor } from '../support/runtime.ts';
 
 const SLOT = 'rt_reset';
 const url = await migratedDatabase('rt_reset');
 const writer = writerFor(url);
-
-/** Writes WAL outside the publication and checkpoints, so WAL older than the keep size is removed. */
-async function burnWal(): Promise<void> {
-  await query(url, 'CREATE TABLE IF NOT EXISTS ballast (n int, pad text)');
-  for (let i = 0; i < 4; i++) {
-    await query(url, "INSERT INTO ballast SELECT n, repeat('x', 200) FROM generate_series(1, 5000) n");
-    await query(url, 'SELECT pg_switch_wal()');
-  }
-  await query(url, 'CHECKPOINT');
-}
 
 async function slotRow() {
   const [row] = await query<{
@@ -144,7 +134,7 @@ test('a slot lost to max_slot_wal_keep_size flushes every cache and wakes every 
     await waitFor(
       'the slot to be lost',
       async () => {
-        await burnWal();
+        await burnWal(url);
         return (await slotRow())?.wal_status === 'lost';
       },
       60_000,

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import pg from 'pg';
 import { migrateLatest } from '../../src/migrations/migrator.ts';
 import type { ResetEvent } from '../../src/replication/subscribe.ts';
-import { adminUrl, freshDatabase, query } from '../support/pg.ts';
+import { adminUrl, burnWal, freshDatabase, query } from '../support/pg.ts';
 import {
   insertEvents,
   readTransactions,
@@ -18,16 +18,6 @@ import {
 
 const url = await freshDatabase('slot_lost');
 await migrateLatest(url);
-
-/** Writes WAL outside the publication and checkpoints, so WAL older than the keep size is removed. */
-async function burnWal(): Promise<void> {
-  await query(url, 'CREATE TABLE IF NOT EXISTS ballast (n int, pad text)');
-  for (let i = 0; i < 4; i++) {
-    await query(url, "INSERT INTO ballast SELECT n, repeat('x', 200) FROM generate_series(1, 5000) n");
-    await query(url, 'SELECT pg_switch_wal()');
-  }
-  await query(url, 'CHECKPOINT');
-}
 
 test('a slot lost to max_slot_wal_keep_size yields a reset and a new slot, and streaming goes on', {
   timeout: 120_000,
@@ -55,7 +45,7 @@ test('a slot lost to max_slot_wal_keep_size yields a reset and a new slot, and s
     await connected;
     await insertEvents(writer, 1, 1);
     await waitFor('the slot to be lost', async () => {
-      await burnWal();
+      await burnWal(url);
       return (await slotState(url, 'slot_lost'))?.wal_status === 'lost';
     });
     release();

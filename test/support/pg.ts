@@ -84,3 +84,16 @@ export async function serverMajor(url: string): Promise<number> {
   const [row] = await query<{ v: string }>(url, "SELECT current_setting('server_version_num') AS v");
   return Math.floor(Number(row?.v) / 10000);
 }
+
+/**
+ * Writes WAL outside the publication and checkpoints, so WAL older than max_slot_wal_keep_size is removed
+ * (how the tests make a slot lost).
+ */
+export async function burnWal(url: string): Promise<void> {
+  await query(url, 'CREATE TABLE IF NOT EXISTS ballast (n int, pad text)');
+  for (let i = 0; i < 4; i++) {
+    await query(url, "INSERT INTO ballast SELECT n, repeat('x', 200) FROM generate_series(1, 5000) n");
+    await query(url, 'SELECT pg_switch_wal()');
+  }
+  await query(url, 'CHECKPOINT');
+}
