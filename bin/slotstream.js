@@ -1,6 +1,13 @@
 #!/usr/bin/env node
-// The package's command: TypeScript sources run through tsx's loader, so there is no build step to forget.
-import { register } from 'tsx/esm/api';
+// The package's command. An installed package runs its compiled JavaScript (dist/); a checkout of the
+// repository, which has the TypeScript sources and tsx, runs them directly, so there is no build to forget.
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/cli/main.ts');
+const source = new URL('../src/cli/main.ts', import.meta.url);
+if (existsSync(source)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(source.href);
+} else {
+  await import('../dist/cli/main.js');
+}

@@ -441,8 +441,8 @@ async function main(): Promise<void> {
         `rows in transactions of ${perTx}; ${reps} repetition(s); readers: ${readers.join(', ')}`,
     );
     // Imported here, not at the top: the reader child processes load this module too and should not carry knex.
-    const { migrateLatest } = await import('../../src/migrations/migrator.ts');
-    await migrateLatest(url);
+    const { migrateChat } = await import('../../app/schema.ts');
+    await migrateChat(url);
 
     const slotName = (reader: Reader, rep: number) => `bench_${reader}_${rep}`;
     const { endLsn, loadSeconds } = await withClient(url, async (c) => {

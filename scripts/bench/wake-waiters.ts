@@ -12,11 +12,11 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
-import { defineChatCaches } from '../../src/app/chat-caches.ts';
+import { defineChatCaches } from '../../app/caches.ts';
+import { CHAT_STREAMS } from '../../app/streams.ts';
 import { CacheRegistry } from '../../src/cache/registry.ts';
 import { CacheRules } from '../../src/reader/cache-rules.ts';
 import { StreamReader } from '../../src/reader/stream-reader.ts';
-import { CHAT_STREAMS } from '../../src/streams/chat.ts';
 import { StreamSet } from '../../src/streams/stream-set.ts';
 import {
   CHANNEL,

@@ -11,8 +11,8 @@
  * inside a transaction); the 'COMMIT;' of each transaction is recognised by its knex transaction id.
  */
 import knexFactory from 'knex';
+import { eventsStream } from '../../app/streams.ts';
 import { knexConfig } from '../../src/migrations/knex-config.ts';
-import { eventsStream } from '../../src/streams/chat.ts';
 import { StreamWriter } from '../../src/writer/stream-writer.ts';
 import { prng } from '../../test/support/prng.ts';
 import {

@@ -61,9 +61,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { migrateChat } from '../../app/schema.ts';
 import { embeddedBinaries, SYSTEM_PG15_BIN, systemBinaries } from '../../src/devdb/binaries.ts';
 import { LocalCluster } from '../../src/devdb/local-cluster.ts';
-import { migrateLatest } from '../../src/migrations/migrator.ts';
 import { loadAverage, median, withClient } from './common.ts';
 import {
   LABELS,
@@ -626,7 +626,7 @@ async function main(): Promise<void> {
     const u = new URL(admin);
     u.pathname = `/${database}`;
     const url = u.toString();
-    await migrateLatest(url);
+    await migrateChat(url);
     const shown = await withClient(url, async (c) => {
       // Autovacuum would start on these tables mid-run; each trial vacuums them beforehand instead.
       await c.query('ALTER TABLE events SET (autovacuum_enabled = false)');

@@ -1,6 +1,9 @@
+import type { LoadedConfig } from './project-config.ts';
+
 /**
  * What a `slotstream` subcommand is. Each lives in its own file under src/cli/ and is listed once in
- * commands.ts; the dispatcher (dispatch.ts) does help, exit codes and error reporting for all of them.
+ * commands.ts (a project's config may add its own); the dispatcher (dispatch.ts) does help, exit codes and
+ * error reporting for all of them.
  */
 export interface Command {
   name: string;
@@ -8,8 +11,11 @@ export interface Command {
   summary: string;
   /** Full help for `slotstream help NAME` / `slotstream NAME --help`, starting with `usage: slotstream NAME`. */
   usage: string;
-  /** `argv`: the arguments after the command name. Resolves to the exit code; undefined means 0. */
-  run(argv: string[]): Promise<number | undefined>;
+  /**
+   * `argv`: the arguments after the command name; `project`: the project's slotstream.config, if any.
+   * Resolves to the exit code; undefined means 0.
+   */
+  run(argv: string[], project: LoadedConfig): Promise<number | undefined>;
 }
 
 /** Wrong arguments: reported with the command's usage, exit code 2, before anything is touched. */

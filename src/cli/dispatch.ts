@@ -1,5 +1,6 @@
 import type { Command } from './command.ts';
 import { UsageError } from './command.ts';
+import { type LoadedConfig, NO_CONFIG } from './project-config.ts';
 import { formatError } from './report-error.ts';
 
 /** Where the dispatcher writes, and the environment it reads; the real process in main.ts, fakes in tests. */
@@ -23,6 +24,7 @@ export async function dispatch(
   argv: readonly string[],
   commands: readonly Command[],
   io: Io,
+  project: LoadedConfig = NO_CONFIG,
 ): Promise<number> {
   const [first, ...rest] = argv;
   if (first === undefined) {
@@ -44,7 +46,7 @@ export async function dispatch(
     return EXIT_OK;
   }
   try {
-    return (await command.run(rest)) ?? EXIT_OK;
+    return (await command.run(rest, project)) ?? EXIT_OK;
   } catch (err) {
     if (isUsageError(err)) {
       io.err(`error: ${(err as Error).message}\n\n${command.usage}`);

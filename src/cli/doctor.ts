@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { streamTables } from '../migrations/publication.ts';
 import { connectSql } from '../replication/connect.ts';
 import { validatePublicationName } from '../replication/names.ts';
 import { type Command, UsageError } from './command.ts';
@@ -7,9 +8,6 @@ import { formatCheck, runChecks } from './doctor-checks.ts';
 import { readServerFacts } from './doctor-facts.ts';
 
 const DEFAULT_STALE_LAG_BYTES = 1024n ** 3n;
-
-/** The tables slotstream's readers need published (the migrations' stream tables). */
-const STREAM_TABLES = ['public.events'];
 
 export const doctor: Command = {
   name: 'doctor',
@@ -21,23 +19,23 @@ export const doctor: Command = {
     'Checks wal_level, max_replication_slots and max_wal_senders headroom, max_slot_wal_keep_size,',
     'idle_replication_slot_timeout (PostgreSQL 18+), the role’s REPLICATION privilege, the publication and',
     'the replica identity of its tables, and stale slots (lost, unreserved, or inactive and far behind).',
-    '  --publication NAME  default: slotstream',
+    "  --publication NAME  default: the project's (slotstream.config), else slotstream",
     `  --stale-lag BYTES   an inactive slot further behind is stale (default ${DEFAULT_STALE_LAG_BYTES}, 1 GiB)`,
     CONNECTION_USAGE,
   ].join('\n'),
 
-  async run(argv) {
+  async run(argv, project) {
     const { values } = parseArgs({
       args: argv,
       options: {
         ...CONNECTION_OPTIONS,
-        publication: { type: 'string', default: 'slotstream' },
+        publication: { type: 'string' },
         'stale-lag': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
     });
-    const publication = validatePublicationName(values.publication);
+    const publication = validatePublicationName(values.publication ?? project.publication);
     const staleLag = values['stale-lag'];
     if (staleLag !== undefined && !/^\d{1,18}$/.test(staleLag))
       throw new UsageError(`--stale-lag wants a number of bytes, not '${staleLag}'`);
@@ -49,7 +47,7 @@ export const doctor: Command = {
       const client = await connectSql({ connectionString: connection.url });
       const facts = await readServerFacts(client, publication).finally(() => client.end());
       const results = runChecks(facts, {
-        tables: STREAM_TABLES,
+        tables: streamTables(project.config.streams ?? []),
         staleLagBytes: staleLag === undefined ? DEFAULT_STALE_LAG_BYTES : BigInt(staleLag),
       });
       for (const r of results) console.log(formatCheck(r));

@@ -6,22 +6,28 @@ import { CONNECTION_OPTIONS } from './connection.ts';
 export const SLOT_OPTIONS = {
   ...CONNECTION_OPTIONS,
   slot: { type: 'string' },
-  publication: { type: 'string', default: 'slotstream' },
+  publication: { type: 'string' },
 } as const;
 
 export const SLOT_USAGE = [
   '  --slot NAME         the logical slot to consume (lower-case letters, digits, underscores), e.g. reader_1',
-  '  --publication NAME  default: slotstream',
+  "  --publication NAME  default: the project's (slotstream.config), else slotstream",
 ];
 
-/** The validated slot and publication. Called before any connection: a bad name must not touch the server. */
-export function slotAndPublication(values: { slot?: string; publication?: string }): {
+/**
+ * The validated slot and publication (the option's, else `fallback`: the project's). Called before any
+ * connection: a bad name must not touch the server.
+ */
+export function slotAndPublication(
+  values: { slot?: string | undefined; publication?: string | undefined },
+  fallback: string,
+): {
   slot: string;
   publication: string;
 } {
   if (values.slot === undefined) throw new UsageError('--slot NAME is required');
   return {
     slot: validateSlotName(values.slot),
-    publication: validatePublicationName(values.publication ?? 'slotstream'),
+    publication: validatePublicationName(values.publication ?? fallback),
   };
 }

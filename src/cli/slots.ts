@@ -30,18 +30,18 @@ export const slots: Command = {
     '                      them; needs the slot idle',
     '  --json              list: a JSON array instead of the table',
     `  --limit N           peek: stop after the transaction that reaches N pgoutput messages (default ${DEFAULT_PEEK_LIMIT})`,
-    '  --publication NAME  peek: default slotstream',
+    "  --publication NAME  peek: default the project's (slotstream.config), else slotstream",
     CONNECTION_USAGE,
   ].join('\n'),
 
-  async run(argv) {
+  async run(argv, project) {
     const { values, positionals } = parseArgs({
       args: argv,
       options: {
         ...CONNECTION_OPTIONS,
         json: { type: 'boolean', default: false },
         limit: { type: 'string' },
-        publication: { type: 'string', default: 'slotstream' },
+        publication: { type: 'string' },
       },
       strict: true,
       allowPositionals: true,
@@ -59,7 +59,7 @@ export const slots: Command = {
     }
     if (values.limit !== undefined && action !== 'peek') throw new UsageError('--limit goes with peek');
     const limit = parseLimit(values.limit);
-    const publication = validatePublicationName(values.publication);
+    const publication = validatePublicationName(values.publication ?? project.publication);
 
     const connection = await resolveConnection({
       databaseUrl: values['database-url'],

@@ -23,7 +23,7 @@ export const tail: Command = {
     CONNECTION_USAGE,
   ].join('\n'),
 
-  async run(argv) {
+  async run(argv, project) {
     const { values } = parseArgs({
       args: argv,
       options: {
@@ -34,7 +34,7 @@ export const tail: Command = {
       strict: true,
       allowPositionals: false,
     });
-    const { slot, publication } = slotAndPublication(values);
+    const { slot, publication } = slotAndPublication(values, project.publication);
     const connection = await resolveConnection({
       databaseUrl: values['database-url'],
       log: (line) => console.error(line),

@@ -1,20 +1,6 @@
-import path from 'node:path';
 import type { Knex } from 'knex';
 
-/**
- * The one knex configuration: the CLI, the library and the tests all migrate through it, so they agree on
- * where migrations live and where knex records which ones ran.
- */
-
-/** Absolute, because knex resolves a relative migrations directory against process.cwd(). */
-export const MIGRATIONS_DIR = path.resolve(import.meta.dirname, '..', '..', 'migrations');
-
-/** knex's bookkeeping table (plus `<name>_lock`); the default name, so plain `knex migrate` agrees. */
-export const MIGRATIONS_TABLE = 'knex_migrations';
-
-/** Migrations are TypeScript; they load through tsx, which the CLI and the test runner register. */
-export const MIGRATION_EXTENSIONS: readonly string[] = ['.ts'];
-
+/** The knex configuration slotstream's commands connect with; a service may reuse it for its own knex. */
 export function knexConfig(url: string): Knex.Config {
   return {
     client: 'pg',
@@ -22,10 +8,5 @@ export function knexConfig(url: string): Knex.Config {
     // Migrations run one at a time; a second connection is enough for knex's lock bookkeeping.
     pool: { min: 0, max: 2 },
     acquireConnectionTimeout: 15_000,
-    migrations: {
-      directory: MIGRATIONS_DIR,
-      loadExtensions: MIGRATION_EXTENSIONS,
-      tableName: MIGRATIONS_TABLE,
-    },
   };
 }

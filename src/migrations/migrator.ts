@@ -1,15 +1,45 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import knex, { type Knex } from 'knex';
-import { knexConfig, MIGRATION_EXTENSIONS, MIGRATIONS_DIR, MIGRATIONS_TABLE } from './knex-config.ts';
-import { type PublicationState, publicationState } from './publication.ts';
+import { DEFAULT_PUBLICATION } from '../replication/names.ts';
+import type { AnyStream } from '../streams/define.ts';
+import { knexConfig } from './knex-config.ts';
+import {
+  type PublicationChange,
+  type PublicationState,
+  publicationState,
+  publishTables,
+  streamTables,
+} from './publication.ts';
+import { SLOTSTREAM_MIGRATIONS_TABLE, slotstreamMigratorConfig } from './schema.ts';
 
-/** Running migrations programmatically: what `slotstream migrate` does, for the library and the tests. */
+/**
+ * What `slotstream migrate` does, callable from code: slotstream's own schema first, then the service's
+ * migrations, then the publication made to cover the service's stream tables. The publication is checked
+ * on every run, whatever the ledgers say, so a dropped or narrowed publication is repaired by migrating.
+ */
+
+/** A service's side of the schema, as its slotstream.config declares it. */
+export interface ServiceSchema {
+  /** The service's own knex migrations (a directory, a migrationSource, its tableName…); run after slotstream's. */
+  migrations?: Knex.MigratorConfig;
+  /** The streams its readers follow: the publication is made to cover their tables. */
+  streams?: readonly AnyStream[];
+  /** The publication's name; default `slotstream`. */
+  publication?: string;
+}
 
 export interface MigrateResult {
-  /** The batch the migrations ran in (knex numbers them from 1); 0 when none ever ran. */
+  /** slotstream's migrations applied now. */
+  slotstream: string[];
+  /** The service's migrations applied now (their knex batch), or null when it declares none. */
+  service: { batch: number; migrations: string[] } | null;
+  /** What the publication needed; null when the service declares no streams. */
+  publication: (PublicationChange & { name: string }) | null;
+}
+
+export interface RollbackResult {
   batch: number;
-  /** File names applied (latest) or undone (rollback), in the order it happened; empty: nothing to do. */
   migrations: string[];
 }
 
@@ -18,63 +48,110 @@ export interface MigrationEntry {
   ran: boolean;
   /** The batch it ran in, when it ran. */
   batch: number | null;
-  /** Recorded as run but no longer in the migrations directory (knex refuses to migrate then). */
+  /** Recorded as run but no longer among the migrations (knex refuses to migrate then). */
   missing: boolean;
 }
 
 export interface MigrationStatus {
-  migrations: MigrationEntry[];
+  slotstream: MigrationEntry[];
+  /** null when the service declares no migrations. */
+  service: MigrationEntry[] | null;
   pending: number;
   publication: PublicationState;
+  /** Stream tables the publication does not cover (always empty when no streams are declared). */
+  unpublished: string[];
 }
 
-export function migrateLatest(url: string): Promise<MigrateResult> {
+export function migrateLatest(url: string, schema: ServiceSchema = {}): Promise<MigrateResult> {
   return withKnex(url, async (db) => {
-    const [batch, log] = (await db.migrate.latest()) as [number, string[]];
+    const [, slotstream] = (await db.migrate.latest(slotstreamMigratorConfig)) as [number, string[]];
+    let service: MigrateResult['service'] = null;
+    if (schema.migrations) {
+      const [batch, log] = (await db.migrate.latest(schema.migrations)) as [number, string[]];
+      service = { batch, migrations: log };
+    }
+    let publication: MigrateResult['publication'] = null;
+    const tables = streamTables(schema.streams ?? []);
+    if (tables.length > 0) {
+      const name = schema.publication ?? DEFAULT_PUBLICATION;
+      publication = { name, ...(await publishTables(db, tables, name)) };
+    }
+    return { slotstream, service, publication };
+  });
+}
+
+/** Undoes the service's last batch. slotstream's own schema is left alone: readers and writers need it. */
+export function rollback(url: string, schema: ServiceSchema): Promise<RollbackResult> {
+  const migrations = schema.migrations;
+  if (!migrations) return Promise.resolve({ batch: 0, migrations: [] });
+  return withKnex(url, async (db) => {
+    const [batch, log] = (await db.migrate.rollback(migrations)) as [number, string[]];
     return { batch, migrations: log };
   });
 }
 
-/** Undoes the last batch. */
-export function rollback(url: string): Promise<MigrateResult> {
+/** Read-only: unlike knex's own list(), it does not create the ledger tables on a fresh database. */
+export function migrationStatus(url: string, schema: ServiceSchema = {}): Promise<MigrationStatus> {
   return withKnex(url, async (db) => {
-    const [batch, log] = (await db.migrate.rollback()) as [number, string[]];
-    return { batch, migrations: log };
-  });
-}
-
-/** Read-only: unlike knex's own list(), it does not create the bookkeeping tables on a fresh database. */
-export function migrationStatus(url: string): Promise<MigrationStatus> {
-  return withKnex(url, async (db) => {
-    const tracked = await db.raw<{ rows: { t: string | null }[] }>('SELECT to_regclass(?) AS t', [
-      MIGRATIONS_TABLE,
-    ]);
-    const ran: { name: string; batch: number }[] = tracked.rows[0]?.t
-      ? await db(MIGRATIONS_TABLE).select('name', 'batch').orderBy('id')
-      : [];
-    const files = await migrationFiles();
-    const batchOf = new Map(ran.map((r) => [r.name, r.batch]));
-    const migrations: MigrationEntry[] = files.map((name) => ({
-      name,
-      ran: batchOf.has(name),
-      batch: batchOf.get(name) ?? null,
-      missing: false,
-    }));
-    for (const r of ran)
-      if (!files.includes(r.name))
-        migrations.push({ name: r.name, ran: true, batch: r.batch, missing: true });
+    const slotstream = await entries(db, slotstreamMigratorConfig, SLOTSTREAM_MIGRATIONS_TABLE);
+    const service = schema.migrations
+      ? await entries(db, schema.migrations, schema.migrations.tableName ?? 'knex_migrations')
+      : null;
+    const name = schema.publication ?? DEFAULT_PUBLICATION;
+    const publication = await publicationState(db, name);
+    const unpublished = publication.allTables
+      ? []
+      : streamTables(schema.streams ?? []).filter((t) => !publication.tables.includes(t));
     return {
-      migrations,
-      pending: migrations.filter((m) => !m.ran).length,
-      publication: await publicationState(db),
+      slotstream,
+      service,
+      pending: [...slotstream, ...(service ?? [])].filter((m) => !m.ran).length,
+      publication,
+      unpublished,
     };
   });
 }
 
-/** The migration files as knex sees them: by extension, sorted by name. */
-async function migrationFiles(): Promise<string[]> {
-  const files = await readdir(MIGRATIONS_DIR);
-  return files.filter((f) => MIGRATION_EXTENSIONS.includes(path.extname(f))).sort();
+async function entries(db: Knex, config: Knex.MigratorConfig, ledger: string): Promise<MigrationEntry[]> {
+  const qualified = config.schemaName ? `${config.schemaName}.${ledger}` : ledger;
+  const tracked = await db.raw<{ rows: { t: string | null }[] }>('SELECT to_regclass(?) AS t', [qualified]);
+  const ran: { name: string; batch: number }[] = tracked.rows[0]?.t
+    ? await (config.schemaName ? db(ledger).withSchema(config.schemaName) : db(ledger))
+        .select('name', 'batch')
+        .orderBy('id')
+    : [];
+  const names = await migrationNames(config);
+  const batchOf = new Map(ran.map((r) => [r.name, r.batch]));
+  const list: MigrationEntry[] = names.map((name) => ({
+    name,
+    ran: batchOf.has(name),
+    batch: batchOf.get(name) ?? null,
+    missing: false,
+  }));
+  for (const r of ran)
+    if (!names.includes(r.name)) list.push({ name: r.name, ran: true, batch: r.batch, missing: true });
+  return list;
+}
+
+/** knex's default loadExtensions: what a directory of migrations is read for when none are given. */
+const KNEX_EXTENSIONS = ['.co', '.coffee', '.eg', '.iced', '.js', '.cjs', '.litcoffee', '.ls', '.ts'];
+
+/** The migrations' names as knex sees them: a source's own, or a directory's files by extension, sorted. */
+async function migrationNames(config: Knex.MigratorConfig): Promise<string[]> {
+  if (config.migrationSource) {
+    const source = config.migrationSource as Knex.MigrationSource<unknown>;
+    return (await source.getMigrations(config.loadExtensions ?? KNEX_EXTENSIONS)).map((m) =>
+      source.getMigrationName(m),
+    );
+  }
+  const extensions = config.loadExtensions ?? KNEX_EXTENSIONS;
+  const dirs = [config.directory ?? './migrations'].flat();
+  const names = await Promise.all(
+    dirs.map(async (dir) =>
+      (await readdir(path.resolve(dir))).filter((f) => extensions.includes(path.extname(f))),
+    ),
+  );
+  return names.flat().sort();
 }
 
 async function withKnex<T>(url: string, fn: (db: Knex) => Promise<T>): Promise<T> {

@@ -1,7 +1,6 @@
 import type { Knex } from 'knex';
-
-/** The publication every reader's slot decodes through (pgoutput's `publication_names`). */
-export const PUBLICATION = 'slotstream';
+import { DEFAULT_PUBLICATION } from '../replication/names.ts';
+import type { AnyStream } from '../streams/define.ts';
 
 export interface PublicationState {
   name: string;
@@ -16,34 +15,48 @@ export interface PublicationState {
  * Makes the publication exist and cover `tables`, whatever state it is in: missing (created), present
  * from outside (the missing tables are added), or FOR ALL TABLES (left alone). PostgreSQL has no
  * CREATE PUBLICATION IF NOT EXISTS, and ADD TABLE fails for a table already in it, hence the checks.
- * Migrations that add stream tables call this with their new tables.
+ * `migrate` calls it with the tables of the service's table streams (streamTables).
  */
+/** What publishTables changed: nothing, a new publication, or tables added to an existing one. */
+export interface PublicationChange {
+  created: boolean;
+  added: string[];
+}
+
 export async function publishTables(
   knex: Knex,
   tables: readonly string[],
-  name: string = PUBLICATION,
-): Promise<void> {
+  name: string = DEFAULT_PUBLICATION,
+): Promise<PublicationChange> {
   const state = await publicationState(knex, name);
   if (!state.exists) {
     await knex.raw(`CREATE PUBLICATION ?? FOR TABLE ${tables.map(() => '??').join(', ')}`, [name, ...tables]);
-    return;
+    return { created: true, added: [...tables] };
   }
-  if (state.allTables) return;
+  const added: string[] = [];
+  if (state.allTables) return { created: false, added };
   for (const table of tables) {
     const covered = await knex.raw(
       `SELECT 1 FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
         WHERE p.pubname = ? AND r.prrelid = to_regclass(?)`,
       [name, table],
     );
-    if (covered.rows.length === 0) await knex.raw('ALTER PUBLICATION ?? ADD TABLE ??', [name, table]);
+    if (covered.rows.length === 0) {
+      await knex.raw('ALTER PUBLICATION ?? ADD TABLE ??', [name, table]);
+      added.push(table);
+    }
   }
+  return { created: false, added };
 }
 
-export async function dropPublication(knex: Knex, name: string = PUBLICATION): Promise<void> {
+export async function dropPublication(knex: Knex, name: string = DEFAULT_PUBLICATION): Promise<void> {
   await knex.raw('DROP PUBLICATION IF EXISTS ??', [name]);
 }
 
-export async function publicationState(knex: Knex, name: string = PUBLICATION): Promise<PublicationState> {
+export async function publicationState(
+  knex: Knex,
+  name: string = DEFAULT_PUBLICATION,
+): Promise<PublicationState> {
   const pub = await knex.raw<{ rows: { puballtables: boolean }[] }>(
     'SELECT puballtables FROM pg_publication WHERE pubname = ?',
     [name],
@@ -56,4 +69,9 @@ export async function publicationState(knex: Knex, name: string = PUBLICATION): 
     [name],
   );
   return { name, exists: true, allTables: row.puballtables, tables: tables.rows.map((r) => r.name) };
+}
+
+/** The tables a publication must cover for `streams`: each table stream's, as `schema.table`. */
+export function streamTables(streams: readonly AnyStream[]): string[] {
+  return streams.flatMap((s) => (s.kind === 'table' ? [s.qualifiedName] : []));
 }

@@ -14,7 +14,7 @@ export class WaitTimeoutError extends SlotstreamError {
   ) {
     super(
       `timed out after ${timeoutMs} ms waiting for position ${target}; this reader has applied up to ` +
-        `${position}. It is behind: retry later, ask another reader, or check its lag (GET /health).`,
+        `${position}. It is behind: retry later, ask another reader, or check its lag (StreamReader.stats; \`slotstream slots\` shows every slot's).`,
     );
   }
 }

@@ -1,11 +1,11 @@
 import type { CacheRegistry } from '../cache/registry.ts';
-import { PUBLICATION } from '../migrations/publication.ts';
 import { Notifier } from '../notifier/notifier.ts';
 import { Backoff, sleep } from '../replication/backoff.ts';
 import { connectSql } from '../replication/connect.ts';
 import { SlotstreamError } from '../replication/errors.ts';
 import type { ReplicationEvent, ResetEvent, SubscriptionStatus } from '../replication/events.ts';
 import { type Lsn, ZERO_LSN } from '../replication/lsn.ts';
+import { DEFAULT_PUBLICATION } from '../replication/names.ts';
 import type { CommitMessage, LogicalMessage } from '../replication/pgoutput/types.ts';
 import { type SubscribeOptions, type Subscription, subscribe } from '../replication/subscribe.ts';
 import { checkStreamTables } from '../streams/catalog-check.ts';
@@ -16,6 +16,7 @@ import {
   POSITION_PREFIX,
   parsePositionMessage,
 } from '../streams/protocol.ts';
+import { readStreamHead, StreamHeadMissingError } from '../streams/stream-head.ts';
 import type { StreamSet } from '../streams/stream-set.ts';
 import type { StreamToken } from '../streams/token.ts';
 import type { CacheRules } from './cache-rules.ts';
@@ -149,7 +150,7 @@ export class StreamReader implements AsyncDisposable {
    * prevents it (a schema mismatch, a slot in use, a server that refuses).
    */
   static async start(options: StreamReaderOptions): Promise<StreamReader> {
-    const publication = options.publication ?? PUBLICATION;
+    const publication = options.publication ?? DEFAULT_PUBLICATION;
     const client = await connectSql({ connectionString: options.connectionString });
     try {
       await checkStreamTables(client, publication, options.streams.tables);
@@ -477,7 +478,7 @@ export class StreamReader implements AsyncDisposable {
       try {
         return await readHead(this.#options.connectionString);
       } catch (error) {
-        if (error instanceof SlotstreamError) throw error; // stream_head missing: retrying cannot help
+        if (error instanceof StreamHeadMissingError) throw error; // retrying cannot help
         await sleep(backoff.next(), this.#stopSignal);
       }
     }
@@ -497,14 +498,7 @@ export class StreamReader implements AsyncDisposable {
 async function readHead(connectionString: string): Promise<bigint> {
   const client = await connectSql({ connectionString });
   try {
-    const result = await client.query<{ position: string }>('SELECT position FROM stream_head');
-    const row = result.rows[0];
-    if (row === undefined) {
-      throw new SlotstreamError(
-        'stream_head is empty: run the migrations (npm run migrate) before starting readers',
-      );
-    }
-    return BigInt(row.position);
+    return await readStreamHead((sql) => client.query(sql));
   } finally {
     await client.end();
   }

@@ -43,3 +43,6 @@ export function quoteIdent(name: string): string {
 export function quoteLiteral(value: string): string {
   return `'${value.replaceAll("'", "''")}'`;
 }
+
+/** The publication a reader decodes through when none is named, and the one `slotstream migrate` keeps. */
+export const DEFAULT_PUBLICATION = 'slotstream';

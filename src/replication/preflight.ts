@@ -26,7 +26,8 @@ export async function preflight(client: pg.Client, options: PreflightOptions): P
     throw new PublicationError(
       options.publication,
       `publication "${options.publication}" does not exist in this database. ` +
-        'Run `npm run migrate` (it creates the publication slotstream), or CREATE PUBLICATION it yourself.',
+        'Run `slotstream migrate` (it creates the publication for the streams your slotstream.config declares), ' +
+        `or CREATE PUBLICATION "${options.publication}" FOR TABLE … yourself.`,
     );
   }
   if (!options.tables?.length || s.all_tables) return;
@@ -42,7 +43,7 @@ export async function preflight(client: pg.Client, options: PreflightOptions): P
     throw new PublicationError(
       options.publication,
       `publication "${options.publication}" does not cover ${missing.join(', ')}; its changes would never arrive. ` +
-        `Add them: ALTER PUBLICATION "${options.publication}" ADD TABLE ${missing.join(', ')} (or run \`npm run migrate\`).`,
+        `Add them: ALTER PUBLICATION "${options.publication}" ADD TABLE ${missing.join(', ')} (or run \`slotstream migrate\`).`,
     );
   }
 }

@@ -14,7 +14,7 @@ export class StreamSchemaError extends SlotstreamError {
   ) {
     super(
       `stream ${JSON.stringify(stream)}: table ${table}${column === undefined ? '' : `, column ${JSON.stringify(column)}`}: ${detail}. ` +
-        'Run the migrations (npm run migrate) or fix the stream declaration so that they agree.',
+        'Migrate the table (slotstream migrate runs your migrations) or fix the stream declaration so that they agree.',
     );
   }
 }

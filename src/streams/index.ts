@@ -11,11 +11,16 @@
  * reader applies a transaction's updates as one batch (reader/). Positions and client tokens: token.ts and
  * docs/positions.md.
  */
-export * from './chat.ts';
 export type { ColumnSpec, ColumnSpecs, ColumnType, RowOf } from './columns.ts';
 export * from './define.ts';
 export * from './errors.ts';
 export * from './protocol.ts';
 export { checkRelation } from './schema-check.ts';
+export {
+  type RunSql,
+  readStreamHead,
+  STREAM_HEAD_TABLE,
+  StreamHeadMissingError,
+} from './stream-head.ts';
 export { StreamSet } from './stream-set.ts';
 export * from './token.ts';

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { parseLsn } from '../replication/lsn.ts';
 import type { MessageStream } from '../streams/define.ts';
 import { FLUSH_PREFIX } from '../streams/protocol.ts';
+import { readStreamHead } from '../streams/stream-head.ts';
 import { WriterTransaction } from './writer-transaction.ts';
 
 export interface StreamWriterOptions {
@@ -56,10 +57,9 @@ export class StreamWriter {
     await this.#emitFlushed(FLUSH_PREFIX, '');
   }
 
-  /** The highest committed position. */
+  /** The highest committed position. Throws StreamHeadMissingError when the schema is not there. */
   async head(): Promise<bigint> {
-    const result = await this.knex.raw<{ rows: { position: string }[] }>('SELECT position FROM stream_head');
-    return BigInt(result.rows[0]?.position ?? '0');
+    return readStreamHead((sql) => this.knex.raw(sql));
   }
 
   /**

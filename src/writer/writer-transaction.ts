@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { parseColumnSpec } from '../streams/columns.ts';
 import type { TableStream } from '../streams/define.ts';
 import { type CacheInvalidation, cachesStream, POSITION_PREFIX } from '../streams/protocol.ts';
+import { ALLOCATE_POSITIONS } from '../streams/stream-head.ts';
 import { WriterUsageError } from './errors.ts';
 import { StreamRowRef } from './row-ref.ts';
 
@@ -80,7 +81,7 @@ export class WriterTransaction {
     // One round trip: allocation, the explicit invalidations and the position message. Their order inside
     // the transaction does not matter: a reader applies a transaction's effects together, at its commit.
     const head = await this.knex.raw<{ rows: { position: string }[] }>(
-      `WITH head AS (UPDATE stream_head SET position = position + ? RETURNING position)
+      `WITH head AS (${ALLOCATE_POSITIONS})
        SELECT head.position::text AS position,
               set_config('synchronous_commit', 'off', true),
               (SELECT count(pg_logical_emit_message(true, m.prefix, m.content))

@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createLogger } from '../../src/app/http/index.ts';
-import { startWriterApp } from '../../src/app/writer/index.ts';
-import type { TypingRow } from '../../src/streams/chat.ts';
+import { createLogger } from '../../app/http/index.ts';
+import type { TypingRow } from '../../app/streams.ts';
+import { startWriterApp } from '../../app/writer/index.ts';
 import type { StreamUpdate } from '../../src/streams/define.ts';
 import { RunningCli } from '../support/cli.ts';
 import { query } from '../support/pg.ts';

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import pg from 'pg';
+import { migrateChat } from '../../app/schema.ts';
 import { LocalCluster } from '../../src/devdb/local-cluster.ts';
-import { migrateLatest } from '../../src/migrations/migrator.ts';
 import {
   InvalidNameError,
   PublicationError,
@@ -22,7 +22,7 @@ import { freshDatabase, query } from '../support/pg.ts';
 import { readTransactions, subscribeForTest } from '../support/replication.ts';
 
 const url = await freshDatabase('bad_input');
-await migrateLatest(url);
+await migrateChat(url);
 
 /** The first event or error of a subscription. */
 async function firstOutcome(options: SubscribeOptions): Promise<unknown> {

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { migrateLatest } from '../../src/migrations/migrator.ts';
+import { migrateChat } from '../../app/schema.ts';
 import { freshDatabase, query } from '../support/pg.ts';
 import { readReaderLog } from '../support/reader-log.ts';
 import { waitFor } from '../support/replication.ts';
@@ -18,7 +18,7 @@ const ROWS = 1_000_000;
 const RSS_LIMIT_MB = 200;
 
 const url = await freshDatabase('big_tx');
-await migrateLatest(url);
+await migrateChat(url);
 const dir = mkdtempSync(path.join(tmpdir(), 'slotstream-big-'));
 
 for (const [proto, how] of [

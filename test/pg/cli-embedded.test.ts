@@ -7,8 +7,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
+import { CHAT_SCHEMA, migrateChat } from '../../app/schema.ts';
 import { resolveConnection } from '../../src/cli/connection.ts';
-import { migrateLatest, migrationStatus } from '../../src/migrations/migrator.ts';
+import { migrationStatus } from '../../src/migrations/migrator.ts';
 import { query } from '../support/pg.ts';
 
 test('no URL: the embedded cluster is created, started, reused, and given a slotstream database', async () => {
@@ -35,6 +36,6 @@ test('no URL: the embedded cluster is created, started, reused, and given a slot
   const second = await resolveConnection({ env: {}, cwd, log: (l) => logged.push(l) });
   assert.equal(second.url, first.url);
   assert.equal(logged.length, 1);
-  await migrateLatest(second.url);
-  assert.equal((await migrationStatus(second.url)).pending, 0);
+  await migrateChat(second.url);
+  assert.equal((await migrationStatus(second.url, CHAT_SCHEMA)).pending, 0);
 });

@@ -5,14 +5,14 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import pg from 'pg';
-import { migrateLatest } from '../../src/migrations/migrator.ts';
+import { migrateChat } from '../../app/schema.ts';
 import { parseLsn } from '../../src/replication/lsn.ts';
 import { RunningCli, runCli } from '../support/cli.ts';
 import { freshDatabase, query } from '../support/pg.ts';
 import { insertEvents, slotState, waitFor } from '../support/replication.ts';
 
 const url = await freshDatabase('cli_tools');
-await migrateLatest(url);
+await migrateChat(url);
 // The migrations make events REPLICA IDENTITY FULL; this file checks the default identity's key-only old
 // rows on it (cli_full covers FULL).
 await query(url, 'ALTER TABLE events REPLICA IDENTITY DEFAULT');

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import pg from 'pg';
-import { migrateLatest } from '../../src/migrations/migrator.ts';
+import { migrateChat } from '../../app/schema.ts';
 import { freshDatabase, query } from '../support/pg.ts';
 import { type DeliveredTransaction, readReaderLog } from '../support/reader-log.ts';
 import { insertEvents, waitFor } from '../support/replication.ts';
@@ -19,7 +19,7 @@ const TRANSACTIONS = 20_000;
 const MIN_KILLS = 10;
 
 const url = await freshDatabase('kill_reader');
-await migrateLatest(url);
+await migrateChat(url);
 
 const dir = mkdtempSync(path.join(tmpdir(), 'slotstream-kill-'));
 const logFile = path.join(dir, 'reader.log');

@@ -2,17 +2,17 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { test } from 'node:test';
+import { CHAT_SCHEMA } from '../../app/schema.ts';
 import { migrateLatest, migrationStatus, rollback } from '../../src/migrations/migrator.ts';
 import { freshDatabase, query, withDatabase } from '../support/pg.ts';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
-const MIGRATIONS = [
-  '20261126000000_events.ts',
-  '20261126000100_publication.ts',
-  '20261126000200_stream_head.ts',
-  '20261126000300_chat_streams.ts',
-];
+const OWN = ['0001_stream_head'];
+const MIGRATIONS = ['20261126000000_events.ts', '20261126000300_chat_streams.ts'];
 const STREAM_TABLES = ['public.account_data', 'public.device_inbox', 'public.events', 'public.receipts'];
+/** The order the chat streams declare their tables, which is the order migrate reports them in. */
+const DECLARED = ['public.events', 'public.receipts', 'public.account_data', 'public.device_inbox'];
+const byDeclaration = (a: string, b: string) => DECLARED.indexOf(a) - DECLARED.indexOf(b);
 
 /** `slotstream ARGS` as a user runs it: the bin, in its own process. */
 function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
@@ -46,26 +46,52 @@ const published = async (url: string) =>
       "SELECT schemaname || '.' || tablename AS t FROM pg_publication_tables WHERE pubname = 'slotstream' ORDER BY 1",
     )
   ).map((r) => r.t);
-const publicationExists = async (url: string) =>
-  (await query(url, "SELECT 1 FROM pg_publication WHERE pubname = 'slotstream'")).length === 1;
+const tableExists = async (url: string, name: string) =>
+  (await query(url, 'SELECT to_regclass($1) AS t', [name]))[0]?.t !== null;
 
 const url = await freshDatabase('migrate');
 
 test('status on a fresh database: everything pending, no publication, and nothing created', async () => {
-  const status = await migrationStatus(url);
+  const status = await migrationStatus(url, CHAT_SCHEMA);
   assert.deepEqual(
-    status.migrations.map((m) => [m.name, m.ran]),
+    status.slotstream.map((m) => [m.name, m.ran]),
+    OWN.map((m) => [m, false]),
+  );
+  assert.deepEqual(
+    status.service?.map((m) => [m.name, m.ran]),
     MIGRATIONS.map((m) => [m, false]),
   );
-  assert.equal(status.pending, MIGRATIONS.length);
+  assert.equal(status.pending, OWN.length + MIGRATIONS.length);
   assert.deepEqual(status.publication, { name: 'slotstream', exists: false, allTables: false, tables: [] });
-  const [row] = await query(url, "SELECT to_regclass('knex_migrations') AS t");
-  assert.equal(row?.t, null);
+  assert.deepEqual(status.unpublished, [
+    'public.events',
+    'public.receipts',
+    'public.account_data',
+    'public.device_inbox',
+  ]);
+  for (const ledger of ['knex_migrations', 'slotstream_migrations'])
+    assert.equal(await tableExists(url, ledger), false, ledger);
 });
 
-test('latest creates events with its columns, keys and index, and the publication covering it', async () => {
-  const result = await migrateLatest(url);
-  assert.deepEqual(result, { batch: 1, migrations: MIGRATIONS });
+test("without a service schema: slotstream's own table alone, in its own ledger, naming no app table", async () => {
+  const own = await freshDatabase('migrate_own');
+  assert.deepEqual(await migrateLatest(own), { slotstream: OWN, service: null, publication: null });
+  const [head] = await query(own, 'SELECT id, position FROM stream_head');
+  assert.deepEqual(head, { id: true, position: '0' });
+  assert.equal(await tableExists(own, 'knex_migrations'), false);
+  assert.equal(await tableExists(own, 'events'), false);
+  const status = await migrationStatus(own);
+  assert.equal(status.service, null);
+  assert.equal(status.pending, 0);
+});
+
+test('latest creates events with its columns, keys and index, and the publication covering the streams', async () => {
+  const result = await migrateLatest(url, CHAT_SCHEMA);
+  assert.deepEqual(result, {
+    slotstream: OWN,
+    service: { batch: 1, migrations: MIGRATIONS },
+    publication: { name: 'slotstream', created: true, added: [...STREAM_TABLES].sort(byDeclaration) },
+  });
   assert.deepEqual(await columns(url), [
     { column_name: 'stream_ordering', data_type: 'bigint', is_nullable: 'NO' },
     { column_name: 'event_id', data_type: 'text', is_nullable: 'NO' },
@@ -96,15 +122,21 @@ test('latest creates events with its columns, keys and index, and the publicatio
 });
 
 test('a second latest is a no-op', async () => {
-  assert.deepEqual(await migrateLatest(url), { batch: 1, migrations: [] });
+  assert.deepEqual(await migrateLatest(url, CHAT_SCHEMA), {
+    slotstream: [],
+    service: { batch: 1, migrations: [] },
+    publication: { name: 'slotstream', created: false, added: [] },
+  });
   const [runs] = await query<{ n: string }>(url, 'SELECT count(*) AS n FROM knex_migrations');
   assert.equal(runs?.n, String(MIGRATIONS.length));
+  const [own] = await query<{ n: string }>(url, 'SELECT count(*) AS n FROM slotstream_migrations');
+  assert.equal(own?.n, String(OWN.length));
 });
 
 test('status reports what ran, in which batch, and what the publication covers', async () => {
-  const status = await migrationStatus(url);
+  const status = await migrationStatus(url, CHAT_SCHEMA);
   assert.deepEqual(
-    status.migrations,
+    status.service,
     MIGRATIONS.map((name) => ({ name, ran: true, batch: 1, missing: false })),
   );
   assert.equal(status.pending, 0);
@@ -114,38 +146,59 @@ test('status reports what ran, in which batch, and what the publication covers',
     allTables: false,
     tables: STREAM_TABLES,
   });
+  assert.deepEqual(status.unpublished, []);
 });
 
-test('rollback removes the table and the publication; a second rollback has nothing to do', async () => {
-  assert.deepEqual(await rollback(url), { batch: 1, migrations: [...MIGRATIONS].reverse() });
+test('a dropped or narrowed publication is repaired by migrating, whatever the ledgers say', async () => {
+  await query(url, 'ALTER PUBLICATION slotstream DROP TABLE receipts');
+  assert.deepEqual((await migrationStatus(url, CHAT_SCHEMA)).unpublished, ['public.receipts']);
+  assert.deepEqual((await migrateLatest(url, CHAT_SCHEMA)).publication, {
+    name: 'slotstream',
+    created: false,
+    added: ['public.receipts'],
+  });
+  await query(url, 'DROP PUBLICATION slotstream');
+  assert.equal((await migrateLatest(url, CHAT_SCHEMA)).publication?.created, true);
+  assert.deepEqual(await published(url), STREAM_TABLES);
+});
+
+test("rollback undoes the service's batch and leaves slotstream's schema; a second has nothing to do", async () => {
+  assert.deepEqual(await rollback(url, CHAT_SCHEMA), { batch: 1, migrations: [...MIGRATIONS].reverse() });
   assert.deepEqual(await columns(url), []);
-  assert.equal(await publicationExists(url), false);
-  assert.equal((await migrationStatus(url)).pending, MIGRATIONS.length);
-  assert.deepEqual((await rollback(url)).migrations, []);
+  assert.deepEqual(await published(url), [], 'dropped tables leave the publication by themselves');
+  assert.equal(await tableExists(url, 'stream_head'), true);
+  assert.equal((await migrationStatus(url, CHAT_SCHEMA)).pending, MIGRATIONS.length);
+  assert.deepEqual((await rollback(url, CHAT_SCHEMA)).migrations, []);
+  await query(url, 'DROP PUBLICATION slotstream');
 });
 
 test('a publication that already exists (made outside the migrations) is adopted and extended', async () => {
   await query(url, 'CREATE PUBLICATION slotstream');
-  await migrateLatest(url);
+  assert.equal((await migrateLatest(url, CHAT_SCHEMA)).publication?.created, false);
   assert.deepEqual(await published(url), STREAM_TABLES);
-  await rollback(url);
-  assert.equal(await publicationExists(url), false);
+  await rollback(url, CHAT_SCHEMA);
+  await query(url, 'DROP PUBLICATION slotstream');
 });
 
-test('a FOR ALL TABLES publication already covers events and is left as it is', async () => {
+test('a FOR ALL TABLES publication already covers the streams and is left as it is', async () => {
   await query(url, 'CREATE PUBLICATION slotstream FOR ALL TABLES');
-  await migrateLatest(url);
-  const { publication } = await migrationStatus(url);
+  await migrateLatest(url, CHAT_SCHEMA);
+  const { publication, unpublished } = await migrationStatus(url, CHAT_SCHEMA);
   assert.equal(publication.allTables, true);
   assert.ok(publication.tables.includes('public.events'));
-  await rollback(url);
-  assert.equal(await publicationExists(url), false);
+  assert.deepEqual(unpublished, []);
+  await rollback(url, CHAT_SCHEMA);
+  await query(url, 'DROP PUBLICATION slotstream');
 });
 
-test('slotstream migrate, twice, --status and --rollback, as a process', async () => {
+test('slotstream migrate, twice, --status and --rollback, as a process (this repository’s config)', async () => {
   const first = await cli(['migrate', '--database-url', url]);
   assert.equal(first.code, 0, first.stderr);
-  assert.equal(first.stdout, `applied batch 1:\n${MIGRATIONS.map((m) => `  ${m}`).join('\n')}\n`);
+  assert.equal(
+    first.stdout,
+    `applied:\n${MIGRATIONS.map((m) => `  ${m}`).join('\n')}\n` +
+      `created publication slotstream: ${[...STREAM_TABLES].sort(byDeclaration).join(', ')}\n`,
+  );
   assert.deepEqual(await published(url), STREAM_TABLES);
 
   const again = await cli(['migrate', '--database-url', url]);
@@ -154,6 +207,7 @@ test('slotstream migrate, twice, --status and --rollback, as a process', async (
 
   const status = await cli(['migrate', '--status', '--database-url', url]);
   assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stdout, /slotstream migrations:\n {2}ran \(batch 1\) +0001_stream_head\n/);
   for (const m of MIGRATIONS) assert.match(status.stdout, new RegExp(`ran \\(batch 1\\) +${m}`));
   assert.match(
     status.stdout,
@@ -163,13 +217,13 @@ test('slotstream migrate, twice, --status and --rollback, as a process', async (
   const back = await cli(['migrate', '--rollback', '--database-url', url]);
   assert.equal(back.code, 0, back.stderr);
   assert.match(back.stdout, /^rolled back batch 1:/);
-  assert.equal(await publicationExists(url), false);
+  assert.equal(await tableExists(url, 'events'), false);
 });
 
 test('DATABASE_URL is used when there is no --database-url', async () => {
   const status = await cli(['migrate', '--status'], { DATABASE_URL: url });
   assert.equal(status.code, 0, status.stderr);
-  assert.match(status.stdout, /publication slotstream: missing/);
+  assert.match(status.stdout, /publication slotstream: (missing|\(no tables\))/);
 });
 
 test('--status with --rollback is a usage error: exit 2, nothing touched', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { eventsStream } from '../../app/streams.ts';
 import { parseLsn } from '../../src/replication/lsn.ts';
-import { eventsStream } from '../../src/streams/chat.ts';
 import { slotState, waitFor } from '../support/replication.ts';
 import { event, migratedDatabase, startReader, writerFor } from '../support/runtime.ts';
 

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import pg from 'pg';
-import { migrateLatest } from '../../src/migrations/migrator.ts';
+import { migrateChat } from '../../app/schema.ts';
 import { parseLsn } from '../../src/replication/lsn.ts';
 import type { CommitMessage } from '../../src/replication/pgoutput/types.ts';
 import type { ReplicationEvent } from '../../src/replication/subscribe.ts';
@@ -14,7 +14,7 @@ import { adminUrl, freshDatabase, query } from '../support/pg.ts';
 import { insertEvents, slotState, subscribeForTest, waitFor } from '../support/replication.ts';
 
 const url = await freshDatabase('reconnect');
-await migrateLatest(url);
+await migrateChat(url);
 
 async function terminateWalsender(slot: string): Promise<void> {
   const [row] = await query<{ pid: number }>(

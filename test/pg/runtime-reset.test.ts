@@ -9,9 +9,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { eventsStream } from '../../app/streams.ts';
 import type { ResetEvent, SubscriptionStatus } from '../../src/replication/events.ts';
 import { parseLsn } from '../../src/replication/lsn.ts';
-import { eventsStream } from '../../src/streams/chat.ts';
 import type { StreamUpdate } from '../../src/streams/define.ts';
 import { adminUrl, burnWal, query } from '../support/pg.ts';
 import { waitFor } from '../support/replication.ts';

@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pg from 'pg';
-import { migrateLatest } from '../../src/migrations/migrator.ts';
+import { migrateChat } from '../../app/schema.ts';
 import { freshDatabase, localCluster, query } from '../support/pg.ts';
 import { insertEvents, readTransactions, subscribeForTest, waitFor } from '../support/replication.ts';
 
 const url = await freshDatabase('server_faults');
-await migrateLatest(url);
+await migrateChat(url);
 
 async function write(first: number, transactions: number, perTransaction: number): Promise<number> {
   const writer = new pg.Client(url);

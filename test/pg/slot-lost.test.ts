@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pg from 'pg';
-import { migrateLatest } from '../../src/migrations/migrator.ts';
+import { migrateChat } from '../../app/schema.ts';
 import type { ResetEvent } from '../../src/replication/subscribe.ts';
 import { adminUrl, burnWal, freshDatabase, query } from '../support/pg.ts';
 import {
@@ -17,7 +17,7 @@ import {
 } from '../support/replication.ts';
 
 const url = await freshDatabase('slot_lost');
-await migrateLatest(url);
+await migrateChat(url);
 
 test('a slot lost to max_slot_wal_keep_size yields a reset and a new slot, and streaming goes on', {
   timeout: 120_000,

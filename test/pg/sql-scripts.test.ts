@@ -9,14 +9,14 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { migrateLatest } from '../../src/migrations/migrator.ts';
+import { migrateChat } from '../../app/schema.ts';
 import { freshDatabase, query } from '../support/pg.ts';
 import { insertEvents, slotState } from '../support/replication.ts';
 
 const PSQL = '/usr/bin/psql';
 const root = path.resolve(import.meta.dirname, '..', '..');
 const url = await freshDatabase('sql_scripts');
-await migrateLatest(url);
+await migrateChat(url);
 const SLOT = 'sql_scripts_peek';
 
 /** Runs a script; `csv` rows come back as objects keyed by the header. */

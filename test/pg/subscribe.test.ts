@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pg from 'pg';
-import { migrateLatest } from '../../src/migrations/migrator.ts';
+import { migrateChat } from '../../app/schema.ts';
 import { parseLsn } from '../../src/replication/lsn.ts';
 import { adminUrl, freshDatabase, query } from '../support/pg.ts';
 import {
@@ -13,7 +13,7 @@ import {
 } from '../support/replication.ts';
 
 const url = await freshDatabase('subscribe');
-await migrateLatest(url);
+await migrateChat(url);
 
 test('transactions arrive whole, in commit order, and acknowledgements reach confirmed_flush_lsn', async () => {
   const { sub, connected } = subscribeForTest({

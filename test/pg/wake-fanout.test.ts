@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { eventsStream } from '../../app/streams.ts';
 import type { StreamReader } from '../../src/reader/stream-reader.ts';
-import { eventsStream } from '../../src/streams/chat.ts';
 import type { StreamToken } from '../../src/streams/token.ts';
 import { event, migratedDatabase, startReader, writerFor } from '../support/runtime.ts';
 

@@ -9,7 +9,7 @@
  * `{ type: 'reply', id, error }`. A waiter's outcome comes later as `{ type: 'waited', waiter, result }`.
  * If the reader stops on its own, sends `{ type: 'failed', error }` and exits with 1.
  */
-import { defineChatCaches } from '../../src/app/chat-caches.ts';
+import { defineChatCaches } from '../../app/caches.ts';
 import { CacheRegistry } from '../../src/cache/registry.ts';
 import { CacheRules } from '../../src/reader/cache-rules.ts';
 import { StreamReader } from '../../src/reader/stream-reader.ts';

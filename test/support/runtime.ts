@@ -2,13 +2,13 @@
 
 import { after } from 'node:test';
 import knexFactory, { type Knex } from 'knex';
-import { type ChatCaches, defineChatCaches } from '../../src/app/chat-caches.ts';
+import { type ChatCaches, defineChatCaches } from '../../app/caches.ts';
+import { migrateChat } from '../../app/schema.ts';
+import { CHAT_STREAMS } from '../../app/streams.ts';
 import { CacheRegistry } from '../../src/cache/registry.ts';
 import { knexConfig } from '../../src/migrations/knex-config.ts';
-import { migrateLatest } from '../../src/migrations/migrator.ts';
 import { CacheRules } from '../../src/reader/cache-rules.ts';
 import { StreamReader, type StreamReaderOptions } from '../../src/reader/stream-reader.ts';
-import { CHAT_STREAMS } from '../../src/streams/chat.ts';
 import type { StreamUpdate } from '../../src/streams/define.ts';
 import { StreamSet } from '../../src/streams/stream-set.ts';
 import { StreamWriter, type StreamWriterOptions } from '../../src/writer/stream-writer.ts';
@@ -19,7 +19,7 @@ export const chatStreams = (): StreamSet => new StreamSet(CHAT_STREAMS);
 /** A fresh, migrated database for this test file. Call at the top level of the file. */
 export async function migratedDatabase(label: string): Promise<string> {
   const url = await freshDatabase(label);
-  await migrateLatest(url);
+  await migrateChat(url);
   return url;
 }
 

@@ -9,7 +9,7 @@ import {
   Router,
   requireObject,
   startHttpServer,
-} from '../../src/app/http/index.ts';
+} from '../../app/http/index.ts';
 
 let server: HttpServer;
 let handled = 0;

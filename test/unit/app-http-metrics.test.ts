@@ -7,7 +7,7 @@ import {
   metricsHandler,
   Router,
   startHttpServer,
-} from '../../src/app/http/index.ts';
+} from '../../app/http/index.ts';
 
 test('GET /metrics: Prometheus text with the registry content type and the default process metrics', async (t) => {
   const registry = createMetricsRegistry({ process: 'reader_1' });

@@ -2,13 +2,7 @@
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import { after, before, test } from 'node:test';
-import {
-  createLogger,
-  HttpError,
-  type HttpServer,
-  Router,
-  startHttpServer,
-} from '../../src/app/http/index.ts';
+import { createLogger, HttpError, type HttpServer, Router, startHttpServer } from '../../app/http/index.ts';
 
 let server: HttpServer;
 interface Seen {

@@ -8,7 +8,7 @@ import {
   RequestAbortedError,
   Router,
   startHttpServer,
-} from '../../src/app/http/index.ts';
+} from '../../app/http/index.ts';
 
 /** A logger that keeps its lines, parsed. */
 function captureLogger() {

@@ -16,7 +16,7 @@ import {
   validateEventType,
   validateRoomId,
   validateUserId,
-} from '../../src/app/http/index.ts';
+} from '../../app/http/index.ts';
 
 /** Asserts that `fn` throws a 400 HttpError with `code` whose message matches `message`. */
 function rejects400(fn: () => unknown, code: string, message: RegExp): void {

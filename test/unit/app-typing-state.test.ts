@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { TypingState } from '../../src/app/reader/typing-state.ts';
+import { TypingState } from '../../app/reader/typing-state.ts';
 
 const row = (user: string, typing: boolean, ts: number, timeout_ms = 1000) => ({
   room_id: '!r:x',

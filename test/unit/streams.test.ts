@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { accountDataStream, eventsStream, typingStream } from '../../app/streams.ts';
 import type { Relation } from '../../src/replication/pgoutput/types.ts';
 import { UNCHANGED_TOAST } from '../../src/replication/pgoutput/values.ts';
-import { accountDataStream, eventsStream, typingStream } from '../../src/streams/chat.ts';
 import { tableStream } from '../../src/streams/define.ts';
 import { StreamDefinitionError, StreamMessageError, StreamSchemaError } from '../../src/streams/errors.ts';
 import { cachesStream, parsePositionMessage } from '../../src/streams/protocol.ts';

@@ -1,0 +1,160 @@
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { formatLsn } from 'slotstream';
+import {
+  CONNECTION_USAGE,
+  type Command,
+  resolveConnection,
+  SLOT_OPTIONS,
+  SLOT_USAGE,
+  slotAndPublication,
+  UsageError,
+} from 'slotstream/cli';
+import { createLogger } from '../http/logger.ts';
+import { readerLag } from '../reader/health.ts';
+import { type ReaderApp, startReaderApp } from '../reader/reader-app.ts';
+import { listenOptions, listenUsage, parsePort } from './listen-options.ts';
+
+export const DEFAULT_READER_PORT = 8081;
+
+/** What a reader reports about itself once a second (`--json`: one JSON object per line on stdout). */
+export interface ReaderStatus {
+  slot: string;
+  url: string;
+  /** Highest stream position applied. */
+  position: string;
+  /** End of the last transaction applied and acknowledged. */
+  applied: string;
+  /** WAL received from the server but not yet applied. */
+  lag_bytes: number;
+  /** Age of the last applied commit while more is waiting, else 0. */
+  lag_ms: number;
+  updates_per_s: number;
+  reconnects: number;
+  resets: number;
+}
+
+export const reader: Command = {
+  name: 'reader',
+  summary:
+    'run one reader process on a slot: the reader HTTP API, served from its caches (optionally a pusher)',
+  usage: [
+    'usage: slotstream reader --slot NAME [--port P] [--host H] [--writer-url URL] [--push-url URL] [--json]',
+    '                         [--publication NAME] [--database-url URL]',
+    '',
+    'Consumes the slot (created on first start; when another process holds it, waits for it), applies each',
+    'transaction to its caches and waiting clients, then acknowledges it, and serves the reader endpoints',
+    '(/sync, /rooms/:id/messages, /events/:id, /users/:id/rooms, /users/:id/account_data/:type, /wait,',
+    '/health, /metrics). Ctrl-C or SIGTERM stops it cleanly; the slot stays for the next start.',
+    '',
+    ...SLOT_USAGE,
+    ...listenUsage(DEFAULT_READER_PORT),
+    '  --writer-url URL    the writer, told which to-device messages were delivered so it can delete them',
+    '  --push-url URL      pusher role: POST every new event to URL; the slot is acknowledged only after the',
+    '                      webhook accepted (2xx), so delivery is at-least-once across crashes',
+    '  --json              a status line as JSON on stdout every second (logs go to stderr)',
+    CONNECTION_USAGE,
+  ].join('\n'),
+
+  async run(argv, project) {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        ...SLOT_OPTIONS,
+        ...listenOptions(DEFAULT_READER_PORT),
+        'writer-url': { type: 'string' },
+        'push-url': { type: 'string' },
+        json: { type: 'boolean', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+    const { slot, publication } = slotAndPublication(values, project.publication);
+    const port = parsePort(values.port);
+    for (const name of ['writer-url', 'push-url'] as const) {
+      const url = values[name];
+      if (url !== undefined && !URL.canParse(url))
+        throw new UsageError(`--${name} must be a URL, got ${url}`);
+    }
+    const connection = await resolveConnection({
+      databaseUrl: values['database-url'],
+      log: (l) => console.error(l),
+    });
+    // With --json, stdout carries the status lines; the logs go to stderr.
+    const logger = createLogger(slot, values.json ? { destination: pino.destination(2) } : {});
+    let app: ReaderApp;
+    try {
+      app = await startReaderApp({
+        connectionString: connection.url,
+        slot,
+        publication,
+        host: values.host,
+        port,
+        writerUrl: values['writer-url'],
+        pushUrl: values['push-url'],
+        logger,
+      });
+    } catch (error) {
+      await connection.close();
+      throw error;
+    }
+    logger.info({ url: app.url, slot }, `reader ${slot} listening on ${app.url}`);
+    if (!values.json) console.error(`reader ${slot} listening on ${app.url}`);
+
+    let last = { at: Date.now(), updates: totalUpdates(app) };
+    const timer = setInterval(() => {
+      const now = Date.now();
+      const updates = totalUpdates(app);
+      const status = statusOf(app, slot, ((updates - last.updates) * 1000) / Math.max(1, now - last.at));
+      last = { at: now, updates };
+      if (values.json) console.log(JSON.stringify(status));
+    }, 1000);
+
+    // `on`, not `once`: a repeated signal during the shutdown must not kill the process half-way.
+    let onSignal: (signal: NodeJS.Signals) => void = () => {};
+    const stopped = new Promise<string>((resolve) => {
+      onSignal = (signal) => resolve(signal);
+    });
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const failed = app.reader.done.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const outcome = await Promise.race([stopped, failed]);
+    clearInterval(timer);
+    await app.close();
+    await connection.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (outcome instanceof Error) throw outcome;
+    logger.info({ slot }, `reader ${slot} stopped (${String(outcome ?? 'closed')}); the slot stays`);
+    return 0;
+  },
+};
+
+function totalUpdates(app: ReaderApp): number {
+  return Object.values(app.reader.stats.updates).reduce((a, b) => a + b, 0);
+}
+
+function statusOf(app: ReaderApp, slot: string, updatesPerS: number): ReaderStatus {
+  const stats = app.reader.stats;
+  const lag = readerLag(app.reader);
+  return {
+    slot,
+    url: app.url,
+    position: stats.position.toString(),
+    applied: formatLsn(stats.appliedLsn),
+    lag_bytes: lag.bytes,
+    lag_ms: lag.ms,
+    updates_per_s: Math.round(updatesPerS),
+    reconnects: stats.reconnects,
+    resets: stats.resets,
+  };
+}
+
+export function formatStatus(s: ReaderStatus): string {
+  return `${s.slot}  ${s.url}  position ${s.position}  applied ${s.applied}  lag ${s.lag_bytes} B / ${s.lag_ms} ms  ${
+    s.updates_per_s
+  } updates/s${s.reconnects ? `  reconnects ${s.reconnects}` : ''}${s.resets ? `  resets ${s.resets}` : ''}`;
+}

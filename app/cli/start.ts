@@ -1,0 +1,176 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import type { Command } from 'slotstream/cli';
+import {
+  CONNECTION_OPTIONS,
+  CONNECTION_USAGE,
+  formatMigrated,
+  redact,
+  resolveConnection,
+} from 'slotstream/cli';
+import { migrateLatest } from 'slotstream/migrations';
+import { formatStatus, type ReaderStatus } from './reader.ts';
+
+const READER_SLOTS = ['reader_1', 'reader_2'];
+const WRITER_PORT = 8008;
+const FIRST_READER_PORT = 8081;
+const BIN = path.resolve(import.meta.dirname, '..', '..', 'bin', 'slotstream.js');
+
+export const start: Command = {
+  name: 'start',
+  summary:
+    'the reference deployment: PostgreSQL (embedded by default), migrations, one writer, readers reader_1 and reader_2',
+  usage: [
+    'usage: slotstream start [--database-url URL]',
+    '',
+    'Starts the embedded PostgreSQL (data in .slotstream/pg) unless a URL is given, applies the migrations,',
+    `then runs the writer (http://127.0.0.1:${WRITER_PORT}) and one reader process per slot (reader_1 on`,
+    `http://127.0.0.1:${FIRST_READER_PORT}, reader_2 on :${FIRST_READER_PORT + 1}) and shows a live status line per reader.`,
+    'Ctrl-C stops everything cleanly: the readers acknowledge what they applied and close their connections',
+    '(their slots stay for the next start), then the writer and the embedded PostgreSQL shut down.',
+    CONNECTION_USAGE,
+  ].join('\n'),
+
+  async run(argv, project) {
+    const { values } = parseArgs({
+      args: argv,
+      options: { ...CONNECTION_OPTIONS },
+      strict: true,
+      allowPositionals: false,
+    });
+    const connection = await resolveConnection({
+      databaseUrl: values['database-url'],
+      log: (l) => console.error(l),
+    });
+    const migrated = formatMigrated(await migrateLatest(connection.url, project.config));
+    console.log(
+      `PostgreSQL  ${redact(connection.url)}${connection.embedded ? '  (embedded, data in .slotstream/pg)' : ''}`,
+    );
+    console.log(`migrations  ${migrated.replaceAll('\n', '\n            ')}`);
+    const writerUrl = `http://127.0.0.1:${WRITER_PORT}`;
+    console.log(`writer      ${writerUrl}`);
+    READER_SLOTS.forEach((slot, i) => {
+      console.log(`reader      http://127.0.0.1:${FIRST_READER_PORT + i}  (slot ${slot})`);
+    });
+    console.log('logs        .slotstream/logs/  (watch a slot with: npx slotstream tail --slot debug_1)');
+
+    const logs = path.resolve('.slotstream', 'logs');
+    await mkdir(logs, { recursive: true });
+    const writer = spawnLogged(
+      ['writer', '--port', String(WRITER_PORT), '--database-url', connection.url],
+      path.join(logs, 'writer.log'),
+    );
+    const board = new StatusBoard(READER_SLOTS);
+    const readers = READER_SLOTS.map((slot, i) =>
+      startReader(
+        slot,
+        FIRST_READER_PORT + i,
+        writerUrl,
+        connection.url,
+        board,
+        path.join(logs, `${slot}.log`),
+      ),
+    );
+    let stopping = false;
+    // How a child ended: 'ok' for exit code 0, or for our own SIGTERM arriving before the child had
+    // installed its handler (still loading: it held nothing to close).
+    const exited = (p: ChildProcess) =>
+      new Promise<string>((resolve) =>
+        p.once('exit', (code, signal) =>
+          resolve(code === 0 || (stopping && signal === 'SIGTERM') ? 'ok' : `exited with ${code ?? signal}`),
+        ),
+      );
+    const stopped = Promise.all(readers.map(exited));
+    const writerStopped = exited(writer);
+    const stop = () => {
+      // Once: a second SIGTERM would find a reader mid-shutdown without its handler and kill it outright.
+      if (stopping) return;
+      stopping = true;
+      for (const r of readers) r.kill('SIGTERM');
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    // A process that dies on its own takes the deployment down with it, rather than leaving half of it up.
+    void Promise.race([...readers.map(exited), writerStopped]).then(stop);
+    const outcomes = await stopped;
+    // The writer goes last: readers may still be telling it about delivered messages as they stop.
+    writer.kill('SIGTERM');
+    outcomes.push(await writerStopped);
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    board.done();
+    await connection.embedded?.stop();
+    await connection.close();
+    const names = [...READER_SLOTS, 'writer'];
+    outcomes.forEach((outcome, i) => {
+      if (outcome !== 'ok') console.error(`${names[i]} ${outcome} (see .slotstream/logs/)`);
+    });
+    return outcomes.every((o) => o === 'ok') ? 0 : 1;
+  },
+};
+
+/** A child `slotstream` process whose output (structured logs) goes to a file. */
+function spawnLogged(args: string[], logFile: string): ChildProcess {
+  const log = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', log, log] });
+  closeSync(log);
+  return child;
+}
+
+function startReader(
+  slot: string,
+  port: number,
+  writerUrl: string,
+  url: string,
+  board: StatusBoard,
+  logFile: string,
+): ChildProcess {
+  const log = openSync(logFile, 'a');
+  const args = ['reader', '--slot', slot, '--port', String(port), '--writer-url', writerUrl, '--json'];
+  const child = spawn(process.execPath, [BIN, ...args, '--database-url', url], {
+    stdio: ['ignore', 'pipe', log],
+  });
+  closeSync(log);
+  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+    try {
+      board.update(JSON.parse(line) as ReaderStatus);
+    } catch {
+      console.log(`${slot}: ${line}`);
+    }
+  });
+  return child;
+}
+
+/** One status line per reader: redrawn in place on a terminal, appended otherwise (logs, pipes). */
+class StatusBoard {
+  readonly #lines: Map<string, string>;
+  #drawn = 0;
+
+  constructor(slots: string[]) {
+    this.#lines = new Map(slots.map((s) => [s, `${s}  starting…`]));
+    this.#draw();
+  }
+
+  update(status: ReaderStatus): void {
+    const line = formatStatus(status);
+    const changed = this.#lines.get(status.slot) !== line;
+    this.#lines.set(status.slot, line);
+    if (process.stdout.isTTY) this.#draw();
+    else if (changed) console.log(line); // a log gets news, not a line per second
+  }
+
+  done(): void {
+    if (process.stdout.isTTY) process.stdout.write('\n');
+  }
+
+  #draw(): void {
+    if (!process.stdout.isTTY) return;
+    const up = this.#drawn > 0 ? `\x1b[${this.#drawn}F` : '';
+    process.stdout.write(`${up}${[...this.#lines.values()].map((l) => `\x1b[2K${l}`).join('\n')}\n`);
+    this.#drawn = this.#lines.size;
+  }
+}

@@ -1,0 +1,114 @@
+import type { StreamUpdate, SubscriptionStatus } from 'slotstream';
+import { CacheRegistry, CacheRules, StreamReader, type StreamReaderOptions, StreamSet } from 'slotstream';
+import { defineChatCaches } from '../caches.ts';
+import { createMetricsRegistry } from '../http/metrics.ts';
+import { DEFAULT_HOST, type HttpLogger, startHttpServer } from '../http/server.ts';
+import { Pusher } from '../pusher/pusher.ts';
+import { CHAT_STREAMS, typingStream } from '../streams.ts';
+import { DeliveryAcks } from './delivery-acks.ts';
+import { registerReaderMetrics } from './metrics.ts';
+import { readerRoutes } from './routes.ts';
+import { ChatStore } from './store.ts';
+import { TypingState } from './typing-state.ts';
+
+export interface ReaderAppOptions {
+  connectionString: string;
+  slot: string;
+  /** Default `slotstream`. */
+  publication?: string;
+  host?: string;
+  port?: number;
+  /** The writer, for what reads need written (deleting delivered to-device messages). */
+  writerUrl?: string;
+  /** Pusher role: POST every new event here, acknowledging the slot only after the webhook accepted. */
+  pushUrl?: string;
+  logger: HttpLogger & { info: (obj: object, msg?: string) => void };
+  /** Passed to the runtime (temporary slots, waiting for an active slot, …). */
+  subscription?: StreamReaderOptions['subscription'];
+  onStatus?: (status: SubscriptionStatus) => void;
+}
+
+export interface ReaderApp {
+  url: string;
+  port: number;
+  reader: StreamReader;
+  pusher: Pusher | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * One reader process of the reference application: the runtime on its slot, the caches and typing state
+ * it keeps fresh, and the HTTP API over them. Closing stops the HTTP server (long-polls are answered),
+ * then the runtime (acknowledging what it applied and closing the slot's connection; the slot stays).
+ */
+export async function startReaderApp(options: ReaderAppOptions): Promise<ReaderApp> {
+  const { logger } = options;
+  const stop = new AbortController();
+  const rules = new CacheRules(new CacheRegistry());
+  const caches = defineChatCaches(rules);
+  const typing = new TypingState();
+  const pusher = options.pushUrl === undefined ? undefined : new Pusher(options.pushUrl, logger, stop.signal);
+  const onUpdate = (update: StreamUpdate) => {
+    if (typingStream.is(update)) typing.apply(update.row, update.position);
+    return pusher?.onUpdate(update);
+  };
+  const reader = await StreamReader.start({
+    connectionString: options.connectionString,
+    slot: options.slot,
+    publication: options.publication,
+    streams: new StreamSet(CHAT_STREAMS),
+    caches: rules,
+    onUpdate,
+    onReset: (event) => {
+      typing.clear();
+      logger.warn({ event }, 'slot reset: caches flushed, clients told to resync');
+    },
+    onStatus: (status) => {
+      logger.info({ status }, `replication: ${status.event}`);
+      options.onStatus?.(status);
+    },
+    onWarning: (error) => logger.warn({ err: error }, error.message),
+    subscription: { ifSlotActive: 'wait', ...options.subscription },
+  });
+  const store = new ChatStore(options.connectionString, caches);
+  const acks = options.writerUrl === undefined ? undefined : new DeliveryAcks(options.writerUrl, logger);
+  const metrics = createMetricsRegistry({ process: options.slot });
+  registerReaderMetrics(metrics, reader, pusher);
+  let server: Awaited<ReturnType<typeof startHttpServer>>;
+  try {
+    server = await startHttpServer({
+      router: readerRoutes({
+        reader,
+        store,
+        typing,
+        metrics,
+        onDelivered: acks === undefined ? undefined : (user, upto) => acks.delivered(user, upto),
+      }),
+      logger,
+      host: options.host ?? DEFAULT_HOST,
+      port: options.port ?? 0,
+    });
+  } catch (error) {
+    await reader.close();
+    await store.close();
+    throw error;
+  }
+  // The runtime stopping on its own (a schema change, a server that refuses) is fatal for the process.
+  reader.done.catch((error: unknown) => logger.error({ err: error }, 'the reader stopped'));
+
+  return {
+    url: server.url,
+    port: server.port,
+    reader,
+    pusher,
+    async close() {
+      await server.close();
+      // The runtime first marks itself closing, so a push cut short by the abort ends it quietly.
+      const closing = reader.close();
+      stop.abort();
+      await closing;
+      await acks?.close();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,190 @@
+import pg from 'pg';
+import type { JsonValue } from 'slotstream';
+import type { ChatCaches } from '../caches.ts';
+import { EVENT_COLUMNS, type EventJson, type EventRecord, toEventJson } from '../event-json.ts';
+import { MEMBERSHIP_EVENT } from '../streams.ts';
+
+const EVENT_SELECT = EVENT_COLUMNS.map((c) => `e.${c}`).join(', ');
+
+/** A user's membership of a room as of some position: its latest m.room.member event there. */
+export interface Membership {
+  room_id: string;
+  membership: string;
+  stream_ordering: bigint;
+}
+
+export interface ReceiptJson {
+  user_id: string;
+  event_id: string;
+  receipt_type: string;
+  ts: number;
+}
+
+/** A room and the window of positions to read from it: (after, upto]. */
+export interface RoomWindow {
+  room_id: string;
+  after: bigint;
+  upto: bigint;
+}
+
+/**
+ * The reader's read-only view of the database. Point reads go through the caches (and are kept fresh by
+ * the stream rules declared with them); /sync's window reads go to the database with explicit position
+ * bounds, because they must answer "as of next_batch", not "now".
+ */
+export class ChatStore {
+  readonly #pool: pg.Pool;
+  readonly #caches: ChatCaches;
+
+  constructor(connectionString: string, caches: ChatCaches, poolSize = 10) {
+    this.#pool = new pg.Pool({ connectionString, max: poolSize });
+    // An idle client's error (the server restarting) must not crash the process; the next query reconnects.
+    this.#pool.on('error', () => {});
+    this.#caches = caches;
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+
+  getEvent(eventId: string): Promise<EventJson | null> {
+    return this.#caches.getEvent.getOrLoad([eventId], async () => {
+      const { rows } = await this.#pool.query<EventRecord>(
+        `SELECT ${EVENT_SELECT} FROM events e WHERE e.event_id = $1`,
+        [eventId],
+      );
+      return rows[0] === undefined ? null : toEventJson(rows[0]);
+    });
+  }
+
+  /** The room's latest `limit` events, newest first. */
+  roomMessages(roomId: string, limit: number): Promise<EventJson[]> {
+    return this.#caches.getRoomTimeline.getOrLoad([roomId, String(limit)], async () => {
+      const { rows } = await this.#pool.query<EventRecord>(
+        `SELECT ${EVENT_SELECT} FROM events e WHERE e.room_id = $1 ORDER BY e.stream_ordering DESC LIMIT $2`,
+        [roomId, limit],
+      );
+      return rows.map(toEventJson);
+    });
+  }
+
+  /** The rooms the user is joined to now. */
+  roomsForUser(userId: string): Promise<string[]> {
+    return this.#caches.getRoomsForUser.getOrLoad([userId], async () => {
+      const memberships = await this.membershipsAt(userId, undefined);
+      return memberships.filter((m) => m.membership === 'join').map((m) => m.room_id);
+    });
+  }
+
+  accountData(userId: string, type: string): Promise<JsonValue | null> {
+    return this.#caches.getAccountData.getOrLoad([userId, type], async () => {
+      const { rows } = await this.#pool.query<{ content: JsonValue }>(
+        'SELECT content FROM account_data WHERE user_id = $1 AND type = $2',
+        [userId, type],
+      );
+      return rows[0]?.content ?? null;
+    });
+  }
+
+  /** The user's latest membership of every room, as of `upto` (or now). */
+  async membershipsAt(userId: string, upto: bigint | undefined): Promise<Membership[]> {
+    const { rows } = await this.#pool.query<{ room_id: string; membership: string; stream_ordering: string }>(
+      `SELECT DISTINCT ON (room_id) room_id, content->>'membership' AS membership, stream_ordering
+         FROM events
+        WHERE type = $1 AND state_key = $2 AND ($3::bigint IS NULL OR stream_ordering <= $3)
+        ORDER BY room_id, stream_ordering DESC`,
+      [MEMBERSHIP_EVENT, userId, upto?.toString() ?? null],
+    );
+    return rows.map((r) => ({ ...r, stream_ordering: BigInt(r.stream_ordering) }));
+  }
+
+  /** Events of each room in its window, in stream order, at most `limit` of them. */
+  async eventsInWindows(windows: readonly RoomWindow[], limit: number): Promise<EventJson[]> {
+    if (windows.length === 0) return [];
+    const { rows } = await this.#pool.query<EventRecord>(
+      `SELECT ${EVENT_SELECT}
+         FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS w(room_id, after, upto)
+         JOIN events e ON e.room_id = w.room_id AND e.stream_ordering > w.after AND e.stream_ordering <= w.upto
+        ORDER BY e.stream_ordering
+        LIMIT $4`,
+      [
+        windows.map((w) => w.room_id),
+        windows.map((w) => w.after.toString()),
+        windows.map((w) => w.upto.toString()),
+        limit,
+      ],
+    );
+    return rows.map(toEventJson);
+  }
+
+  /** Each room's latest `perRoom` events at or below `upto`, oldest first per room. */
+  async recentEvents(roomIds: readonly string[], upto: bigint, perRoom: number): Promise<EventJson[]> {
+    if (roomIds.length === 0) return [];
+    const { rows } = await this.#pool.query<EventRecord>(
+      `SELECT ${EVENT_SELECT}
+         FROM unnest($1::text[]) AS r(room_id)
+         CROSS JOIN LATERAL (
+           SELECT * FROM events WHERE room_id = r.room_id AND stream_ordering <= $2
+            ORDER BY stream_ordering DESC LIMIT $3) e
+        ORDER BY e.stream_ordering`,
+      [roomIds, upto.toString(), perRoom],
+    );
+    return rows.map(toEventJson);
+  }
+
+  /** Receipts in the rooms whose position is in (after, upto], by room. */
+  async receipts(
+    roomIds: readonly string[],
+    after: bigint,
+    upto: bigint,
+  ): Promise<Map<string, ReceiptJson[]>> {
+    const byRoom = new Map<string, ReceiptJson[]>();
+    if (roomIds.length === 0) return byRoom;
+    const { rows } = await this.#pool.query<{
+      room_id: string;
+      user_id: string;
+      event_id: string;
+      receipt_type: string;
+      ts: string;
+    }>(
+      `SELECT room_id, user_id, event_id, receipt_type, ts FROM receipts
+        WHERE room_id = ANY($1) AND stream_id > $2 AND stream_id <= $3
+        ORDER BY stream_id`,
+      [roomIds, after.toString(), upto.toString()],
+    );
+    for (const { room_id, ts, ...receipt } of rows) {
+      const list = byRoom.get(room_id) ?? [];
+      list.push({ ...receipt, ts: Number(ts) });
+      byRoom.set(room_id, list);
+    }
+    return byRoom;
+  }
+
+  async accountDataBetween(userId: string, after: bigint, upto: bigint) {
+    const { rows } = await this.#pool.query<{ type: string; content: JsonValue }>(
+      `SELECT type, content FROM account_data
+        WHERE user_id = $1 AND stream_id > $2 AND stream_id <= $3 ORDER BY stream_id`,
+      [userId, after.toString(), upto.toString()],
+    );
+    return rows;
+  }
+
+  async toDeviceBetween(userId: string, after: bigint, upto: bigint) {
+    const { rows } = await this.#pool.query<{
+      stream_id: string;
+      device_id: string;
+      sender: string | null;
+      type: string;
+      content: JsonValue;
+    }>(
+      `SELECT stream_id, device_id, sender, type, content FROM device_inbox
+        WHERE user_id = $1 AND stream_id > $2 AND stream_id <= $3 ORDER BY stream_id`,
+      [userId, after.toString(), upto.toString()],
+    );
+    return rows.map(({ stream_id, sender, ...message }) => ({
+      ...message,
+      ...(sender === null ? {} : { sender }),
+      stream_id,
+    }));
+  }
+}

@@ -1,0 +1,85 @@
+import type { StreamReader } from 'slotstream';
+import { decodeToken, encodeToken, InvalidTokenError, type StreamToken, WaitTimeoutError } from 'slotstream';
+import {
+  HttpError,
+  invalidParam,
+  queryInteger,
+  queryString,
+  TIMEOUT_BOUNDS,
+  validateUserId,
+} from '../http/index.ts';
+import type { RequestContext } from '../http/router.ts';
+import type { ChatStore } from './store.ts';
+import { computeSync, isEmpty, type SyncResult } from './sync.ts';
+import type { TypingState } from './typing-state.ts';
+
+/** How long a `since` ahead of this reader may wait for the reader to catch up before the client is told. */
+export const CATCH_UP_MS = 10_000;
+
+export interface SyncDeps {
+  reader: StreamReader;
+  store: ChatStore;
+  typing: TypingState;
+  /** Told the position up to which a user's to-device messages were delivered (`since` proves it). */
+  onDelivered?: (userId: string, upto: bigint) => void;
+}
+
+/**
+ * GET /sync?user_id=U&since=T&timeout=MS. Answers at once when the window (since, next_batch] holds
+ * anything of the user's; otherwise long-polls: waits for an update relevant to the user or their rooms,
+ * then computes the window again, until `timeout` passes.
+ */
+export async function handleSync(deps: SyncDeps, ctx: RequestContext) {
+  const { reader, store, typing } = deps;
+  const userId = validateUserId(queryString(ctx.query, 'user_id'), 'user_id');
+  const sinceText = queryString(ctx.query, 'since');
+  const timeoutMs = queryInteger(ctx.query, 'timeout', TIMEOUT_BOUNDS, 0) ?? 0;
+  let since: StreamToken | undefined;
+  try {
+    since = sinceText === undefined ? undefined : decodeToken(sinceText);
+  } catch (error) {
+    if (error instanceof InvalidTokenError) throw invalidParam(`since: ${error.message}`);
+    throw error;
+  }
+  if (since !== undefined && since.position > reader.position)
+    await catchUp(reader, since.position, ctx.signal);
+  if (since !== undefined && since.position > 0n) deps.onDelivered?.(userId, since.position);
+
+  const deadline = Date.now() + timeoutMs;
+  let result = await computeSync(store, typing, userId, since, reader.token);
+  while (since !== undefined && isEmpty(result) && Date.now() < deadline) {
+    const outcome = await reader.wait({
+      keys: [userId, ...result.joined],
+      since: result.next,
+      timeoutMs: deadline - Date.now(),
+      signal: ctx.signal,
+    });
+    result = await computeSync(store, typing, userId, since, reader.token);
+    if (outcome !== 'updated') break;
+  }
+  return { body: render(result) };
+}
+
+/** A token from a reader further ahead: wait (bounded) rather than answer from behind it. */
+async function catchUp(reader: StreamReader, position: bigint, signal: AbortSignal): Promise<void> {
+  try {
+    await reader.waitForPosition(position, CATCH_UP_MS, signal);
+  } catch (error) {
+    if (!(error instanceof WaitTimeoutError)) throw error;
+    throw new HttpError(
+      503,
+      'M_NOT_CAUGHT_UP',
+      `this reader has applied position ${reader.position}, behind the token's ${position}; retry, or use another reader`,
+      { headers: { 'Retry-After': '1' } },
+    );
+  }
+}
+
+function render(result: SyncResult) {
+  return {
+    next_batch: encodeToken(result.next),
+    rooms: result.rooms,
+    account_data: result.account_data,
+    to_device: result.to_device,
+  };
+}

@@ -1,0 +1,153 @@
+/**
+ * Each writer endpoint's input, read from its path parameters and JSON body and checked completely before
+ * any SQL runs: a request that fails here gets 400 `{"error","message"}` and writes nothing. Path parameters
+ * fail with M_INVALID_PARAM, body fields with M_BAD_JSON (src/app/http/validate.ts); a body that is not
+ * JSON, or over 64 KiB, fails earlier, in the router (M_NOT_JSON, M_TOO_LARGE).
+ */
+
+import {
+  badJson,
+  MAX_ID_BYTES,
+  optionalInteger,
+  requireBoolean,
+  requireObject,
+  requireString,
+  validateEventId,
+  validateEventType,
+  validateRoomId,
+  validateUserId,
+} from '../http/index.ts';
+import { MEMBERSHIP_EVENT } from '../streams.ts';
+import { requireContent } from './json-content.ts';
+
+export type Membership = 'join' | 'leave';
+
+/** Typing timeouts, in milliseconds: two minutes at most. */
+export const TYPING_TIMEOUT_BOUNDS = { min: 1, max: 120_000 } as const;
+export const DEFAULT_TYPING_TIMEOUT_MS = 30_000;
+
+/** The largest position a client can name: positions are PostgreSQL bigints. */
+const MAX_POSITION = 2n ** 63n - 1n;
+const CONTROL = /\p{Cc}/u;
+
+type Params = Record<string, string>;
+
+export interface MembershipInput {
+  roomId: string;
+  userId: string;
+  membership: Membership;
+}
+
+export function membershipInput(params: Params, body: unknown, membership: Membership): MembershipInput {
+  const roomId = validateRoomId(params.roomId, 'roomId');
+  const obj = requireObject(body);
+  return { roomId, userId: validateUserId(obj.user_id, 'user_id', 'body'), membership };
+}
+
+export interface SendInput {
+  roomId: string;
+  sender: string;
+  type: string;
+  content: Record<string, unknown>;
+}
+
+export function sendInput(params: Params, body: unknown): SendInput {
+  const roomId = validateRoomId(params.roomId, 'roomId');
+  const obj = requireObject(body);
+  const sender = validateUserId(obj.sender, 'sender', 'body');
+  const type = validateEventType(obj.type, 'type', 'body');
+  // Membership has its own endpoints, which set state_key; an m.room.member without one would make the
+  // member's room list depend on which endpoint wrote it.
+  if (type === MEMBERSHIP_EVENT)
+    throw badJson(`type ${MEMBERSHIP_EVENT} cannot be sent: use POST /rooms/:roomId/join or /leave`);
+  return { roomId, sender, type, content: requireContent(obj.content, 'content') };
+}
+
+export interface ReceiptInput {
+  roomId: string;
+  userId: string;
+  eventId: string;
+}
+
+export function receiptInput(params: Params, body: unknown): ReceiptInput {
+  const roomId = validateRoomId(params.roomId, 'roomId');
+  const obj = requireObject(body);
+  return {
+    roomId,
+    userId: validateUserId(obj.user_id, 'user_id', 'body'),
+    eventId: validateEventId(obj.event_id, 'event_id', 'body'),
+  };
+}
+
+export interface TypingInput {
+  roomId: string;
+  userId: string;
+  typing: boolean;
+  /** 0 when not typing. */
+  timeoutMs: number;
+}
+
+export function typingInput(params: Params, body: unknown): TypingInput {
+  const roomId = validateRoomId(params.roomId, 'roomId');
+  const userId = validateUserId(params.userId, 'userId');
+  const obj = requireObject(body);
+  const typing = requireBoolean(obj, 'typing');
+  // Checked even when typing is false, so a bad value is never accepted silently.
+  const timeout = optionalInteger(obj, 'timeout_ms', TYPING_TIMEOUT_BOUNDS);
+  return { roomId, userId, typing, timeoutMs: typing ? (timeout ?? DEFAULT_TYPING_TIMEOUT_MS) : 0 };
+}
+
+export interface AccountDataInput {
+  userId: string;
+  type: string;
+  content: Record<string, unknown>;
+}
+
+export function accountDataInput(params: Params, body: unknown): AccountDataInput {
+  return {
+    userId: validateUserId(params.userId, 'userId'),
+    type: validateEventType(params.type, 'type'),
+    content: requireContent(body, 'request body'),
+  };
+}
+
+export interface ToDeviceInput {
+  userId: string;
+  deviceId: string;
+  type: string;
+  content: Record<string, unknown>;
+}
+
+export function toDeviceInput(params: Params, body: unknown): ToDeviceInput {
+  const userId = validateUserId(params.userId, 'userId');
+  const obj = requireObject(body);
+  const deviceId = requireString(obj, 'device_id', { maxLength: MAX_ID_BYTES });
+  if (CONTROL.test(deviceId)) throw badJson('device_id must not contain control characters');
+  return {
+    userId,
+    deviceId,
+    type: validateEventType(obj.type, 'type', 'body'),
+    content: requireContent(obj.content, 'content'),
+  };
+}
+
+export interface ToDeviceDeleteInput {
+  userId: string;
+  /** Every message of the user at or below this position goes. */
+  upto: bigint;
+}
+
+export function toDeviceDeleteInput(body: unknown): ToDeviceDeleteInput {
+  const obj = requireObject(body);
+  const userId = validateUserId(obj.user_id, 'user_id', 'body');
+  const upto = obj.upto;
+  if (typeof upto !== 'string' || !/^(0|[1-9][0-9]{0,18})$/.test(upto) || BigInt(upto) > MAX_POSITION)
+    throw badJson(`upto must be a position: a string of decimal digits, got ${preview(upto)}`);
+  return { userId, upto: BigInt(upto) };
+}
+
+/** A value as a short JSON snippet for a message. */
+function preview(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 60)}…` : text;
+}

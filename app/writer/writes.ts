@@ -1,0 +1,153 @@
+/**
+ * What each writer endpoint writes, one StreamWriter transaction each. Inputs arrive checked (input.ts);
+ * the only check left for the database is the one that needs it, a receipt's event, made inside the
+ * transaction so a refused receipt rolls back with nothing written and no position allocated.
+ */
+
+import type { StreamWriter } from 'slotstream';
+import { HttpError } from '../http/index.ts';
+import {
+  accountDataStream,
+  eventsStream,
+  MEMBERSHIP_EVENT,
+  receiptsStream,
+  toDeviceStream,
+} from '../streams.ts';
+import { newEventId } from './event-id.ts';
+import type {
+  AccountDataInput,
+  MembershipInput,
+  ReceiptInput,
+  SendInput,
+  ToDeviceDeleteInput,
+  ToDeviceInput,
+} from './input.ts';
+
+export const READ_RECEIPT = 'm.read';
+
+export interface EventWritten {
+  event_id: string;
+  /** The event row's position. */
+  stream_ordering: bigint;
+  /** The transaction's position: what a reader's `/wait` takes. */
+  position: bigint;
+}
+
+export class ChatWrites {
+  constructor(readonly writer: StreamWriter) {}
+
+  /** An `m.room.member` event whose state key is the member. */
+  membership(input: MembershipInput): Promise<EventWritten> {
+    return this.#event({
+      room_id: input.roomId,
+      sender: input.userId,
+      type: MEMBERSHIP_EVENT,
+      state_key: input.userId,
+      content: { membership: input.membership },
+    });
+  }
+
+  send(input: SendInput): Promise<EventWritten> {
+    return this.#event({
+      room_id: input.roomId,
+      sender: input.sender,
+      type: input.type,
+      state_key: null,
+      content: input.content,
+    });
+  }
+
+  async #event(fields: {
+    room_id: string;
+    sender: string;
+    type: string;
+    state_key: string | null;
+    content: Record<string, unknown>;
+  }): Promise<EventWritten> {
+    const event_id = newEventId();
+    const { value: ref, position } = await this.writer.transaction((tx) =>
+      tx.insert(eventsStream, { event_id, ...fields, origin_server_ts: Date.now() }),
+    );
+    return { event_id, stream_ordering: ref.position, position };
+  }
+
+  /**
+   * The user's read receipt in the room, replacing their previous one. Refused with 400 M_NOT_FOUND when
+   * the event is not in that room (unknown, or another room's): the request is well-formed, its event is
+   * not there, and the code lets a client tell that apart from malformed input (M_BAD_JSON).
+   */
+  async receipt(input: ReceiptInput): Promise<bigint> {
+    const { position } = await this.writer.transaction(async (tx) => {
+      const found = await tx
+        .knex('events')
+        .where({ event_id: input.eventId, room_id: input.roomId })
+        .first(tx.knex.raw('1 AS found'));
+      if (found === undefined)
+        throw new HttpError(400, 'M_NOT_FOUND', `event ${input.eventId} is not in room ${input.roomId}`);
+      tx.insert(
+        receiptsStream,
+        {
+          room_id: input.roomId,
+          user_id: input.userId,
+          receipt_type: READ_RECEIPT,
+          event_id: input.eventId,
+          ts: Date.now(),
+        },
+        { onConflict: ['room_id', 'user_id', 'receipt_type'] },
+      );
+    });
+    return position;
+  }
+
+  async accountData(input: AccountDataInput): Promise<bigint> {
+    const { position } = await this.writer.transaction((tx) => {
+      tx.insert(
+        accountDataStream,
+        { user_id: input.userId, type: input.type, content: input.content },
+        { onConflict: ['user_id', 'type'] },
+      );
+    });
+    return position;
+  }
+
+  async toDevice(input: ToDeviceInput): Promise<bigint> {
+    const { position } = await this.writer.transaction((tx) => {
+      tx.insert(toDeviceStream, {
+        user_id: input.userId,
+        device_id: input.deviceId,
+        sender: null,
+        type: input.type,
+        content: input.content,
+      });
+    });
+    return position;
+  }
+
+  /**
+   * Deletes the user's to-device messages up to a position, once a reader has delivered them (readers never
+   * write to the database). A transaction of the writer's, so it has a position like any other write.
+   */
+  async deleteToDevice(input: ToDeviceDeleteInput): Promise<{ deleted: number; position: bigint }> {
+    // Readers report deliveries on every incremental sync; most find nothing left to delete, and must not
+    // cost a writer transaction (and a position every reader applies) each.
+    const pending = await this.writer
+      .knex('device_inbox')
+      .where('user_id', input.userId)
+      .andWhere('stream_id', '<=', input.upto.toString())
+      .first('stream_id');
+    if (pending === undefined) return { deleted: 0, position: await this.head() };
+    const { value: deleted, position } = await this.writer.transaction((tx) =>
+      tx
+        .knex('device_inbox')
+        .where('user_id', input.userId)
+        .andWhere('stream_id', '<=', input.upto.toString())
+        .delete(),
+    );
+    return { deleted, position };
+  }
+
+  /** The highest committed position. */
+  head(): Promise<bigint> {
+    return this.writer.head();
+  }
+}

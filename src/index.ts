@@ -1,0 +1,24 @@
+/**
+ * slotstream: many Node.js reader processes kept fresh from one PostgreSQL, through logical decoding.
+ *
+ * - `subscribe()` — a logical slot as an async iterable of whole, committed, decoded transactions, moved
+ *   only by your `ack` (replication/).
+ * - `tableStream()` / `messageStream()` / `StreamSet` — typed stream declarations, checked against the
+ *   database (streams/).
+ * - `TupleCache` / `CacheRegistry` / `CacheRules` — bounded caches and the rules that invalidate them
+ *   (cache/, reader/).
+ * - `StreamReader` — applies each transaction as one unit: caches, position, wake-ups, ack (reader/).
+ * - `StreamWriter` — the single writer: gap-free positions in commit order (writer/).
+ * - `Notifier` — key-indexed long-poll waiters (notifier/).
+ *
+ * Subpaths: `slotstream/pgoutput` (the decoder alone), `slotstream/migrations` (the schema and the
+ * publication), `slotstream/cli` (the command line, its project config), `slotstream/devdb` (local
+ * PostgreSQL clusters for development and tests). The design: docs/design.md in the repository.
+ */
+export * from './cache/index.ts';
+export * from './notifier/index.ts';
+export * from './reader/index.ts';
+export * from './replication/index.ts';
+export * from './replication/pgoutput/index.ts';
+export * from './streams/index.ts';
+export * from './writer/index.ts';

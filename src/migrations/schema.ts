@@ -1,0 +1,53 @@
+import type { Knex } from 'knex';
+import { CREATE_STREAM_HEAD, STREAM_HEAD_TABLE } from '../streams/stream-head.ts';
+
+/**
+ * slotstream's own schema: what the runtime needs in a service's database, and nothing of the service's.
+ * Kept as a knex migration source with a ledger table of its own, so that it runs beside a service's
+ * migrations without appearing in (or being confused by) the service's knex_migrations.
+ *
+ * ```ts
+ * import { migrateSlotstream } from 'slotstream/migrations';
+ * await migrateSlotstream(knex);   // then the service's own: await knex.migrate.latest()
+ * ```
+ */
+
+/** The ledger of slotstream's migrations (plus knex's `<name>_lock`). */
+export const SLOTSTREAM_MIGRATIONS_TABLE = 'slotstream_migrations';
+
+export interface SchemaMigration {
+  readonly name: string;
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+const MIGRATIONS: readonly SchemaMigration[] = [
+  {
+    name: '0001_stream_head',
+    async up(knex) {
+      for (const sql of CREATE_STREAM_HEAD) await knex.raw(sql);
+    },
+    async down(knex) {
+      await knex.schema.dropTableIfExists(STREAM_HEAD_TABLE);
+    },
+  },
+];
+
+/** slotstream's migrations as a knex MigrationSource: `knex.migrate.latest(slotstreamMigratorConfig)`. */
+export const slotstreamMigrationSource: Knex.MigrationSource<SchemaMigration> = {
+  getMigrations: async () => [...MIGRATIONS],
+  getMigrationName: (migration) => migration.name,
+  getMigration: async (migration) => migration,
+};
+
+/** The whole migrator configuration for slotstream's schema: its source and its own ledger table. */
+export const slotstreamMigratorConfig: Knex.MigratorConfig = {
+  migrationSource: slotstreamMigrationSource,
+  tableName: SLOTSTREAM_MIGRATIONS_TABLE,
+};
+
+/** Applies slotstream's pending migrations with the service's knex; resolves to the names applied. */
+export async function migrateSlotstream(knex: Knex): Promise<string[]> {
+  const [, applied] = (await knex.migrate.latest(slotstreamMigratorConfig)) as [number, string[]];
+  return applied;
+}
