@@ -1,5 +1,4 @@
-import type { JsonValue } from 'slotstream';
-import { type CacheRules, on } from 'slotstream';
+import { type CacheRules, type JsonValue, on } from 'slotstream';
 import type { EventJson } from './event-json.ts';
 import { accountDataStream, eventsStream, MEMBERSHIP_EVENT } from './streams.ts';
 

@@ -1,7 +1,7 @@
 import type { JsonValue } from 'slotstream';
 import type { EventRow } from './streams.ts';
 
-/** An event as the HTTP API shows it, wherever it appears (DESIGN.md). */
+/** An event as the HTTP API shows it, wherever it appears (docs/http-api.md). */
 export interface EventJson {
   event_id: string;
   room_id: string;

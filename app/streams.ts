@@ -1,5 +1,11 @@
-import type { RowOf } from 'slotstream';
-import { type AnyStream, messageStream, StreamMessageError, type TableUpdate, tableStream } from 'slotstream';
+import {
+  type AnyStream,
+  messageStream,
+  type RowOf,
+  StreamMessageError,
+  type TableUpdate,
+  tableStream,
+} from 'slotstream';
 
 /**
  * The reference application's streams (tables from migrations/). Notifier keys are room and user ids; the

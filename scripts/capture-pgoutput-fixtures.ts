@@ -17,6 +17,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { embeddedBinaries, SYSTEM_PG15_BIN, systemBinaries } from '../src/devdb/binaries.ts';
 import { LocalCluster } from '../src/devdb/local-cluster.ts';
+import { serverVersionNum } from '../src/replication/server-version.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const outDir = path.join(root, 'test', 'unit', 'fixtures', 'pgoutput');
@@ -310,9 +311,7 @@ async function captureServer(label: string, binaries: { binDir: string; label: s
     for (const c of [a, b, dec]) c.on('error', () => {}); // the server going down at the end is expected
     await Promise.all([a.connect(), b.connect(), dec.connect()]);
     const version = String((await a.query<{ v: string }>('SELECT version() AS v')).rows[0]?.v);
-    const num = Number(
-      (await a.query<{ n: string }>("SELECT current_setting('server_version_num') AS n")).rows[0]?.n,
-    );
+    const num = await serverVersionNum((sql) => a.query(sql));
     const major = Math.floor(num / 10000);
     console.log(`${label}: ${version}`);
     await a.query(SCHEMA);

@@ -1,3 +1,5 @@
+/// <reference types="node" preserve="true" />
+// Published declarations use Node's types (Buffer, NodeJS.*); TypeScript 6+ loads @types/node only if told.
 /**
  * slotstream: many Node.js reader processes kept fresh from one PostgreSQL, through logical decoding.
  *

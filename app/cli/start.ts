@@ -4,15 +4,14 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import type { Command } from 'slotstream/cli';
 import {
   CONNECTION_OPTIONS,
   CONNECTION_USAGE,
-  formatMigrated,
+  type Command,
   redact,
   resolveConnection,
 } from 'slotstream/cli';
-import { migrateLatest } from 'slotstream/migrations';
+import { type MigrateResult, migrateLatest } from 'slotstream/migrations';
 import { formatStatus, type ReaderStatus } from './reader.ts';
 
 const READER_SLOTS = ['reader_1', 'reader_2'];
@@ -46,11 +45,11 @@ export const start: Command = {
       databaseUrl: values['database-url'],
       log: (l) => console.error(l),
     });
-    const migrated = formatMigrated(await migrateLatest(connection.url, project.config));
+    const migrated = await migrateLatest(connection.url, project.config);
     console.log(
       `PostgreSQL  ${redact(connection.url)}${connection.embedded ? '  (embedded, data in .slotstream/pg)' : ''}`,
     );
-    console.log(`migrations  ${migrated.replaceAll('\n', '\n            ')}`);
+    console.log(`migrations  ${summary(migrated)}`);
     const writerUrl = `http://127.0.0.1:${WRITER_PORT}`;
     console.log(`writer      ${writerUrl}`);
     READER_SLOTS.forEach((slot, i) => {
@@ -173,4 +172,16 @@ class StatusBoard {
     process.stdout.write(`${up}${[...this.#lines.values()].map((l) => `\x1b[2K${l}`).join('\n')}\n`);
     this.#drawn = this.#lines.size;
   }
+}
+
+/** One line for the start banner: what `migrate` did, if anything. */
+function summary(result: MigrateResult): string {
+  const applied = [...result.slotstream.map((m) => `slotstream ${m}`), ...(result.service?.migrations ?? [])];
+  const p = result.publication;
+  const publication = p?.created
+    ? `; created publication ${p.name}`
+    : p && p.added.length > 0
+      ? `; publication ${p.name}: added ${p.added.join(', ')}`
+      : '';
+  return `${applied.length === 0 ? 'up to date' : `applied ${applied.join(', ')}`}${publication}`;
 }

@@ -15,7 +15,7 @@ export const writer: Command = {
   usage: [
     'usage: slotstream writer [--port P] [--host H] [--database-url URL]',
     '',
-    "Serves the reference application's writer API (DESIGN.md) over the database's stream tables; run",
+    "Serves the reference application's writer API (docs/http-api.md) over the database's stream tables; run",
     '`slotstream migrate` first. Prints `writer listening on URL` to stderr once it accepts requests; logs',
     'are JSON lines on stdout (LOG_LEVEL=debug adds one per request). Ctrl-C or SIGTERM stops it cleanly.',
     '',

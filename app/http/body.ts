@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import { notJson, RequestAbortedError, tooLarge } from './errors.ts';
 
-/** 64 KiB: the largest body the reference application accepts (DESIGN.md). */
+/** 64 KiB: the largest body the reference application accepts (docs/http-api.md). */
 export const MAX_BODY_BYTES = 65_536;
 
 /**

@@ -1,6 +1,6 @@
 /**
  * Errors the reference application answers with. Every error response has the body
- * `{"error": CODE, "message": TEXT}` (DESIGN.md, "Reference application HTTP API"); the codes are
+ * `{"error": CODE, "message": TEXT}` (docs/http-api.md); the codes are
  * Matrix-style so a client can branch on them without parsing the message.
  */
 

@@ -1,5 +1,4 @@
-import type { StreamUpdate } from 'slotstream';
-import { Backoff, sleep } from 'slotstream';
+import { Backoff, type StreamUpdate, sleep } from 'slotstream';
 import { toEventJson } from '../event-json.ts';
 import type { HttpLogger } from '../http/server.ts';
 import { eventsStream } from '../streams.ts';

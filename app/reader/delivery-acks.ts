@@ -7,7 +7,7 @@ import type { HttpLogger } from '../http/server.ts';
  * garbage collection, as delivery itself is decided by positions, so a lost request costs disk, not
  * correctness.
  *
- * DESIGN.md's /sync names a user, not a device, so this assumes one syncing client per user: a second
+ * The API's /sync names a user, not a device, so this assumes one syncing client per user: a second
  * client of the same user, syncing from an older token, would find messages the first one's sync already
  * had deleted. (Synapse keys delivery by device; the API would need a device in /sync to do the same.)
  */

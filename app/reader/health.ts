@@ -1,5 +1,4 @@
-import type { StreamReader } from 'slotstream';
-import { formatLsn } from 'slotstream';
+import { formatLsn, type StreamReader } from 'slotstream';
 
 /** Bytes of WAL received but not yet applied, and how old the last applied commit is while some wait. */
 export function readerLag(reader: StreamReader): { bytes: number; ms: number } {

@@ -54,7 +54,7 @@ export function registerReaderMetrics(registry: Registry, reader: StreamReader, 
     'slotstream_cache_size',
     'Entries held per cache',
     (g) => {
-      for (const cache of reader.caches?.stats() ?? []) g.set({ cache: cache.name }, cache.size);
+      for (const cache of reader.caches?.stats ?? []) g.set({ cache: cache.name }, cache.size);
     },
     ['cache'],
   );
@@ -75,7 +75,7 @@ export function registerReaderMetrics(registry: Registry, reader: StreamReader, 
   );
   for (const kind of ['hits', 'misses', 'invalidations'] as const) {
     counter(`slotstream_cache_${kind}_total`, `Cache ${kind} per cache`, ['cache'], () =>
-      (reader.caches?.stats() ?? []).map((cache) => [{ cache: cache.name }, cache[kind]]),
+      (reader.caches?.stats ?? []).map((cache) => [{ cache: cache.name }, cache[kind]]),
     );
   }
   if (pusher !== undefined) {

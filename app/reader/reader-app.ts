@@ -1,5 +1,12 @@
-import type { StreamUpdate, SubscriptionStatus } from 'slotstream';
-import { CacheRegistry, CacheRules, StreamReader, type StreamReaderOptions, StreamSet } from 'slotstream';
+import {
+  CacheRegistry,
+  CacheRules,
+  StreamReader,
+  type StreamReaderOptions,
+  StreamSet,
+  type StreamUpdate,
+  type SubscriptionStatus,
+} from 'slotstream';
 import { defineChatCaches } from '../caches.ts';
 import { createMetricsRegistry } from '../http/metrics.ts';
 import { DEFAULT_HOST, type HttpLogger, startHttpServer } from '../http/server.ts';

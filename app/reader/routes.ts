@@ -1,6 +1,5 @@
 import type { Registry } from 'prom-client';
-import type { StreamReader } from 'slotstream';
-import { decodePosition, InvalidTokenError, WaitTimeoutError } from 'slotstream';
+import { decodePosition, InvalidTokenError, type StreamReader, WaitTimeoutError } from 'slotstream';
 import {
   HttpError,
   invalidParam,
@@ -25,7 +24,7 @@ export interface ReaderRoutesDeps extends SyncDeps {
   metrics: Registry;
 }
 
-/** The reader endpoints of DESIGN.md. Reads only: nothing here writes to the database. */
+/** The reader endpoints of docs/http-api.md. Reads only: nothing here writes to the database. */
 export function readerRoutes(deps: ReaderRoutesDeps): Router {
   const { reader, store } = deps;
   return new Router()

@@ -1,5 +1,11 @@
-import type { StreamReader } from 'slotstream';
-import { decodeToken, encodeToken, InvalidTokenError, type StreamToken, WaitTimeoutError } from 'slotstream';
+import {
+  decodeToken,
+  encodeToken,
+  InvalidTokenError,
+  type StreamReader,
+  type StreamToken,
+  WaitTimeoutError,
+} from 'slotstream';
 import {
   HttpError,
   invalidParam,

@@ -1,5 +1,4 @@
-import type { JsonValue } from 'slotstream';
-import { maxToken, type StreamToken } from 'slotstream';
+import { type JsonValue, maxToken, type StreamToken } from 'slotstream';
 import type { EventJson } from '../event-json.ts';
 import type { ChatStore, Membership, ReceiptJson, RoomWindow } from './store.ts';
 import type { TypingState } from './typing-state.ts';

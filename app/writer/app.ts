@@ -14,7 +14,7 @@ import { writerRouter } from './routes.ts';
 import { TypingTimers } from './typing.ts';
 import { ChatWrites } from './writes.ts';
 
-/** The writer's port when none is given (DESIGN.md). */
+/** The writer's port when none is given (docs/http-api.md). */
 export const DEFAULT_WRITER_PORT = 8008;
 /** Connections in the writer's pool: writes serialise on stream_head at commit anyway. */
 export const WRITER_POOL_SIZE = 10;

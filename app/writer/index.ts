@@ -1,7 +1,7 @@
 /**
  * # app/writer — the reference application's writer process
  *
- * `startWriterApp` serves the writer HTTP API of DESIGN.md over one StreamWriter: chat events, receipts,
+ * `startWriterApp` serves the writer HTTP API of docs/http-api.md over one StreamWriter: chat events, receipts,
  * typing (with writer-side timeouts), account data, to-device messages and their deletion once delivered.
  */
 export {

@@ -1,5 +1,5 @@
 /**
- * The writer's HTTP API (DESIGN.md, "Reference application HTTP API", writer table), plus the internal
+ * The writer's HTTP API (docs/http-api.md, writer table), plus the internal
  * `POST /_slotstream/to_device/delete` readers call to have delivered to-device messages removed, and
  * `/health` and `/metrics`. Every handler reads and checks its whole input first (input.ts), then writes.
  */

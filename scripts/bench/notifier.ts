@@ -1,6 +1,6 @@
 /**
  * Microbenchmark of the notifier's wake path (not a test): N waiters on distinct keys, then 1,000
- * notifies, each of a key one waiter waits on, timed one by one. Invariant 4 says a wake costs in proportion
+ * notifies, each of a key one waiter waits on, timed one by one. The wake-up guarantee (docs/design.md) says a wake costs in proportion
  * to the waiters it wakes, so the per-notify time must stay flat from 1,000 to 100,000 waiters. A naive
  * notifier that scans every waiter runs beside it as the yardstick.
  *

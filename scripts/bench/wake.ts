@@ -1,5 +1,5 @@
 /**
- * Commit-to-wake latency benchmark (not a test; issue 3): N long-poll waiters, each on a room of its own,
+ * Commit-to-wake latency benchmark (not a test): N long-poll waiters, each on a room of its own,
  * woken by single-row writer transactions at a steady rate, through slotstream's StreamReader and through
  * LISTEN/NOTIFY, in the same run.
  *

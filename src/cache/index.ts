@@ -5,7 +5,7 @@
  * invalidations from the writer (`{cache, keys | null}`) and invalidations derived from stream rows can find
  * them. Keys are tuples of strings, like Synapse's `@cached` arguments; values are anything.
  *
- * **Bounded.** Each cache is an LRU (`lru-cache`) with a fixed entry count (DESIGN.md invariant 5).
+ * **Bounded.** Each cache is an LRU (`lru-cache`) with a fixed entry count (docs/design.md: bounded memory).
  *
  * **Prefix index.** `invalidatePrefix(['!room:x'])` clears every `['!room:x', *]` entry, as Synapse's
  * `tree=True` caches do. Scanning the LRU would cost the whole cache per invalidation; instead a tree of key
@@ -14,7 +14,7 @@
  * entry never lingers in the index: the index holds exactly the LRU's keys, and its node count returns to 0
  * when the cache empties.
  *
- * **Generations: no stale load is ever stored** (invariant 2). A load reads the database, then stores what it
+ * **Generations: no stale load is ever stored** (docs/design.md: no stale cache). A load reads the database, then stores what it
  * read. If an invalidation of its key lands in between, storing the result would cache data older than the
  * invalidation, after the reader has reported the position that made it stale. So every load in flight is
  * registered under its key (in a second `PrefixTree`, so prefix invalidations reach loads as cheaply as

@@ -12,7 +12,7 @@ export interface RegisteredCache {
   readonly size: number;
   invalidatePrefix(prefix: CacheKey): number;
   invalidateAll(): number;
-  stats(): CacheStats;
+  readonly stats: CacheStats;
 }
 
 /**
@@ -58,8 +58,8 @@ export class CacheRegistry {
     for (const cache of this.#caches.values()) cache.invalidateAll();
   }
 
-  /** Every cache's numbers, with its name, in definition order. */
-  stats(): Array<{ name: string } & CacheStats> {
-    return [...this.#caches].map(([name, cache]) => ({ name, ...cache.stats() }));
+  /** Every cache's numbers, with its name, in definition order (a snapshot, like each cache's). */
+  get stats(): Array<{ name: string } & CacheStats> {
+    return [...this.#caches].map(([name, cache]) => ({ name, ...cache.stats }));
   }
 }

@@ -30,7 +30,7 @@ interface Load<V> {
 
 /**
  * A bounded LRU cache keyed by string tuples, with exact, prefix and total invalidation, and loads that can
- * never store a result read before an invalidation of their key (DESIGN.md invariant 2).
+ * never store a result read before an invalidation of their key (docs/design.md: no stale cache).
  */
 export class TupleCache<K extends CacheKey, V> {
   readonly max: number;
@@ -169,7 +169,8 @@ export class TupleCache<K extends CacheKey, V> {
     return this.#lru.size;
   }
 
-  stats(): CacheStats {
+  /** A snapshot of the counters: a new object each time, which later activity does not change. */
+  get stats(): CacheStats {
     return {
       size: this.#lru.size,
       hits: this.#hits,

@@ -1,6 +1,6 @@
 /**
  * Decoded changes as the JSON lines of `slotstream tail` and `slotstream slots peek` (the format is fixed
- * in DESIGN.md, "Command line"):
+ * in docs/cli.md):
  *
  * `{"lsn","commit_lsn","xid","commit_time","table","op","row","old"}`, messages adding `prefix`, `content`.
  *
@@ -14,9 +14,9 @@
  *   `xid` and `commit_time` are null.
  */
 
-import { jsonSafeRow, messageContent } from '../replication/json-safe.ts';
 import { formatLsn, type Lsn } from '../replication/lsn.ts';
 import type { JsonValue, PgoutputMessage, Relation, Row } from '../replication/pgoutput/index.ts';
+import { jsonSafeRow, messageContent } from './json-safe.ts';
 
 export type ChangeOp = 'insert' | 'update' | 'delete' | 'truncate' | 'message';
 

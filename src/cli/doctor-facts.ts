@@ -1,5 +1,6 @@
 /** What `slotstream doctor` looks at, read from the server in one go (the checks themselves are pure). */
 import type pg from 'pg';
+import { serverVersionNum } from '../replication/server-version.ts';
 import { listSlots, type SlotInfo } from '../replication/slots.ts';
 
 export interface ServerFacts {
@@ -31,8 +32,7 @@ export interface ServerFacts {
 
 export async function readServerFacts(client: pg.Client, publication: string): Promise<ServerFacts> {
   const { rows } = await client.query(
-    `SELECT current_setting('server_version_num')::int AS version_num,
-            current_setting('wal_level') AS wal_level,
+    `SELECT current_setting('wal_level') AS wal_level,
             current_setting('max_replication_slots')::int AS max_slots,
             current_setting('max_wal_senders')::int AS max_senders,
             (SELECT count(*) FROM pg_stat_replication)::int AS senders_in_use,
@@ -63,7 +63,7 @@ export async function readServerFacts(client: pg.Client, publication: string): P
     [publication],
   );
   return {
-    versionNum: r.version_num,
+    versionNum: await serverVersionNum((sql) => client.query(sql)),
     walLevel: r.wal_level,
     maxReplicationSlots: r.max_slots,
     maxWalSenders: r.max_senders,

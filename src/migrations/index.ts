@@ -1,3 +1,5 @@
+/// <reference types="node" preserve="true" />
+// Published declarations use Node's types (Buffer, NodeJS.*); TypeScript 6+ loads @types/node only if told.
 /**
  * `slotstream/migrations`: slotstream's own schema for a service's knex setup, the publication its readers
  * decode through, and the whole of `slotstream migrate` as functions.

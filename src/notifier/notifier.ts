@@ -28,12 +28,6 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
-/** One decoded transaction's effect on waiters: the keys it touched, in any order, repeats allowed. */
-export interface Batch {
-  keys: Iterable<string>;
-  position: bigint;
-}
-
 export interface NotifierOptions {
   /** The position the reader starts from; nothing before it is known. Default 0n. */
   position?: bigint;
@@ -72,13 +66,15 @@ interface KeyWaiter {
 }
 
 /**
- * Wakes clients waiting for updates relevant to them (invariant 4): waiters are indexed by key, so
- * notifying a key touches only that key's waiters, and a woken waiter leaves every key it was on, so it is
- * woken once however many of its keys a batch touches. A reset (`resync`, invariant 6) wakes everyone.
+ * Wakes clients waiting for updates relevant to them (docs/design.md, "Relevant, prompt wake-ups"): waiters
+ * are indexed by key, so notifying a key touches only that key's waiters, and a woken waiter leaves every
+ * key it was on, so it is woken once however many of its keys a batch touches. A reset (`resync`) wakes
+ * everyone.
  *
- * The caller applies a batch in the order DESIGN.md fixes: caches invalidated, `advance`, then `apply`.
- * `apply` advances the position too, so calling it alone is enough and `currentPosition` never trails a
- * position a waiter was told about.
+ * The caller applies a transaction in the order docs/design.md gives: caches invalidated, then `notify` (or
+ * `notifyAll`), which moves the position before it wakes anyone, so `currentPosition` never trails a
+ * position a waiter was told about. A transaction that touched no key is `notify([], position)`: its
+ * position still counts for `waitForPosition`.
  */
 export class Notifier {
   readonly #history: KeyHistory;
@@ -104,7 +100,7 @@ export class Notifier {
     this.#positions = new PositionWaiters(start);
   }
 
-  /** The highest position applied so far (by `advance`, `apply`/`notify` or `resync`). */
+  /** The highest position applied so far (by `notify`, `notifyAll` or `resync`). */
   get currentPosition(): bigint {
     return this.#positions.current;
   }
@@ -167,16 +163,12 @@ export class Notifier {
   }
 
   /**
-   * Applies one batch (one decoded transaction): each key is marked updated at `position` and its waiters
-   * with a token below `position` are woken, each once, after the whole batch is recorded, so a waiter
-   * hears every one of its keys the batch touched. `keys` is read once, lazily: a generator over a spooled
-   * transaction is never materialised, and a key repeated a million times costs a map lookup each repeat.
+   * Applies one decoded transaction: the position moves to `position` (lower ones are ignored), each of
+   * `keys` is marked updated at it, and their waiters with a token below it are woken, each once, after
+   * all the keys are recorded, so a waiter hears every one of its keys the transaction touched. `keys` is
+   * read once, lazily: a generator over a spooled transaction is never materialised, and a key repeated a
+   * million times costs a map lookup each repeat.
    */
-  apply(batch: Batch): void {
-    this.notify(batch.keys, batch.position);
-  }
-
-  /** Same as `apply({ keys, position })`. */
   notify(keys: Iterable<string>, position: bigint): void {
     this.#positions.advance(position);
     this.#wakeDue(keys, this.#history, position, (waiter) => waiter.after < position);
@@ -240,11 +232,6 @@ export class Notifier {
       this.#wakes++;
       waiter.resolve({ kind: 'updated', position: current, keys: [...waiter.keys] });
     }
-  }
-
-  /** Read-your-writes bookkeeping: the reader has applied `position`. Lower positions are ignored. */
-  advance(position: bigint): void {
-    this.#positions.advance(position);
   }
 
   /** Resolves with the applied position once it is ≥ `position`; WaitTimeoutError after `timeoutMs`. */

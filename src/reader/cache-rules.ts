@@ -2,10 +2,7 @@ import type { CacheKey } from '../cache/key.ts';
 import type { CacheRegistry } from '../cache/registry.ts';
 import type { CacheOptions, TupleCache } from '../cache/tuple-cache.ts';
 import type { RowOf } from '../streams/columns.ts';
-import type { TableStream, TableUpdate } from '../streams/define.ts';
-
-/** A row change a rule can derive keys from (a truncate has no row: it clears the whole cache). */
-export type RowUpdate<R> = Exclude<TableUpdate<R>, { op: 'truncate' }>;
+import type { RowUpdate, TableStream } from '../streams/define.ts';
 
 /** How updates of one stream invalidate one cache: the key prefixes an update makes stale. */
 export interface InvalidationRule {

@@ -6,7 +6,7 @@
  * invalidations), then its position advanced, then waiters woken, then the slot acknowledged. Effects are
  * coalesced per transaction with caps, so a transaction of any size costs bounded memory.
  */
-export { CacheRules, type InvalidationRule, on, type RowUpdate } from './cache-rules.ts';
+export { CacheRules, type InvalidationRule, on } from './cache-rules.ts';
 export {
   StreamReader,
   type StreamReaderOptions,

@@ -9,7 +9,7 @@ import { DEFAULT_PUBLICATION } from '../replication/names.ts';
 import type { CommitMessage, LogicalMessage } from '../replication/pgoutput/types.ts';
 import { type SubscribeOptions, type Subscription, subscribe } from '../replication/subscribe.ts';
 import { checkStreamTables } from '../streams/catalog-check.ts';
-import type { MessageStream, StreamUpdate, TableUpdate } from '../streams/define.ts';
+import type { MessageStream, RowUpdate, StreamUpdate, TableUpdate } from '../streams/define.ts';
 import {
   type CacheInvalidation,
   cachesStream,
@@ -85,8 +85,8 @@ export interface StreamReaderStats {
 
 /**
  * The reader runtime: decodes its slot into stream updates and applies each transaction as one unit, in
- * the order DESIGN.md fixes — caches invalidated, then the position advanced, then waiters woken, then the
- * slot acknowledged — so no client can see a position whose invalidations are still to come (invariant 2).
+ * the order docs/design.md gives — caches invalidated, then the position advanced, then waiters woken, then the
+ * slot acknowledged — so no client can see a position whose invalidations are still to come (no stale cache).
  * A transaction is applied only once new snapshots see it (VisibilityBarrier): decoding can run ahead of
  * the commit becoming visible, and applying early would let a reload re-cache the old rows.
  *
@@ -340,7 +340,7 @@ export class StreamReader implements AsyncDisposable {
     await this.#options.onUpdate?.(update);
   }
 
-  #keysOf(update: TableUpdate): Iterable<string> {
+  #keysOf(update: RowUpdate): Iterable<string> {
     const stream = this.#streams.table(update.stream);
     return stream === undefined ? [] : stream.keys(update);
   }

@@ -15,7 +15,7 @@ type PendingInvalidation = { all: true } | { all: false; prefixes: Map<string, C
 
 /**
  * What one transaction will do once it commits, coalesced so that memory stays bounded whatever its size
- * (invariant 5): key prefixes per cache and notifier keys as sets, each with a cap past which it becomes
+ * (bounded memory, docs/design.md): key prefixes per cache and notifier keys as sets, each with a cap past which it becomes
  * "everything". A million-row transaction over a thousand rooms holds a thousand room keys, not a million
  * updates.
  */

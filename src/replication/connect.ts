@@ -31,6 +31,12 @@ function pgConfig(options: ConnectionOptions): pg.ClientConfig {
   };
 }
 
+/**
+ * Anything that runs SQL and returns rows: a pg Client or Pool (`query`), or knex (`raw`), adapted. For
+ * the helpers that read something from whatever connection the caller holds.
+ */
+export type RunSql = (sql: string) => Promise<{ rows: unknown[] }>;
+
 /** An ordinary SQL session. */
 export async function connectSql(options: ConnectionOptions): Promise<pg.Client> {
   const client = new pg.Client(pgConfig(options));

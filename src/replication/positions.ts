@@ -4,7 +4,7 @@ import type { Lsn } from './lsn.ts';
  * The three positions a consumer must keep apart (received, delivered, acknowledged) and the one it may
  * report to the server as flushed. Pure bookkeeping, so the rules are unit-tested without a server:
  *
- * - `flush` only ever covers transactions whose consumer acknowledged them (invariant 1).
+ * - `flush` only ever covers transactions whose consumer acknowledged them (nothing is lost: docs/design.md).
  * - A keepalive's wal_end is taken as flushed only when nothing received is still unprocessed: no
  *   transaction open, none delivered and unacknowledged. An idle database then does not pin WAL, and a
  *   busy one never has its unprocessed work skipped after a crash.

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { ServerError, SlotCreationTimeoutError, sqlState } from './errors.ts';
 import { type Lsn, parseLsn } from './lsn.ts';
 import { quoteIdent, quoteLiteral, validateSlotName } from './names.ts';
+import { serverVersionNum } from './server-version.ts';
 
 /** A slot as pg_replication_slots shows it (the columns every supported version has). */
 export interface SlotInfo {
@@ -35,9 +36,7 @@ const SLOT_COLUMNS_17 = 'invalidation_reason, inactive_since';
 
 /** Every slot, or just one, with lag measured against the server's current WAL position. */
 export async function listSlots(client: pg.Client, name?: string): Promise<SlotInfo[]> {
-  const version = Number(
-    (await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")).rows[0]?.v,
-  );
+  const version = await serverVersionNum((sql) => client.query(sql));
   const newer = version >= 170000 ? SLOT_COLUMNS_17 : 'NULL AS invalidation_reason, NULL AS inactive_since';
   const { rows } = await client.query(
     `SELECT slot_name, plugin, database, temporary, active, active_pid, restart_lsn::text, confirmed_flush_lsn::text,

@@ -6,14 +6,14 @@ import { ServerError, SlotElsewhereError, SlotInUseError, SlotstreamError } from
 import type { ReplicationEvent, ResetEvent, SubscriptionStatus } from './events.ts';
 import { type Lsn, ZERO_LSN } from './lsn.ts';
 import { validatePublicationName, validateSlotName } from './names.ts';
-import { PgoutputParser } from './pgoutput/parser.ts';
-import type { BeginMessage, CommitMessage } from './pgoutput/types.ts';
+import type { CommitMessage } from './pgoutput/types.ts';
 import { PositionTracker } from './positions.ts';
 import { preflight } from './preflight.ts';
+import { serverVersionNum } from './server-version.ts';
 import { ReplicationSession } from './session.ts';
 import { type CreatedSlot, createSlot, dropSlot, getSlot, isLost, type SlotInfo } from './slots.ts';
-import { createSpoolDirectory, TransactionSpool } from './spool.ts';
-import { replayParser, replayRelations, type StreamedTransaction, TAG_STREAM_STOP } from './streamed.ts';
+import { createSpoolDirectory } from './spool.ts';
+import { TransactionAssembler } from './transaction-assembler.ts';
 import { PRIMARY_KEEPALIVE, XLOG_DATA, XLOG_DATA_HEADER_LENGTH, xlogDataStart } from './wire.ts';
 
 export type { IncompleteEvent, ReplicationEvent, ResetEvent, SubscriptionStatus } from './events.ts';
@@ -78,18 +78,15 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
   readonly #abort = new AbortController();
   readonly #signal: AbortSignal;
   readonly #positions = new PositionTracker(ZERO_LSN);
+  /** Turns each session's messages into whole transactions; this class keeps the connection going. */
+  readonly #transactions = new TransactionAssembler(this.#positions);
   #session: ReplicationSession | undefined;
   #replication: pg.Client | undefined;
   #iterating = false;
-  #eventLsn: Lsn = ZERO_LSN;
-  /** Commit LSN of the last transaction delivered: a redelivered one is at or below it. */
-  #lastDelivered: Lsn = ZERO_LSN;
   /** Whether this subscription has streamed from its slot, so a missing slot means a missed stretch. */
   #hadSlot = false;
   /** A reset the consumer has yet to receive. */
   #pendingReset: ResetEvent | undefined;
-  /** The ordinary transaction being passed through: begun, not yet committed. */
-  #receiving: { xid: number; finalLsn: Lsn } | undefined;
   /** Backend PID of our last walsender, to recognise it if it outlives its connection. */
   #walsenderPid: number | undefined;
   /** The end of the last replication connection, which close() waits for. */
@@ -108,7 +105,7 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
 
   /** WAL position of the record the event being handled was decoded from. */
   get eventLsn(): Lsn {
-    return this.#eventLsn;
+    return this.#transactions.eventLsn;
   }
 
   /** Highest WAL position received, and the position acknowledged to the server. */
@@ -157,17 +154,15 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
           throw new Error('the server ended the replication stream'); // not a SlotstreamError: retried
         } catch (err) {
           await this.#disconnect();
+          const cut = this.#transactions.endSession();
           if (this.#signal.aborted) break;
-          const cut = this.#receiving;
-          if (cut) {
-            this.#receiving = undefined;
-            yield { tag: 'incomplete', xid: cut.xid, finalLsn: cut.finalLsn };
-          }
+          if (cut) yield cut;
           await this.#recover(err, backoff);
         }
       }
     } finally {
       await this.#disconnect();
+      this.#transactions.endSession(); // its spool files, before their directory goes
       spoolDir.remove();
     }
   }
@@ -283,7 +278,7 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
       if (this.#pendingReset) this.#pendingReset.consistentPoint = created.consistentPoint;
       // Nothing of the old slot counts: positions start over, and no transaction is a duplicate.
       this.#positions.reset(created.consistentPoint);
-      this.#lastDelivered = ZERO_LSN;
+      this.#transactions.slotCreated();
       await this.#options.onSlotCreated?.(created);
       // Not before: any command ends the exported snapshot. The creation's lock_timeout must not apply to
       // decoding, which takes catalog locks a long VACUUM FULL may hold for a while.
@@ -329,148 +324,31 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
   }
 
   /**
-   * pgoutput messages → consumer events. Ordinary transactions pass straight through (memory stays flat
-   * however big they are). Streamed transactions are spooled to disk per xid and replayed at Stream Commit,
-   * or forgotten at Stream Abort.
+   * One session's frames → consumer events: keepalives go to the session, pgoutput messages to the
+   * assembler, whose events are passed on.
    */
   async *#stream(spoolDir: string, backoff: Backoff): AsyncGenerator<ReplicationEvent> {
-    this.#receiving = undefined;
     const session = this.#session;
     if (!session) return;
     const positions = this.#positions;
-    const parser = new PgoutputParser();
-    /** Open streamed transactions: their spool, and the Stream Start that lets a parser read their messages. */
-    const streamed = new Map<number, StreamedTransaction>();
-    let current: StreamedTransaction | undefined; // inside a stream block
-    let skipping = false; // inside a transaction already delivered before a reconnect
-    try {
-      for (let batch = await session.nextBatch(); batch; batch = await session.nextBatch()) {
-        for (const frame of batch) {
-          if (this.#signal.aborted) return; // closed: what is left would never be acknowledged
-          if (frame[0] === PRIMARY_KEEPALIVE) {
-            session.keepalive(frame);
-            continue;
-          }
-          if (frame[0] !== XLOG_DATA) continue;
-          const lsn = xlogDataStart(frame);
-          positions.observe(lsn);
-          this.#eventLsn = lsn;
-          if (current) {
-            if (frame[XLOG_DATA_HEADER_LENGTH] === TAG_STREAM_STOP) {
-              parser.parse(frame, XLOG_DATA_HEADER_LENGTH); // leaves the block
-              current = undefined;
-            } else {
-              // Relation and Type messages too, in order: a relation may change inside the transaction.
-              const subxid = frame.readUInt32BE(XLOG_DATA_HEADER_LENGTH + 1);
-              current.spool.append(subxid, lsn, frame.subarray(XLOG_DATA_HEADER_LENGTH));
-            }
-            continue;
-          }
-          const message = parser.parse(frame, XLOG_DATA_HEADER_LENGTH);
-          switch (message.tag) {
-            case 'begin':
-              positions.transactionOpened();
-              skipping = message.finalLsn <= this.#lastDelivered;
-              if (!skipping) {
-                this.#receiving = { xid: message.xid, finalLsn: message.finalLsn };
-                yield message;
-              }
-              break;
-            case 'commit':
-              if (skipping) {
-                positions.transactionDropped();
-                skipping = false;
-              } else {
-                this.#lastDelivered = message.commitLsn;
-                this.#receiving = undefined;
-                positions.transactionDelivered(message.endLsn);
-                backoff.reset(); // a whole transaction came through: the connection works
-                yield message;
-              }
-              break;
-            case 'stream_start': {
-              let txn = streamed.get(message.xid);
-              if (!txn) {
-                txn = {
-                  spool: new TransactionSpool(spoolDir, message.xid),
-                  streamStart: Buffer.from(frame.subarray(XLOG_DATA_HEADER_LENGTH)),
-                };
-                streamed.set(message.xid, txn);
-                positions.transactionOpened();
-              }
-              current = txn;
-              break;
-            }
-            case 'stream_abort': {
-              const txn = streamed.get(message.xid);
-              if (message.subxid !== message.xid) {
-                txn?.spool.abortSubtransaction(message.subxid);
-              } else if (txn) {
-                txn.spool.dispose();
-                streamed.delete(message.xid);
-                positions.transactionDropped();
-              }
-              break;
-            }
-            case 'stream_commit': {
-              const txn = streamed.get(message.xid);
-              streamed.delete(message.xid);
-              if (!txn)
-                throw new SlotstreamError(
-                  `Stream Commit for transaction ${message.xid} that never started streaming`,
-                );
-              try {
-                if (message.commitLsn <= this.#lastDelivered) {
-                  // Already delivered, but pgoutput now counts its relations as sent: learn them anyway.
-                  parser.adoptRelations(replayRelations(txn, parser));
-                  positions.transactionDropped();
-                  break;
-                }
-                const { commitLsn, endLsn, commitTime, commitTimeMicros, xid } = message;
-                const begin: BeginMessage = {
-                  tag: 'begin',
-                  finalLsn: commitLsn,
-                  commitTime,
-                  commitTimeMicros,
-                  xid,
-                };
-                yield begin;
-                const replay = replayParser(txn, parser);
-                for (const record of txn.spool.messages()) {
-                  if (this.#signal.aborted) return;
-                  this.#eventLsn = record.lsn;
-                  yield replay.parse(record.payload) as ReplicationEvent;
-                }
-                this.#eventLsn = lsn;
-                // pgoutput counts the relations sent inside a committed streamed transaction as sent for
-                // the ordinary path too, so later transactions rely on them without repeating them.
-                parser.adoptRelations(replay);
-                const commit: CommitMessage = {
-                  tag: 'commit',
-                  flags: message.flags,
-                  commitLsn,
-                  endLsn,
-                  commitTime,
-                  commitTimeMicros,
-                };
-                this.#lastDelivered = message.commitLsn;
-                positions.transactionDelivered(message.endLsn);
-                backoff.reset();
-                yield commit;
-              } finally {
-                txn.spool.dispose();
-              }
-              break;
-            }
-            case 'stream_stop':
-              break;
-            default:
-              if (!skipping) yield message;
-          }
+    const transactions = this.#transactions;
+    transactions.startSession(spoolDir);
+    for (let batch = await session.nextBatch(); batch; batch = await session.nextBatch()) {
+      for (const frame of batch) {
+        if (this.#signal.aborted) return; // closed: what is left would never be acknowledged
+        if (frame[0] === PRIMARY_KEEPALIVE) {
+          session.keepalive(frame);
+          continue;
+        }
+        if (frame[0] !== XLOG_DATA) continue;
+        const lsn = xlogDataStart(frame);
+        positions.observe(lsn);
+        for (const event of transactions.receive(lsn, frame, XLOG_DATA_HEADER_LENGTH)) {
+          if (this.#signal.aborted) return; // also between the changes of a streamed transaction replayed
+          if (event.tag === 'commit') backoff.reset(); // a whole transaction came through: the connection works
+          yield event;
         }
       }
-    } finally {
-      for (const txn of streamed.values()) txn.spool.dispose();
     }
   }
 }
@@ -481,8 +359,7 @@ export function subscribe(options: SubscribeOptions): Subscription {
 
 /** pgoutput protocol versions by server release: 2 (14, streaming), 3 (15, two-phase), 4 (16, parallel). */
 async function serverProtoVersion(replication: pg.Client): Promise<number> {
-  const { rows } = await replication.query('SHOW server_version_num');
-  const version = Number(rows[0]?.server_version_num);
+  const version = await serverVersionNum((sql) => replication.query(sql));
   if (version >= 160000) return 4;
   if (version >= 150000) return 3;
   if (version >= 140000) return 2;

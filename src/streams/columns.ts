@@ -1,5 +1,4 @@
-import type { JsonValue } from '../replication/pgoutput/values.ts';
-import { BUILTIN_TYPE_OIDS } from '../replication/pgoutput/values.ts';
+import { BUILTIN_TYPE_NAMES, BUILTIN_TYPE_OIDS, type JsonValue } from '../replication/pgoutput/values.ts';
 
 /**
  * Column declarations of a table stream: a PostgreSQL type name per column, `?` for a nullable one. The
@@ -52,9 +51,7 @@ export function parseColumnSpec(spec: ColumnSpec): { type: ColumnType; nullable:
   return { type, nullable, oid };
 }
 
-const TYPE_NAMES = new Map([...BUILTIN_TYPE_OIDS].map(([name, oid]) => [oid, name]));
-
 /** A type OID as a name for error messages. */
 export function typeName(oid: number): string {
-  return TYPE_NAMES.get(oid) ?? `type OID ${oid}`;
+  return BUILTIN_TYPE_NAMES.get(oid) ?? `type OID ${oid}`;
 }

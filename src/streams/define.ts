@@ -20,6 +20,12 @@ export type TableUpdate<R = Row> =
   | { stream: string; op: 'truncate'; position: bigint; row: null; old: null };
 
 /**
+ * A change that carries a row (its new row, or the old one of a delete): what `keys` functions and cache
+ * rules see. A truncate has no row; it wakes every waiter and clears the stream's caches instead.
+ */
+export type RowUpdate<R = Row> = Exclude<TableUpdate<R>, { op: 'truncate' }>;
+
+/**
  * One logical message of a message stream. `position`: for a transactional stream, the reader's position
  * before the transaction; for a non-transactional one, the message's LSN (the ephemeral position space,
  * which every reader agrees on because it is the WAL's).
@@ -45,7 +51,7 @@ export interface TableStream<C extends ColumnSpecs = ColumnSpecs> {
   readonly position: string;
   readonly columns: C;
   /** The notifier keys an update touches (a room id, a user id): who should be woken by it. */
-  readonly keys: (update: TableUpdate) => Iterable<string>;
+  readonly keys: (update: RowUpdate) => Iterable<string>;
   /** Narrows a StreamUpdate to this stream's typed updates. */
   is(update: StreamUpdate): update is TableUpdate<RowOf<C>>;
 }
@@ -74,7 +80,7 @@ export interface TableStreamOptions<C extends ColumnSpecs> {
   /** The int8 column holding the row's position. */
   position: PositionColumn<C>;
   columns: C;
-  keys?: (update: TableUpdate<RowOf<C>>) => Iterable<string>;
+  keys?: (update: RowUpdate<RowOf<C>>) => Iterable<string>;
 }
 
 const NO_KEYS = (): Iterable<string> => [];
@@ -100,7 +106,7 @@ export function tableStream<const C extends ColumnSpecs>(options: TableStreamOpt
     position,
     columns,
     // Rows reach it as decoded, which the schema check has matched to `columns`.
-    keys: (options.keys as ((update: TableUpdate) => Iterable<string>) | undefined) ?? NO_KEYS,
+    keys: (options.keys as ((update: RowUpdate) => Iterable<string>) | undefined) ?? NO_KEYS,
     is: (update): update is TableUpdate<RowOf<C>> => update.stream === name && update.op !== 'message',
   };
 }

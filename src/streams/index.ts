@@ -16,11 +16,6 @@ export * from './define.ts';
 export * from './errors.ts';
 export * from './protocol.ts';
 export { checkRelation } from './schema-check.ts';
-export {
-  type RunSql,
-  readStreamHead,
-  STREAM_HEAD_TABLE,
-  StreamHeadMissingError,
-} from './stream-head.ts';
+export { readStreamHead, STREAM_HEAD_TABLE, StreamHeadMissingError } from './stream-head.ts';
 export { StreamSet } from './stream-set.ts';
 export * from './token.ts';

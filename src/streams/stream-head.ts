@@ -1,3 +1,4 @@
+import type { RunSql } from '../replication/connect.ts';
 import { SlotstreamError, sqlState } from '../replication/errors.ts';
 
 /**
@@ -36,9 +37,6 @@ export class StreamHeadMissingError extends SlotstreamError {
     );
   }
 }
-
-/** Anything that runs SQL and returns rows: a pg Client or Pool (`query`), or knex (`raw`), adapted. */
-export type RunSql = (sql: string) => Promise<{ rows: unknown[] }>;
 
 /** The highest committed position. Throws StreamHeadMissingError when the schema is not there. */
 export async function readStreamHead(run: RunSql): Promise<bigint> {

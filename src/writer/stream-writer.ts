@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { parseLsn } from '../replication/lsn.ts';
+import { serverVersionNum } from '../replication/server-version.ts';
 import type { MessageStream } from '../streams/define.ts';
 import { FLUSH_PREFIX } from '../streams/protocol.ts';
 import { readStreamHead } from '../streams/stream-head.ts';
@@ -20,7 +21,7 @@ export interface WriteResult<T> {
 }
 
 /**
- * The single writer's API (DESIGN.md: writer/). `transaction(work)` runs `work` in a database transaction,
+ * The single writer's API (docs/design.md: writer/). `transaction(work)` runs `work` in a database transaction,
  * then, as its last step, allocates positions for the stream rows it added, writes them, emits its
  * invalidations and its position message, and commits. Positions therefore grow in commit order across any
  * number of concurrent transactions, which is what lets a reader's token be a single number with no gaps
@@ -90,9 +91,7 @@ export class StreamWriter {
   }
 
   #version(): Promise<number> {
-    this.#serverVersion ??= this.knex
-      .raw<{ rows: { v: string }[] }>("SELECT current_setting('server_version_num') AS v")
-      .then((r) => Number(r.rows[0]?.v));
+    this.#serverVersion ??= serverVersionNum((sql) => this.knex.raw(sql));
     return this.#serverVersion;
   }
 }

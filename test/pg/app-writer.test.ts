@@ -1,8 +1,8 @@
 /**
- * The reference application's writer process against real PostgreSQL: every endpoint of DESIGN.md's writer
+ * The reference application's writer process against real PostgreSQL: every endpoint of docs/http-api.md's writer
  * table writes what it says at increasing positions a reader can wait for; typing stops by itself when its
  * timeout runs out; every kind of bad input gets 400 `{error, message}` and leaves the database as it was
- * (invariant 7); and the real `slotstream writer` command serves and stops cleanly.
+ * (bad input changes nothing); and the real `slotstream writer` command serves and stops cleanly.
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';

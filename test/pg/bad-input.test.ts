@@ -1,5 +1,5 @@
 /**
- * Invariant 7: every bad input gets a clear, typed error saying what to do, and changes nothing.
+ * Bad input (docs/design.md): every bad input gets a clear, typed error saying what to do, and changes nothing.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -59,7 +59,7 @@ test('a missing publication, and a table it does not cover, are named with the f
   const before = await slotCount();
   const missing = await firstOutcome({ connectionString: url, slot: 'bad_pub', publication: 'nope' });
   assert.ok(missing instanceof PublicationError, String(missing));
-  assert.match(missing.message, /publication "nope" does not exist.*npm run migrate/);
+  assert.match(missing.message, /publication "nope" does not exist.*slotstream migrate/);
 
   await query(url, 'CREATE TABLE receipts_unpublished (id int primary key)');
   const uncovered = await firstOutcome({

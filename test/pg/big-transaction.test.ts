@@ -1,5 +1,5 @@
 /**
- * Invariant 5: a 1,000,000-row transaction goes through a reader whose peak RSS stays under 200 MB, both
+ * Bounded memory: a 1,000,000-row transaction goes through a reader whose peak RSS stays under 200 MB, both
  * when the server streams it before commit (protocol 2+: we spool it to disk) and when it sends it whole
  * after commit (protocol 1: we pass it through). Measured in the reader's own process.
  */

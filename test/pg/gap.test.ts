@@ -1,5 +1,5 @@
 /**
- * Invariant 3 (no gaps in tokens), the way a client sees it: a client follows next_batch tokens on a
+ * No gaps in tokens, the way a client sees it: a client follows next_batch tokens on a
  * reader, reading each window (since, next_batch] from the database, while 8 writer connections commit
  * out of order. Every row must be read exactly once. The control run shows the failure the design guards
  * against: with positions taken at insert time, rows committed behind a token the client already passed

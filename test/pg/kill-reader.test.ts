@@ -1,5 +1,5 @@
 /**
- * Invariant 1 under the harshest crash a reader can have: SIGKILL at random moments while a writer
+ * Nothing is lost under the harshest crash a reader can have: SIGKILL at random moments while a writer
  * commits 20,000 transactions. Every committed row must be delivered, in commit order; the only
  * duplicates allowed are transactions after the slot's last confirmed position, and they are counted.
  */

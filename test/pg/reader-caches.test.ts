@@ -1,5 +1,5 @@
 /**
- * The reader runtime against real PostgreSQL: caches stay fresh (invariant 2) under racing loads, updates and
+ * The reader runtime against real PostgreSQL: caches stay fresh (no stale cache) under racing loads, updates and
  * deletes and explicit invalidations; typing arrives on its own position; a schema that disagrees with a
  * stream's declaration stops the reader with an error that names the column.
  */
@@ -62,7 +62,7 @@ test('a cache load racing an invalidation never leaves a stale value in the cach
   } finally {
     await db.end();
   }
-  assert.ok(cache.stats().staleLoads > 0, 'the race happened: some loads were overtaken and not stored');
+  assert.ok(cache.stats.staleLoads > 0, 'the race happened: some loads were overtaken and not stored');
 });
 
 test('updates and deletes of stream rows invalidate caches and wake waiters like inserts', async () => {

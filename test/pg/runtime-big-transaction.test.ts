@@ -1,5 +1,5 @@
 /**
- * Invariant 5 through the reader runtime (issue 3): a 1,000,000-row writer transaction over 1,000 rooms is
+ * Bounded memory through the reader runtime: a 1,000,000-row writer transaction over 1,000 rooms is
  * applied by a StreamReader with the chat caches, as one coalesced batch, with its process's peak RSS under
  * 200 MB. getEvent's million keys pass its cap and become one "invalidate everything"; the timeline cache
  * and the waiters, a thousand rooms each, stay precise. PostgreSQL 14+ streams a transaction this big before

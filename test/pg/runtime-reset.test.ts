@@ -1,5 +1,5 @@
 /**
- * Invariant 6 through the reader runtime (issue 3): the reader's slot is invalidated by
+ * Slots stay safe, through the reader runtime: the reader's slot is invalidated by
  * max_slot_wal_keep_size while the reader is held mid-transaction; the subscription recreates the slot and
  * the runtime turns its reset into "every cache flushed, every waiter told to resync", then carries on
  * with the new slot: no crash, no stale entry, no waiter left hanging.
@@ -81,7 +81,7 @@ test('a slot lost to max_slot_wal_keep_size flushes every cache and wakes every 
           statuses.filter((s) => s.event === 'slot-created').length === 2
         ) {
           atRecreation = {
-            sizes: reader.caches?.stats().map((c) => c.size) ?? [],
+            sizes: reader.caches?.stats.map((c) => c.size) ?? [],
             waiters: reader.notifier.stats.waiters,
           };
         }
@@ -105,7 +105,7 @@ test('a slot lost to max_slot_wal_keep_size flushes every cache and wakes every 
     for (let i = 0; i < 15; i++) await caches.getRoomsForUser.getOrLoad([`@u${i}:test`], () => []);
     for (let i = 0; i < 5; i++)
       await caches.getAccountData.getOrLoad([`@u${i}:test`, 'm.push_rules'], () => ({}));
-    const populated = registry.stats().map((c) => c.size);
+    const populated = registry.stats.map((c) => c.size);
     assert.deepEqual(populated, [30, 20, 15, 5]);
     // A load in flight across the reset: its result, read before the reset, must not be stored.
     const loadRelease = gate<null>();
@@ -162,14 +162,14 @@ test('a slot lost to max_slot_wal_keep_size flushes every cache and wakes every 
     );
     assert.equal(reader.notifier.stats.waiters, 0);
     assert.equal(reader.notifier.stats.resyncs, waiters.length);
-    for (const cache of registry.stats()) {
+    for (const cache of registry.stats) {
       assert.equal(cache.size, 0, `${cache.name} is empty`);
       assert.equal(cache.indexNodes, 0, `${cache.name}'s index is empty`);
     }
     loadRelease.open(null);
     assert.equal(await inFlight, null);
     assert.equal(caches.getEvent.size, 0, 'a load begun before the reset is not stored');
-    assert.equal(registry.stats().find((c) => c.name === 'getEvent')?.staleLoads, 1);
+    assert.equal(registry.stats.find((c) => c.name === 'getEvent')?.staleLoads, 1);
     assert.equal(reader.stats.resets, 1);
     assert.equal(resets.length, 1);
     assert.ok(reader.position >= stallPosition, 'the position after a reset is the head, read anew');

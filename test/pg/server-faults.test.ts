@@ -1,5 +1,5 @@
 /**
- * Invariant 1 across the server's faults: the walsender terminated mid-stream, and PostgreSQL restarted
+ * Nothing is lost across the server's faults: the walsender terminated mid-stream, and PostgreSQL restarted
  * (clean and crash) while a slow reader still has a backlog. The reader reconnects by itself, with
  * backoff, and delivers every row once, in order.
  */

@@ -1,5 +1,5 @@
 /**
- * Invariant 4 at scale, on a real server: 10,000 long-polls, each on a room of its own, and one transaction
+ * Relevant, prompt wake-ups at scale, on a real server: 10,000 long-polls, each on a room of its own, and one transaction
  * in one room wakes exactly that room's waiters. The notifier's own counters prove the rest: the wake count
  * rises by exactly the waiters woken, and once the remaining waiters are aborted (their clients went away)
  * nothing stays registered in either position space.

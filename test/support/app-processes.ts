@@ -245,7 +245,7 @@ export function qs(params: Record<string, string | number | undefined>): string 
   return search.toString();
 }
 
-/** The writer's API, as DESIGN.md lists it. */
+/** The writer's API, as docs/http-api.md lists it. */
 export class WriterClient {
   constructor(readonly url: () => string) {}
 

@@ -80,11 +80,6 @@ export async function localCluster(): Promise<LocalCluster | undefined> {
   return LocalCluster.start({ binaries: { binDir, label: binDir }, dataDir });
 }
 
-export async function serverMajor(url: string): Promise<number> {
-  const [row] = await query<{ v: string }>(url, "SELECT current_setting('server_version_num') AS v");
-  return Math.floor(Number(row?.v) / 10000);
-}
-
 /**
  * Writes WAL outside the publication and checkpoints, so WAL older than max_slot_wal_keep_size is removed
  * (how the tests make a slot lost).

@@ -33,8 +33,8 @@ export type ChildRequest =
 /** What `stats` (and `waitForPosition`, and `close`) answer. */
 export interface ChildStats {
   reader: StreamReader['stats'];
-  /** `registry.stats()`: every cache with its size and counters. */
-  caches: ReturnType<CacheRegistry['stats']>;
+  /** `registry.stats`: every cache with its size and counters. */
+  caches: CacheRegistry['stats'];
   /** Key waiters registered on the ordered-position notifier. */
   waiters: number;
   statuses: SubscriptionStatus[];
@@ -82,7 +82,7 @@ reader.done.then(
 function stats(): ChildStats {
   return {
     reader: reader.stats,
-    caches: rules.registry.stats(),
+    caches: rules.registry.stats,
     waiters: reader.notifier.stats.waiters,
     statuses,
     warnings,
@@ -97,7 +97,7 @@ async function handle(request: ChildRequest): Promise<unknown> {
       for (const key of request.timelines ?? []) await caches.getRoomTimeline.getOrLoad(key, () => []);
       for (const user of request.users ?? []) await caches.getRoomsForUser.getOrLoad([user], () => []);
       for (const key of request.accountData ?? []) await caches.getAccountData.getOrLoad(key, () => ({}));
-      return rules.registry.stats();
+      return rules.registry.stats;
     }
     case 'wait': {
       // Registered before the reply, with the token of everything applied so far.

@@ -62,7 +62,7 @@ export class ReaderProcess {
     return proc;
   }
 
-  /** Fills the child's caches (getOrLoad); resolves with `registry.stats()` afterwards. */
+  /** Fills the child's caches (getOrLoad); resolves with `registry.stats` afterwards. */
   populate(args: Args<'populate'>): Promise<ChildStats['caches']> {
     return this.#request({ cmd: 'populate', ...args }) as Promise<ChildStats['caches']>;
   }

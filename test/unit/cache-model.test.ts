@@ -158,7 +158,7 @@ async function run(seed: number, max: number, operations: number): Promise<void>
       if (exact) assert.equal(removed, expected, `seed ${seed} op ${now}: invalidateAll`);
     }
 
-    const stats = cache.stats();
+    const stats = cache.stats;
     assert.ok(stats.size <= max, 'bounded');
     if (exact) assert.equal(stats.size, modelCache.size, `seed ${seed} op ${now}: size`);
     // Two-element keys: one node per indexed room plus one per key, so the index follows the cache exactly.
@@ -172,7 +172,7 @@ async function run(seed: number, max: number, operations: number): Promise<void>
   for (const load of pending) load.resolve(load.startValue ?? read(load.key));
   await Promise.all(results);
   cache.invalidateAll();
-  assert.deepEqual([cache.stats().size, cache.stats().indexNodes, cache.stats().loading], [0, 0, 0]);
+  assert.deepEqual([cache.stats.size, cache.stats.indexNodes, cache.stats.loading], [0, 0, 0]);
 }
 
 for (const seed of [1, 2, 3]) {

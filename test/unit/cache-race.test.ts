@@ -50,7 +50,7 @@ for (const [kind, invalidate] of invalidations) {
     old.resolve('read before the invalidation');
     assert.equal(await loading, 'read before the invalidation', 'its caller still gets it');
     assert.equal(cache.get(KEY), undefined, 'but it is not cached');
-    assert.deepEqual([cache.size, cache.stats().staleLoads, cache.stats().indexNodes], [0, 1, 0]);
+    assert.deepEqual([cache.size, cache.stats.staleLoads, cache.stats.indexNodes], [0, 1, 0]);
 
     const fresh = await cache.getOrLoad(KEY, () => 'read after the invalidation');
     assert.equal(fresh, 'read after the invalidation');
@@ -86,7 +86,7 @@ for (const [kind, invalidate] of invalidations) {
       }
       assert.deepEqual(await Promise.all([joinedOld, alsoOld, loadingFresh]), ['old', 'old', 'new']);
       assert.equal(cache.get(KEY), 'new', `stale finished ${staleFinishesFirst ? 'first' : 'last'}`);
-      assert.equal(cache.stats().loading, 0);
+      assert.equal(cache.stats.loading, 0);
     }
   });
 
@@ -128,7 +128,7 @@ test('invalidations elsewhere do not disturb a load', async () => {
   load.resolve('v');
   assert.equal(await loading, 'v');
   assert.equal(cache.get(KEY), 'v');
-  assert.equal(cache.stats().staleLoads, 0);
+  assert.equal(cache.stats.staleLoads, 0);
 });
 
 test('a prefix invalidation disowns every load under it, and only those', async () => {
@@ -143,9 +143,9 @@ test('a prefix invalidation disowns every load under it, and only those', async 
     cache.getOrLoad(key, (loaders[i] as ReturnType<typeof controlledLoader<string>>).loader),
   );
   await tick();
-  assert.equal(cache.stats().loading, 3);
+  assert.equal(cache.stats.loading, 3);
   cache.invalidatePrefix(['!room:x']);
-  assert.equal(cache.stats().loading, 1);
+  assert.equal(cache.stats.loading, 1);
   loaders.forEach((l, i) => {
     l.resolve(`v${i}`);
   });
@@ -154,5 +154,5 @@ test('a prefix invalidation disowns every load under it, and only those', async 
     keys.map((key) => cache.get(key)),
     [undefined, undefined, 'v2'],
   );
-  assert.equal(cache.stats().staleLoads, 2);
+  assert.equal(cache.stats.staleLoads, 2);
 });

@@ -60,7 +60,7 @@ test('invalidateAll flushes every cache (a reset), and stats name each cache', a
   events.get(['$1']);
   events.get(['$9']);
   registry.invalidateAll();
-  assert.deepEqual(registry.stats(), [
+  assert.deepEqual(registry.stats, [
     {
       name: 'getEvent',
       size: 0,

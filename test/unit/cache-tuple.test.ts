@@ -49,14 +49,14 @@ test('prefix invalidation removes every key under the prefix and nothing else', 
   assert.equal(cache.invalidatePrefix(['!room:y', '$e1']), 1, 'a full key as a prefix is exact');
   assert.equal(cache.invalidatePrefix(['!nowhere']), 0);
   assert.equal(cache.invalidatePrefix([]), 4, 'the empty prefix is everything');
-  assert.equal(cache.stats().indexNodes, 0);
+  assert.equal(cache.stats.indexNodes, 0);
 });
 
 test('invalidateAll empties the cache and its index', async () => {
   const cache = new TupleCache<Key, string>('events', { max: 100 });
   await fill(cache, [...roomKeys('!a', 3), ...roomKeys('!b', 3)]);
   assert.equal(cache.invalidateAll(), 6);
-  assert.deepEqual([cache.size, cache.stats().indexNodes], [0, 0]);
+  assert.deepEqual([cache.size, cache.stats.indexNodes], [0, 0]);
   await fill(cache, roomKeys('!a', 1));
   assert.equal(cache.get(['!a', '$e0']), '!a/$e0', 'usable afterwards');
 });
@@ -67,18 +67,18 @@ test('the LRU bound holds and eviction keeps the prefix index in step (no leak)'
   assert.equal(cache.get(['!a', '$e0']), '!a/$e0'); // most recently used now
   await fill(cache, roomKeys('!b', 3)); // evicts !a $e1, $e2, $e3
   assert.equal(cache.size, 4);
-  assert.equal(cache.stats().evictions, 3);
+  assert.equal(cache.stats.evictions, 3);
   assert.equal(cache.get(['!a', '$e0']), '!a/$e0', 'the recently used entry survived');
   assert.equal(cache.get(['!a', '$e1']), undefined);
-  assert.equal(cache.stats().indexNodes, 2 + 4, 'two rooms, four keys');
+  assert.equal(cache.stats.indexNodes, 2 + 4, 'two rooms, four keys');
   assert.equal(cache.invalidatePrefix(['!a']), 1, 'the index knew the evicted keys were gone');
 
   await fill(cache, roomKeys('!c', 50)); // evicts everything else, many times over
   assert.equal(cache.size, 4);
-  assert.equal(cache.stats().indexNodes, 1 + 4, 'only room !c remains indexed');
+  assert.equal(cache.stats.indexNodes, 1 + 4, 'only room !c remains indexed');
   assert.equal(cache.invalidatePrefix(['!b']), 0);
   assert.equal(cache.invalidatePrefix(['!c']), 4);
-  assert.deepEqual([cache.size, cache.stats().indexNodes], [0, 0]);
+  assert.deepEqual([cache.size, cache.stats.indexNodes], [0, 0]);
 });
 
 test('hit, miss, invalidation and eviction counters', async () => {
@@ -92,7 +92,7 @@ test('hit, miss, invalidation and eviction counters', async () => {
   cache.invalidate(['!a', '$2']); // 1
   cache.invalidate(['!a', '$2']); // nothing there: not counted
   cache.invalidateAll(); // 1 (!b $1)
-  assert.deepEqual(cache.stats(), {
+  assert.deepEqual(cache.stats, {
     size: 0,
     hits: 2,
     misses: 4,
@@ -118,14 +118,14 @@ test('concurrent loads of one key share a single loader call', async () => {
   const second = cache.getOrLoad(['!a', '$1'], loader);
   const other = cache.getOrLoad(['!a', '$2'], async () => ({ n: 2 }));
   assert.equal(first, second, 'the very same promise');
-  assert.equal(cache.stats().loading, 2);
+  assert.equal(cache.stats.loading, 2);
   await new Promise(setImmediate);
   release({ n: 1 });
   const [a, b] = await Promise.all([first, second]);
   assert.equal(a, b);
   assert.equal(calls, 1);
   assert.deepEqual(await other, { n: 2 });
-  assert.deepEqual(cache.stats(), {
+  assert.deepEqual(cache.stats, {
     size: 2,
     hits: 1,
     misses: 2,
@@ -146,7 +146,7 @@ test('a failed load rejects every caller, stores nothing, and the next call load
   const joined = cache.getOrLoad(['!a', '$1'], () => 'unused');
   await assert.rejects(first, (error) => error === boom);
   await assert.rejects(joined, (error) => error === boom);
-  assert.equal(cache.stats().loading, 0);
+  assert.equal(cache.stats.loading, 0);
   await assert.rejects(
     cache.getOrLoad(['!a', '$1'], () => {
       throw boom; // a synchronous throw rejects the same way

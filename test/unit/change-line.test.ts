@@ -1,4 +1,4 @@
-/** pgoutput messages → the JSON lines of `slotstream tail` / `slots peek` (format fixed in DESIGN.md). */
+/** pgoutput messages → the JSON lines of `slotstream tail` / `slots peek` (format in docs/cli.md). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ChangeLines, serializeChangeLine } from '../../src/cli/change-line.ts';

@@ -1,7 +1,7 @@
 /** Decoded values → JSON for tail/peek lines: nothing rounded, nothing lost, everything serializable. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { byteaHex, jsonSafe, jsonSafeRow, messageContent } from '../../src/replication/json-safe.ts';
+import { byteaHex, jsonSafe, jsonSafeRow, messageContent } from '../../src/cli/json-safe.ts';
 import { UNCHANGED_TOAST } from '../../src/replication/pgoutput/index.ts';
 
 test('scalars keep their exact value', () => {

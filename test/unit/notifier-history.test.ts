@@ -94,7 +94,7 @@ async function run(seed: number, maxKeys: number, steps: number): Promise<number
       const due = pending.filter((w) => w.keys.some((k) => keys.includes(k) && at > w.after));
       for (const k of keys) if (at > (model.get(k) ?? -1n)) model.set(k, at);
       if (at > position) position = at;
-      n.apply({ keys, position: at });
+      n.notify(keys, at);
       await settle();
       for (const w of pending) {
         if (due.includes(w)) {

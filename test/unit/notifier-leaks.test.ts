@@ -70,7 +70,8 @@ test('10,000 waiters woken by updates, positions and a resync leave nothing behi
   );
   const positions = Array.from({ length: N }, (_, i) => n.waitForPosition(BigInt(i + 1), 60_000, signal));
   assert.equal(getEventListeners(signal, 'abort').length, 3 * N);
-  n.apply({ keys: Array.from({ length: N }, (_, i) => `!r${i}`), position: BigInt(N) });
+  const keys = Array.from({ length: N }, (_, i) => `!r${i}`);
+  n.notify(keys, BigInt(N));
   assert.ok((await Promise.all(woken)).every((r) => r.kind === 'updated'));
   assert.equal((await Promise.all(positions)).length, N);
   n.resync(BigInt(N + 1));

@@ -1,4 +1,4 @@
-/** waitForPosition / advance: read-your-writes (GET /wait). */
+/** waitForPosition: read-your-writes (GET /wait), resolved as notify applies positions. */
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
 import { Notifier, WaitTimeoutError } from '../../src/notifier/index.ts';
@@ -13,7 +13,7 @@ test('a position already applied resolves at once with the current position', as
   assert.equal(n.stats.positionWaiters, 0);
 });
 
-test('advance resolves exactly the waiters at or below it, lowest target first', async () => {
+test('an applied position resolves exactly the waiters at or below it, lowest target first', async () => {
   const n = new Notifier();
   const order: bigint[] = [];
   const targets = [50n, 10n, 30n, 20n, 40n, 30n, 60n];
@@ -23,17 +23,17 @@ test('advance resolves exactly the waiters at or below it, lowest target first',
       return position;
     }),
   );
-  n.advance(25n);
+  n.notify([], 25n); // a transaction that touched no key still applies its position
   await settle();
   assert.deepEqual(order, [10n, 20n]);
-  n.advance(24n); // lower: a redelivery, ignored
+  n.notify([], 24n); // lower: a redelivery, ignored
   assert.equal(n.currentPosition, 25n);
-  n.advance(45n);
+  n.notify([], 45n);
   await settle();
   assert.deepEqual(order, [10n, 20n, 30n, 30n, 40n]);
   assert.equal(n.stats.positionWaiters, 2);
-  // apply() advances too: an update at 60 is applied, so 60 is readable.
-  n.apply({ keys: ['!a'], position: 60n });
+  // One that touched keys the same: an update at 60 is applied, so 60 is readable.
+  n.notify(['!a'], 60n);
   assert.deepEqual(await Promise.all(all), [60n, 25n, 45n, 25n, 45n, 45n, 60n]);
   assert.deepEqual(order, [10n, 20n, 30n, 30n, 40n, 50n, 60n]);
   assert.equal(n.stats.positionWaiters, 0);
@@ -56,7 +56,7 @@ test('a position not reached in time rejects with WaitTimeoutError naming both p
     return true;
   });
   assert.equal(n.stats.positionWaiters, 1);
-  n.advance(5n);
+  n.notify([], 5n);
   assert.equal(await kept, 5n);
   await assert.rejects(n.waitForPosition(6n, 0), WaitTimeoutError);
   assert.equal(n.stats.positionTimeouts, 2);
@@ -70,7 +70,7 @@ test('abort rejects with the reason and leaves the heap consistent for the other
   // Abort every third one, from the middle of the heap as well as its top.
   for (let i = 0; i < 100; i += 3) controllers[i]?.abort(new Error(`gone ${i}`));
   assert.equal(n.stats.positionWaiters, 66);
-  n.advance(100n);
+  n.notify([], 100n);
   const outcomes = await Promise.allSettled(waits);
   assert.deepEqual(
     outcomes.map((o) => o.status),

@@ -1,4 +1,4 @@
-/** Notifier.wait / apply / resync: who is woken, when, with what (invariants 4 and 6). */
+/** Notifier.wait / notify / resync: who is woken, when, with what (wake-ups and resets, docs/design.md). */
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
 import { InvalidTimeoutError, Notifier, type WaitResult } from '../../src/notifier/index.ts';
@@ -18,8 +18,8 @@ function watch<T>(promise: Promise<T>): { result?: T; error?: unknown; done: boo
 
 test('a key that already changed after the token answers at once, naming the keys that fired', async () => {
   const n = new Notifier();
-  n.apply({ keys: ['!a', '!b'], position: 5n });
-  n.apply({ keys: ['@u'], position: 7n });
+  n.notify(['!a', '!b'], 5n);
+  n.notify(['@u'], 7n);
   assert.deepEqual(await n.wait({ keys: ['!a', '!c', '@u'], after: 5n, timeoutMs: 1000 }), {
     kind: 'updated',
     position: 7n,
@@ -36,7 +36,7 @@ test('a key that already changed after the token answers at once, naming the key
 
 test('timeoutMs 0 is a probe: answers from history and never registers', async () => {
   const n = new Notifier({ position: 10n });
-  n.apply({ keys: ['k'], position: 11n });
+  n.notify(['k'], 11n);
   assert.deepEqual(await n.wait({ keys: ['j'], after: 10n, timeoutMs: 0 }), {
     kind: 'timeout',
     position: 11n,
@@ -66,7 +66,7 @@ test('10,000 waiters on distinct keys: an update to one key wakes exactly its wa
   await settle();
   assert.equal(n.stats.waiters, 10_001);
 
-  n.apply({ keys: ['!room4242'], position: 1n });
+  n.notify(['!room4242'], 1n);
   await settle();
   const woken = waits.flatMap((w, i) => (w.done ? [i] : []));
   assert.deepEqual(woken, [4242]);
@@ -91,14 +91,14 @@ test('a waiter on several keys is woken once and hears every key the batch touch
     yield '!b';
     yield '!z';
   }
-  n.apply({ keys: keys(), position: 3n });
+  n.notify(keys(), 3n);
   await settle();
   assert.deepEqual(multi.result, { kind: 'updated', position: 3n, keys: ['!a', '!b'] });
   assert.deepEqual(onA.result, { kind: 'updated', position: 3n, keys: ['!a'] });
   assert.equal(n.stats.wakes, 2);
   assert.equal(n.stats.waiters, 0);
   assert.equal(n.stats.indexedKeys, 0);
-  n.apply({ keys: ['!c'], position: 4n }); // nobody left to wake, nothing thrown
+  n.notify(['!c'], 4n); // nobody left to wake, nothing thrown
   assert.equal(n.stats.wakes, 2);
 });
 
@@ -106,11 +106,11 @@ test('an update at or below a waiter’s token does not wake it (the client alre
   // A token from a reader that is ahead of this one.
   const n = new Notifier();
   const ahead = watch(n.wait({ keys: ['!a'], after: 10n, timeoutMs: 60_000 }));
-  n.apply({ keys: ['!a'], position: 9n });
-  n.apply({ keys: ['!a'], position: 10n });
+  n.notify(['!a'], 9n);
+  n.notify(['!a'], 10n);
   await settle();
   assert.equal(ahead.done, false);
-  n.apply({ keys: ['!a'], position: 11n });
+  n.notify(['!a'], 11n);
   await settle();
   assert.deepEqual(ahead.result, { kind: 'updated', position: 11n, keys: ['!a'] });
 });
@@ -119,12 +119,12 @@ test('timeout resolves with the current position and frees the waiter', async (t
   mock.timers.enable({ apis: ['setTimeout'] });
   t.after(() => mock.timers.reset());
   const n = new Notifier();
-  n.advance(4n);
+  n.notify([], 4n);
   const w = watch(n.wait({ keys: ['!a', '!b'], after: 4n, timeoutMs: 30_000 }));
   mock.timers.tick(29_999);
   await settle();
   assert.equal(w.done, false);
-  n.apply({ keys: ['!other'], position: 6n });
+  n.notify(['!other'], 6n);
   mock.timers.tick(1);
   await settle();
   assert.deepEqual(w.result, { kind: 'timeout', position: 6n });
@@ -146,7 +146,7 @@ test('abort rejects with the signal’s reason and frees the waiter; an aborted 
   assert.equal(n.stats.aborts, 1);
 
   // Even when the answer is known, an aborted request gets no answer.
-  n.apply({ keys: ['!a'], position: 1n });
+  n.notify(['!a'], 1n);
   await assert.rejects(
     n.wait({ keys: ['!a'], after: 0n, timeoutMs: 10, signal: controller.signal }),
     (e) => e === reason,
@@ -156,7 +156,7 @@ test('abort rejects with the signal’s reason and frees the waiter; an aborted 
 
 test('resync wakes every waiter, forgets key history, and old tokens are answered at once after it', async () => {
   const n = new Notifier();
-  n.apply({ keys: ['!a'], position: 5n });
+  n.notify(['!a'], 5n);
   const waits = [
     watch(n.wait({ keys: ['!a'], after: 5n, timeoutMs: 60_000 })),
     watch(n.wait({ keys: ['!b', '@u'], after: 5n, timeoutMs: 60_000 })),

@@ -30,6 +30,7 @@ import {
   type PgValue,
   type Relation,
   type Row,
+  TypeOid,
   UNCHANGED_TOAST,
 } from '../../src/replication/pgoutput/index.ts';
 import { frames, loadFixtures } from './fixtures/pgoutput/load.ts';
@@ -65,23 +66,23 @@ function mapArray(v: PgValue, f: (x: unknown) => unknown): unknown {
 function asPgTypes(v: PgValue, typeOid: number, typeName: string | undefined): unknown {
   if (v === null) return null;
   switch (typeOid) {
-    case 20:
+    case TypeOid.int8:
       return typeof v === 'bigint' ? String(v) : v;
-    case 1016:
+    case TypeOid.int8Array:
       return mapArray(v, String);
-    case 1231:
+    case TypeOid.numericArray:
       return mapArray(v, (x) => Number.parseFloat(x as string));
-    case 1082:
+    case TypeOid.date:
       return pgTypesDate(v);
-    case 1182:
+    case TypeOid.dateArray:
       return mapArray(v, (x) => pgTypesDate(x as PgValue));
-    case 1114:
-    case 1184:
+    case TypeOid.timestamp:
+    case TypeOid.timestamptz:
       return infinityToNumber(v);
-    case 1115:
-    case 1185:
+    case TypeOid.timestampArray:
+    case TypeOid.timestamptzArray:
       return mapArray(v, infinityToNumber);
-    case 1003:
+    case TypeOid.nameArray:
       return Array.isArray(v) ? `{${v.join(',')}}` : v;
   }
   if (typeName === 'int4') return String(v); // a domain over int4: pg-types has no parser for its OID
@@ -97,7 +98,7 @@ function expectedRow(
   if (row === null) return null;
   const out: Record<string, unknown> = {};
   for (const c of relation.columns) {
-    if (!(c.name in row) || c.typeOid === 1186) continue;
+    if (!(c.name in row) || c.typeOid === TypeOid.interval) continue;
     const v = row[c.name] as PgValue;
     out[c.name] =
       v === UNCHANGED_TOAST
@@ -112,7 +113,8 @@ function expectedRow(
 function theirRow(row: Record<string, unknown> | null, relation: Relation): unknown {
   if (row === null) return null;
   const out: Record<string, unknown> = {};
-  for (const c of relation.columns) if (c.name in row && c.typeOid !== 1186) out[c.name] = row[c.name];
+  for (const c of relation.columns)
+    if (c.name in row && c.typeOid !== TypeOid.interval) out[c.name] = row[c.name];
   return out;
 }
 

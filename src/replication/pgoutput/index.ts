@@ -1,3 +1,5 @@
+/// <reference types="node" preserve="true" />
+// Published declarations use Node's types (Buffer, NodeJS.*); TypeScript 6+ loads @types/node only if told.
 /** The pgoutput decoder: parser, message types and value decoding. */
 export { BinaryReader, describeTag } from './binary-reader.ts';
 export { PgoutputParser, type PgoutputParserOptions } from './parser.ts';

@@ -123,13 +123,6 @@ export class PgoutputParser {
     for (const [oid, base] of other.#baseTypes) this.#baseTypes.set(oid, base);
   }
 
-  /** Forgets relations and stream state: call when a new decoding session starts (reconnect). */
-  reset(): void {
-    this.#relations.clear();
-    this.#baseTypes.clear();
-    this.#inStream = false;
-  }
-
   /**
    * Decodes exactly one pgoutput message: `buf[start, end)` (by default the whole buffer), i.e. the bytes
    * after the XLogData header, or one `data` value of pg_logical_slot_peek_binary_changes. Throws
@@ -287,7 +280,7 @@ export class PgoutputParser {
     if (entry === undefined)
       throw r.error(
         `relation OID ${oid} has not been described by a Relation message in this decoding session ` +
-          '(was the parser shared between sessions, or reset mid-session?)',
+          '(was the parser shared between sessions, or created after the session began?)',
         at,
       );
     return entry;

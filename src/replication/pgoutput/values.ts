@@ -58,101 +58,6 @@ export type ValueDecoder = (buf: Buffer, start: number, end: number) => PgValue;
 /** Decodes one value from its (already unescaped) text. */
 export type ElementDecoder = (text: string) => PgScalar | JsonValue;
 
-/** Built-in type OIDs this module knows. */
-export const TypeOid = {
-  bool: 16,
-  bytea: 17,
-  char: 18,
-  name: 19,
-  int8: 20,
-  int2: 21,
-  int4: 23,
-  text: 25,
-  oid: 26,
-  json: 114,
-  float4: 700,
-  float8: 701,
-  bpchar: 1042,
-  varchar: 1043,
-  date: 1082,
-  timestamp: 1114,
-  timestamptz: 1184,
-  numeric: 1700,
-  uuid: 2950,
-  jsonb: 3802,
-  boolArray: 1000,
-  byteaArray: 1001,
-  charArray: 1002,
-  nameArray: 1003,
-  int2Array: 1005,
-  int4Array: 1007,
-  textArray: 1009,
-  bpcharArray: 1014,
-  varcharArray: 1015,
-  int8Array: 1016,
-  float4Array: 1021,
-  float8Array: 1022,
-  oidArray: 1028,
-  timestampArray: 1115,
-  dateArray: 1182,
-  timeArray: 1183,
-  timestamptzArray: 1185,
-  intervalArray: 1187,
-  numericArray: 1231,
-  jsonArray: 199,
-  uuidArray: 2951,
-  jsonbArray: 3807,
-} as const;
-
-/**
- * pg_catalog type names → OIDs, for Type messages: for a domain, pgoutput's Type message names the domain's
- * base type (with an empty schema for pg_catalog), so a domain over a built-in type decodes like that type.
- */
-export const BUILTIN_TYPE_OIDS: ReadonlyMap<string, number> = new Map([
-  ['bool', 16],
-  ['bytea', 17],
-  ['char', 18],
-  ['name', 19],
-  ['int8', 20],
-  ['int2', 21],
-  ['int4', 23],
-  ['text', 25],
-  ['oid', 26],
-  ['json', 114],
-  ['float4', 700],
-  ['float8', 701],
-  ['bpchar', 1042],
-  ['varchar', 1043],
-  ['date', 1082],
-  ['timestamp', 1114],
-  ['timestamptz', 1184],
-  ['numeric', 1700],
-  ['uuid', 2950],
-  ['jsonb', 3802],
-  ['_bool', 1000],
-  ['_bytea', 1001],
-  ['_char', 1002],
-  ['_name', 1003],
-  ['_int2', 1005],
-  ['_int4', 1007],
-  ['_text', 1009],
-  ['_bpchar', 1014],
-  ['_varchar', 1015],
-  ['_int8', 1016],
-  ['_float4', 1021],
-  ['_float8', 1022],
-  ['_oid', 1028],
-  ['_timestamp', 1115],
-  ['_date', 1182],
-  ['_time', 1183],
-  ['_timestamptz', 1185],
-  ['_interval', 1187],
-  ['_numeric', 1231],
-  ['_json', 199],
-  ['_uuid', 2951],
-  ['_jsonb', 3807],
-]);
-
 // ---------------------------------------------------------------------------------------------------------
 // Text decoders (for array elements and the scalar decoders that need a string anyway)
 
@@ -495,76 +400,89 @@ function arrayDecoder(element: ElementDecoder): ValueDecoder {
   return (buf, start, end) => parseArrayLiteral(buf.toString('utf8', start, end), element);
 }
 
-const decodeBoolArray = arrayDecoder(textToBool);
-const decodeIntArray = arrayDecoder(textToInt);
-const decodeBigIntArray = arrayDecoder(textToBigInt);
-const decodeFloatArray = arrayDecoder(textToFloat);
-const decodeStringArray = arrayDecoder(textToString);
-const decodeJsonArray = arrayDecoder(textToJson);
-const decodeByteaArray = arrayDecoder(textToBytea);
-const decodeTimestampArray = arrayDecoder(textToTimestamp);
-const decodeTimestamptzArray = arrayDecoder(textToTimestamptz);
+// ---------------------------------------------------------------------------------------------------------
+// Built-in types
 
-/** The decoder for a column of type `typeOid` (text format). Unknown types decode to their text. */
+/**
+ * The built-in types this module decodes, the one place their OIDs are written down: everything else that
+ * needs a type's OID or name (TypeOid, decoderFor, Type messages, stream column declarations) is derived
+ * from here, so a type added here is known everywhere at once. OIDs are fixed in pg_type.dat.
+ */
+const BUILTIN_TYPES = [
+  { name: 'bool', oid: 16, arrayOid: 1000, decode: decodeBool, element: textToBool },
+  { name: 'bytea', oid: 17, arrayOid: 1001, decode: decodeBytea, element: textToBytea },
+  { name: 'char', oid: 18, arrayOid: 1002, decode: decodeText, element: textToString },
+  { name: 'name', oid: 19, arrayOid: 1003, decode: decodeText, element: textToString },
+  { name: 'int8', oid: 20, arrayOid: 1016, decode: decodeBigInt, element: textToBigInt },
+  { name: 'int2', oid: 21, arrayOid: 1005, decode: decodeInt, element: textToInt },
+  { name: 'int4', oid: 23, arrayOid: 1007, decode: decodeInt, element: textToInt },
+  { name: 'text', oid: 25, arrayOid: 1009, decode: decodeText, element: textToString },
+  { name: 'oid', oid: 26, arrayOid: 1028, decode: decodeInt, element: textToInt },
+  { name: 'json', oid: 114, arrayOid: 199, decode: decodeJson, element: textToJson },
+  { name: 'float4', oid: 700, arrayOid: 1021, decode: decodeFloat, element: textToFloat },
+  { name: 'float8', oid: 701, arrayOid: 1022, decode: decodeFloat, element: textToFloat },
+  { name: 'bpchar', oid: 1042, arrayOid: 1014, decode: decodeText, element: textToString },
+  { name: 'varchar', oid: 1043, arrayOid: 1015, decode: decodeText, element: textToString },
+  { name: 'date', oid: 1082, arrayOid: 1182, decode: decodeAscii, element: textToString },
+  { name: 'time', oid: 1083, arrayOid: 1183, decode: decodeText, element: textToString },
+  { name: 'timestamp', oid: 1114, arrayOid: 1115, decode: decodeTimestamp, element: textToTimestamp },
+  { name: 'timestamptz', oid: 1184, arrayOid: 1185, decode: decodeTimestamptz, element: textToTimestamptz },
+  { name: 'interval', oid: 1186, arrayOid: 1187, decode: decodeText, element: textToString },
+  { name: 'numeric', oid: 1700, arrayOid: 1231, decode: decodeAscii, element: textToString },
+  { name: 'uuid', oid: 2950, arrayOid: 2951, decode: decodeAscii, element: textToString },
+  { name: 'jsonb', oid: 3802, arrayOid: 3807, decode: decodeJson, element: textToJson },
+] as const satisfies readonly {
+  /** As in pg_catalog.pg_type; its array type is named with a leading underscore. */
+  name: string;
+  oid: number;
+  arrayOid: number;
+  /** A column of the type. */
+  decode: ValueDecoder;
+  /** One element of an array of the type (already unescaped). */
+  element: ElementDecoder;
+}[];
+
+type BuiltinType = (typeof BUILTIN_TYPES)[number];
+
+/** Built-in type OIDs by name: `TypeOid.int4`, and `TypeOid.int4Array` for its array type. */
+export const TypeOid = Object.freeze(
+  Object.fromEntries(
+    BUILTIN_TYPES.flatMap((t) => [
+      [t.name, t.oid],
+      [`${t.name}Array`, t.arrayOid],
+    ]),
+  ),
+) as { readonly [T in BuiltinType as T['name']]: T['oid'] } & {
+  readonly [T in BuiltinType as `${T['name']}Array`]: T['arrayOid'];
+};
+
+/**
+ * pg_catalog type names → OIDs, for Type messages: for a domain, pgoutput's Type message names the domain's
+ * base type (with an empty schema for pg_catalog), so a domain over a built-in type decodes like that type.
+ */
+export const BUILTIN_TYPE_OIDS: ReadonlyMap<string, number> = new Map(
+  BUILTIN_TYPES.flatMap((t) => [
+    [t.name, t.oid],
+    [`_${t.name}`, t.arrayOid],
+  ]),
+);
+
+/** The other way round: a built-in type's pg_catalog name by OID. */
+export const BUILTIN_TYPE_NAMES: ReadonlyMap<number, string> = new Map(
+  [...BUILTIN_TYPE_OIDS].map(([name, oid]) => [oid, name]),
+);
+
+const DECODERS: ReadonlyMap<number, ValueDecoder> = new Map(
+  BUILTIN_TYPES.flatMap((t) => [
+    [t.oid, t.decode],
+    [t.arrayOid, arrayDecoder(t.element)],
+  ]),
+);
+
+/**
+ * The decoder for a column of type `typeOid` (text format). Every type not in the table (enums, domains,
+ * ranges, …) decodes to its text.
+ */
 export function decoderFor(typeOid: number): ValueDecoder {
-  switch (typeOid) {
-    case TypeOid.bool:
-      return decodeBool;
-    case TypeOid.int2:
-    case TypeOid.int4:
-    case TypeOid.oid:
-      return decodeInt;
-    case TypeOid.int8:
-      return decodeBigInt;
-    case TypeOid.float4:
-    case TypeOid.float8:
-      return decodeFloat;
-    case TypeOid.numeric:
-    case TypeOid.uuid:
-    case TypeOid.date:
-      return decodeAscii;
-    case TypeOid.json:
-    case TypeOid.jsonb:
-      return decodeJson;
-    case TypeOid.bytea:
-      return decodeBytea;
-    case TypeOid.timestamp:
-      return decodeTimestamp;
-    case TypeOid.timestamptz:
-      return decodeTimestamptz;
-    case TypeOid.boolArray:
-      return decodeBoolArray;
-    case TypeOid.int2Array:
-    case TypeOid.int4Array:
-    case TypeOid.oidArray:
-      return decodeIntArray;
-    case TypeOid.int8Array:
-      return decodeBigIntArray;
-    case TypeOid.float4Array:
-    case TypeOid.float8Array:
-      return decodeFloatArray;
-    case TypeOid.numericArray:
-    case TypeOid.textArray:
-    case TypeOid.varcharArray:
-    case TypeOid.bpcharArray:
-    case TypeOid.charArray:
-    case TypeOid.nameArray:
-    case TypeOid.uuidArray:
-    case TypeOid.dateArray:
-    case TypeOid.timeArray:
-    case TypeOid.intervalArray:
-      return decodeStringArray;
-    case TypeOid.jsonArray:
-    case TypeOid.jsonbArray:
-      return decodeJsonArray;
-    case TypeOid.byteaArray:
-      return decodeByteaArray;
-    case TypeOid.timestampArray:
-      return decodeTimestampArray;
-    case TypeOid.timestamptzArray:
-      return decodeTimestamptzArray;
-    default:
-      // text, varchar, bpchar, name, "char" and every type we do not know (enums, domains, interval, …).
-      return decodeText;
-  }
+  return DECODERS.get(typeOid) ?? decodeText;
 }

@@ -13,8 +13,8 @@
  * | arrays                   | arrays, element by element                                       |
  * | json/jsonb values        | as they are: they came from JSON.parse                           |
  */
-import type { JsonValue, PgValue, Row } from './pgoutput/index.ts';
-import { UnchangedToast } from './pgoutput/index.ts';
+import type { JsonValue, PgValue, Row } from '../replication/pgoutput/index.ts';
+import { UnchangedToast } from '../replication/pgoutput/index.ts';
 
 export const UNCHANGED_TOAST_JSON: { $unchanged_toast: true } = Object.freeze({ $unchanged_toast: true });
 
