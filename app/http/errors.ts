@@ -1,3 +1,5 @@
+import { NotifierClosedError } from 'slotstream';
+
 /**
  * Errors the reference application answers with. Every error response has the body
  * `{"error": CODE, "message": TEXT}` (docs/http-api.md); the codes are
@@ -97,13 +99,14 @@ export class RequestAbortedError extends Error {
 }
 
 /**
- * The error response for anything a handler threw. HttpErrors are answered as they are; a shutdown abort
- * becomes 503 so the client retries elsewhere; anything else is a bug or an outage: 500 M_UNKNOWN with the
+ * The error response for anything a handler threw. HttpErrors are answered as they are; a shutdown abort,
+ * or a wait ended because the reader stopped, becomes 503 so the client retries elsewhere; anything else is a bug or an outage: 500 M_UNKNOWN with the
  * error's own message only — never its stack, cause or properties (those go to the log).
  */
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
-  if (err instanceof RequestAbortedError && err.why === 'shutdown') {
+  // The reader stopped under a waiting request: another reader can answer it.
+  if ((err instanceof RequestAbortedError && err.why === 'shutdown') || err instanceof NotifierClosedError) {
     return new HttpError(503, 'M_UNKNOWN', err.message, {
       headers: { Connection: 'close', 'Retry-After': '0' },
       cause: err,

@@ -64,7 +64,7 @@ async function main() {
     publication,
   });
   log(`reader on slot ${slot} (it stays after this run: \`npx slotstream slots drop ${slot}\` removes it)`);
-  // Ends a long-poll left waiting when something fails: closing the reader does not.
+  // Ends the long-poll at once when a step fails, before the reader is closed.
   const stop = new AbortController();
   try {
     const before = await service.listTodos(OWNER); // a miss: loaded from the database

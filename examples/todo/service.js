@@ -10,7 +10,6 @@ import {
   StreamSet,
   StreamWriter,
 } from 'slotstream';
-import { knexConfig } from 'slotstream/migrations';
 import { todos } from './streams.js';
 
 /**
@@ -38,7 +37,7 @@ import { todos } from './streams.js';
  * @property {() => string} token where this reader is now, as the opaque string a client keeps
  * @property {(owner: string, since: string, timeoutMs: number, signal?: AbortSignal) => Promise<'updated' | 'timeout' | 'resync'>} waitForChange
  *   the long-poll: resolves once a change to `owner`'s todos after token `since` has been applied here;
- *   `signal` ends it early (close() does not: give every wait a signal that shutdown aborts)
+ *   `signal` ends it early; close() ends it too (it rejects with NotifierClosedError)
  * @property {(position: bigint, timeoutMs: number) => Promise<bigint>} waitForPosition
  *   read-your-writes: resolves once this reader has applied the writer's `position`
  * @property {() => import('slotstream').CacheStats} cacheStats
@@ -52,7 +51,8 @@ import { todos } from './streams.js';
  */
 export async function startTodoService(options) {
   const { connectionString, slot, publication = 'todo' } = options;
-  const knex = knexFactory(knexConfig(connectionString));
+  // The service's own pool (knex's default, up to 10 connections) for the writer and the cache loads.
+  const knex = knexFactory({ client: 'pg', connection: connectionString });
   const writer = new StreamWriter(knex);
 
   const rules = new CacheRules(new CacheRegistry());

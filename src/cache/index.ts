@@ -29,7 +29,6 @@
  */
 export { CacheDefinitionError, CacheKeyError } from './errors.ts';
 export { type CacheKey, encodeKey } from './key.ts';
-export { PrefixTree } from './prefix-tree.ts';
 export { CacheRegistry, type RegisteredCache } from './registry.ts';
 export type { CacheStats } from './stats.ts';
 export { type CacheOptions, TupleCache } from './tuple-cache.ts';

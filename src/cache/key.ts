@@ -6,6 +6,12 @@ export type CacheKey = readonly string[];
 /**
  * The string the LRU stores a key under. JSON keeps tuples apart that naive joining would merge
  * (`['a|b']` and `['a', 'b']`, `['']` and `[]`): every element is quoted and escaped.
+ *
+ * @example
+ * ```ts
+ * import { encodeKey } from 'slotstream';
+ * encodeKey(['!room:x', '$event']); // '["!room:x","$event"]'
+ * ```
  */
 export function encodeKey(key: CacheKey): string {
   return JSON.stringify(key);

@@ -10,7 +10,17 @@ interface Node<T> {
 /**
  * A map from tuple keys to values that can hand over everything under a prefix in time proportional to what
  * is under it, not to the whole map. Nodes exist only on the paths to stored keys: deleting a key prunes the
- * nodes it alone needed, so the tree's size follows the number of keys and never leaks.
+ * nodes it alone needed, so the tree's size follows the number of keys and never leaks. `TupleCache` keeps
+ * its prefix index in one; it is exported for code that needs the same over its own values.
+ *
+ * @example
+ * ```ts
+ * import { PrefixTree } from 'slotstream';
+ * const tree = new PrefixTree<number>();
+ * tree.set(['!room:x', '$a'], 1);
+ * tree.set(['!room:x', '$b'], 2);
+ * tree.take(['!room:x']); // [2, 1]: everything under the prefix, now removed (tree.size is 0)
+ * ```
  */
 export class PrefixTree<T> {
   #root: Node<T> = emptyNode();
@@ -27,10 +37,12 @@ export class PrefixTree<T> {
     return this.#nodes;
   }
 
+  /** The value stored at exactly `key`, or undefined. */
   get(key: CacheKey): T | undefined {
     return this.#find(key)?.value;
   }
 
+  /** Stores `value` at `key`, replacing what was there, and creates the nodes on its path. */
   set(key: CacheKey, value: T): void {
     let node = this.#root;
     for (const part of key) {
@@ -104,6 +116,7 @@ export class PrefixTree<T> {
     return values;
   }
 
+  /** Removes every key. */
   clear(): void {
     this.#root = emptyNode();
     this.#size = 0;

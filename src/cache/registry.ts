@@ -17,12 +17,25 @@ export interface RegisteredCache {
 
 /**
  * The caches of one process, by name: explicit invalidations arrive as `{cache, keys | null}` and are
- * resolved here, and a reset flushes them all.
+ * resolved here, and a reset flushes them all. A reader's registry is usually made through `CacheRules`,
+ * which declares each cache with the stream rules that invalidate it.
+ *
+ * @example
+ * ```ts
+ * import { CacheRegistry } from 'slotstream';
+ * const caches = new CacheRegistry();
+ * const getEvent = caches.define<[eventId: string], string>('getEvent', { max: 50_000, keyLength: 1 });
+ * caches.invalidate('getEvent', ['$event']); // true: as a writer's tx.invalidate('getEvent', ['$event'])
+ * caches.invalidateAll(); // a reset: every cache flushed
+ * ```
  */
 export class CacheRegistry {
   readonly #caches = new Map<string, RegisteredCache>();
 
-  /** Creates and registers a cache. Names are unique: invalidations find caches by name. */
+  /**
+   * Creates and registers a cache. Names are unique: invalidations find caches by name. Throws
+   * CacheDefinitionError for an empty or taken name, or a bound that is not a positive integer.
+   */
   define<K extends CacheKey, V>(name: string, options: CacheOptions): TupleCache<K, V> {
     if (name === '') throw new CacheDefinitionError(name, 'a cache needs a name');
     if (this.#caches.has(name)) throw new CacheDefinitionError(name, 'a cache of that name already exists');
@@ -31,10 +44,12 @@ export class CacheRegistry {
     return cache;
   }
 
+  /** The cache registered as `name`, if any (untyped: keep the `TupleCache` that `define` returned). */
   get(name: string): RegisteredCache | undefined {
     return this.#caches.get(name);
   }
 
+  /** The registered caches' names, in definition order. */
   get names(): string[] {
     return [...this.#caches.keys()];
   }

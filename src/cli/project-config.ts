@@ -25,7 +25,18 @@ export interface SlotstreamConfig extends ServiceSchema {
   commands?: readonly Command[];
 }
 
-/** Identity, for the types: `export default defineConfig({...})`. */
+/**
+ * Identity, for the types: `export default defineConfig({...})`.
+ *
+ * @example
+ * ```ts
+ * // slotstream.config.js (todos: a tableStream from the service's own module)
+ * import { defineConfig } from 'slotstream/cli';
+ * export default defineConfig({
+ *   streams: [todos], migrations: { directory: './migrations' }, publication: 'todo',
+ * });
+ * ```
+ */
 export function defineConfig(config: SlotstreamConfig): SlotstreamConfig {
   return config;
 }
@@ -48,8 +59,33 @@ export const NO_CONFIG: LoadedConfig = Object.freeze({
 /** Searched for in this order in the working directory. `.ts` needs a TypeScript loader (tsx, Node 23+). */
 export const CONFIG_FILES = ['slotstream.config.js', 'slotstream.config.mjs', 'slotstream.config.ts'];
 
+/**
+ * A slotstream.config that cannot be used: the file SLOTSTREAM_CONFIG names does not exist, it fails to
+ * load, or it has no default export.
+ *
+ * @example
+ * ```ts
+ * import { ConfigError, loadConfig } from 'slotstream/cli';
+ * const project = await loadConfig(process.cwd(), process.env).catch((error: unknown) => {
+ *   if (error instanceof ConfigError) console.error(error.message); // which file, and what is wrong
+ *   throw error;
+ * });
+ * ```
+ */
 export class ConfigError extends SlotstreamError {}
 
+/**
+ * The project's config: the file `env.SLOTSTREAM_CONFIG` names (relative to `cwd`), else the first of
+ * CONFIG_FILES in `cwd`, else none (the defaults). A relative migrations directory is resolved against the
+ * config's own directory. Throws ConfigError when the file is missing, fails to load, or exports nothing.
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from 'slotstream/cli';
+ * const project = await loadConfig(process.cwd(), process.env);
+ * console.log(project.file ?? 'no config file', project.publication, project.config.streams?.length ?? 0);
+ * ```
+ */
 export async function loadConfig(cwd: string, env: NodeJS.ProcessEnv): Promise<LoadedConfig> {
   const file = env.SLOTSTREAM_CONFIG
     ? path.resolve(cwd, env.SLOTSTREAM_CONFIG)

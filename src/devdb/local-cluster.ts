@@ -23,6 +23,15 @@ export interface LocalClusterOptions {
  * A PostgreSQL cluster on this machine, managed with initdb and pg_ctl so that any process (a test, the
  * CLI) can stop or restart it by its data directory. PostgreSQL refuses to run as root, so as root the
  * server runs as the `postgres` user (created when missing), and the data directory belongs to it.
+ * Disposing it (`await using`) stops the server; the cluster's data directory stays for the next start.
+ *
+ * @example
+ * ```ts
+ * import { embeddedBinaries, LocalCluster } from 'slotstream/devdb';
+ * await using cluster = await LocalCluster.start({ binaries: embeddedBinaries(), dataDir: 'tmp/pg' });
+ * const url = cluster.url(); // a superuser on 127.0.0.1, wal_level=logical
+ * await cluster.restart('immediate'); // a crash and recovery, for tests
+ * ```
  */
 export class LocalCluster {
   readonly dataDir: string;
@@ -37,7 +46,10 @@ export class LocalCluster {
     this.#settings = { ...LOCAL_SERVER_SETTINGS, ...options.settings };
   }
 
-  /** Initialises the data directory if needed and starts the server; resolves once it accepts connections. */
+  /**
+   * Initialises the data directory if needed and starts the server; resolves once it accepts connections.
+   * Rejects with initdb's or pg_ctl's own words when they fail.
+   */
   static async start(options: LocalClusterOptions): Promise<LocalCluster> {
     const dataDir = path.resolve(options.dataDir);
     const portFile = path.join(dataDir, 'slotstream.port');
@@ -52,6 +64,7 @@ export class LocalCluster {
     return cluster;
   }
 
+  /** The server's log, in the data directory. */
   get logFile(): string {
     return path.join(this.dataDir, 'server.log');
   }
@@ -61,6 +74,7 @@ export class LocalCluster {
     return `postgres://postgres@127.0.0.1:${this.port}/${encodeURIComponent(database)}`;
   }
 
+  /** Whether the server is running (`pg_ctl status`). */
   async isRunning(): Promise<boolean> {
     try {
       await this.#pgCtl('status');
@@ -75,11 +89,13 @@ export class LocalCluster {
     if (await this.isRunning()) await this.#pgCtl('stop', '-w', '-t', '60', '-m', mode);
   }
 
+  /** Stops the server (as `stop` does, in `mode`) and starts it again on the same port and settings. */
   async restart(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
     await this.stop(mode);
     await this.#pgCtl('start', '-w', '-t', '60', '-l', this.logFile, '-o', this.#serverArgs());
   }
 
+  /** `stop()` ('fast'), for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }

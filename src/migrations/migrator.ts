@@ -62,6 +62,19 @@ export interface MigrationStatus {
   unpublished: string[];
 }
 
+/**
+ * `slotstream migrate` from code, on a connection of its own to `url`: slotstream's migrations, then
+ * `schema.migrations`, then the publication (`schema.publication`, default `slotstream`) made to cover the
+ * tables of `schema.streams`. Rejects with knex's or the server's error; what ran before stays applied.
+ *
+ * @example
+ * ```ts
+ * import { migrateLatest } from 'slotstream/migrations';
+ * const schema = { migrations: { directory: './migrations' }, streams: [todos], publication: 'todo' };
+ * const result = await migrateLatest(connectionString, schema);
+ * console.log(result.slotstream, result.service?.migrations, result.publication?.added);
+ * ```
+ */
 export function migrateLatest(url: string, schema: ServiceSchema = {}): Promise<MigrateResult> {
   return withKnex(url, async (db) => {
     const [, slotstream] = (await db.migrate.latest(slotstreamMigratorConfig)) as [number, string[]];
@@ -80,8 +93,17 @@ export function migrateLatest(url: string, schema: ServiceSchema = {}): Promise<
   });
 }
 
-/** Undoes the service's last batch. slotstream's own schema is left alone: readers and writers need it. */
-export function rollback(url: string, schema: ServiceSchema): Promise<RollbackResult> {
+/**
+ * Undoes the service's last batch. slotstream's own schema is left alone: readers and writers need it.
+ *
+ * @example
+ * ```ts
+ * import { rollback } from 'slotstream/migrations';
+ * const undone = await rollback(connectionString, { migrations: { directory: './migrations' } });
+ * console.log(`batch ${undone.batch}: ${undone.migrations.join(', ')}`);
+ * ```
+ */
+export function rollback(url: string, schema: ServiceSchema = {}): Promise<RollbackResult> {
   const migrations = schema.migrations;
   if (!migrations) return Promise.resolve({ batch: 0, migrations: [] });
   return withKnex(url, async (db) => {
@@ -90,7 +112,18 @@ export function rollback(url: string, schema: ServiceSchema): Promise<RollbackRe
   });
 }
 
-/** Read-only: unlike knex's own list(), it does not create the ledger tables on a fresh database. */
+/**
+ * What ran, what is pending, and what the publication covers (`slotstream migrate --status`), for
+ * slotstream's migrations and the service's. Read-only: unlike knex's own list(), it does not create the
+ * ledger tables on a fresh database.
+ *
+ * @example
+ * ```ts
+ * import { migrationStatus } from 'slotstream/migrations';
+ * const status = await migrationStatus(connectionString, { migrations: { directory: './migrations' } });
+ * if (status.pending > 0) console.warn(`${status.pending} migrations to run: slotstream migrate`);
+ * ```
+ */
 export function migrationStatus(url: string, schema: ServiceSchema = {}): Promise<MigrationStatus> {
   return withKnex(url, async (db) => {
     const slotstream = await entries(db, slotstreamMigratorConfig, SLOTSTREAM_MIGRATIONS_TABLE);

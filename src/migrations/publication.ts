@@ -11,18 +11,25 @@ export interface PublicationState {
   tables: string[];
 }
 
-/**
- * Makes the publication exist and cover `tables`, whatever state it is in: missing (created), present
- * from outside (the missing tables are added), or FOR ALL TABLES (left alone). PostgreSQL has no
- * CREATE PUBLICATION IF NOT EXISTS, and ADD TABLE fails for a table already in it, hence the checks.
- * `migrate` calls it with the tables of the service's table streams (streamTables).
- */
 /** What publishTables changed: nothing, a new publication, or tables added to an existing one. */
 export interface PublicationChange {
   created: boolean;
   added: string[];
 }
 
+/**
+ * Makes the publication exist and cover `tables`, whatever state it is in: missing (created), present
+ * from outside (the missing tables are added), or FOR ALL TABLES (left alone). PostgreSQL has no
+ * CREATE PUBLICATION IF NOT EXISTS, and ADD TABLE fails for a table already in it, hence the checks.
+ * `migrate` calls it with the tables of the service's table streams (streamTables). Creating a
+ * publication needs at least one table: with none, the server's syntax error is what rejects.
+ *
+ * @example
+ * ```ts
+ * import { publishTables, streamTables } from 'slotstream/migrations';
+ * const { created, added } = await publishTables(db, streamTables([todos]), 'todo'); // db: a knex
+ * ```
+ */
 export async function publishTables(
   knex: Knex,
   tables: readonly string[],
@@ -30,7 +37,9 @@ export async function publishTables(
 ): Promise<PublicationChange> {
   const state = await publicationState(knex, name);
   if (!state.exists) {
-    await knex.raw(`CREATE PUBLICATION ?? FOR TABLE ${tables.map(() => '??').join(', ')}`, [name, ...tables]);
+    // No tables yet is a publication that covers none (CREATE PUBLICATION without FOR TABLE).
+    const forTables = tables.length === 0 ? '' : ` FOR TABLE ${tables.map(() => '??').join(', ')}`;
+    await knex.raw(`CREATE PUBLICATION ??${forTables}`, [name, ...tables]);
     return { created: true, added: [...tables] };
   }
   const added: string[] = [];
@@ -49,10 +58,30 @@ export async function publishTables(
   return { created: false, added };
 }
 
+/**
+ * Drops the publication (default `slotstream`) if it exists; `publishTables` or `slotstream migrate` makes
+ * it again.
+ *
+ * @example
+ * ```ts
+ * import { dropPublication } from 'slotstream/migrations';
+ * await dropPublication(db, 'todo'); // db: a knex
+ * ```
+ */
 export async function dropPublication(knex: Knex, name: string = DEFAULT_PUBLICATION): Promise<void> {
   await knex.raw('DROP PUBLICATION IF EXISTS ??', [name]);
 }
 
+/**
+ * What the publication (default `slotstream`) is now: whether it exists, whether it is FOR ALL TABLES, and
+ * the tables it covers as `schema.table`. Read-only.
+ *
+ * @example
+ * ```ts
+ * import { publicationState } from 'slotstream/migrations';
+ * const { exists, tables } = await publicationState(db, 'todo'); // e.g. true, ['public.todos']
+ * ```
+ */
 export async function publicationState(
   knex: Knex,
   name: string = DEFAULT_PUBLICATION,
@@ -71,7 +100,15 @@ export async function publicationState(
   return { name, exists: true, allTables: row.puballtables, tables: tables.rows.map((r) => r.name) };
 }
 
-/** The tables a publication must cover for `streams`: each table stream's, as `schema.table`. */
+/**
+ * The tables a publication must cover for `streams`: each table stream's, as `schema.table`.
+ *
+ * @example
+ * ```ts
+ * import { streamTables } from 'slotstream/migrations';
+ * streamTables([todos]); // ['public.todos'] (message streams have no table)
+ * ```
+ */
 export function streamTables(streams: readonly AnyStream[]): string[] {
   return streams.flatMap((s) => (s.kind === 'table' ? [s.qualifiedName] : []));
 }

@@ -46,7 +46,18 @@ export const slotstreamMigratorConfig: Knex.MigratorConfig = {
   tableName: SLOTSTREAM_MIGRATIONS_TABLE,
 };
 
-/** Applies slotstream's pending migrations with the service's knex; resolves to the names applied. */
+/**
+ * Applies slotstream's pending migrations with the service's knex; resolves to the names applied.
+ *
+ * @example
+ * ```ts
+ * import knex from 'knex';
+ * import { knexConfig, migrateSlotstream } from 'slotstream/migrations';
+ * const db = knex(knexConfig(connectionString));
+ * await migrateSlotstream(db); // ['0001_stream_head'] the first time, [] after
+ * await db.migrate.latest(); // then the service's own migrations
+ * ```
+ */
 export async function migrateSlotstream(knex: Knex): Promise<string[]> {
   const [, applied] = (await knex.migrate.latest(slotstreamMigratorConfig)) as [number, string[]];
   return applied;

@@ -8,6 +8,17 @@
  *   wake costs a client one empty sync; a missed one would leave it waiting while data sits there.
  *
  * `floor` also starts at the position the reader started from: updates before it were never seen here.
+ * `Notifier` keeps one per position space; the constructor throws RangeError unless `maxKeys` is a positive
+ * integer.
+ *
+ * @example
+ * ```ts
+ * import { KeyHistory } from 'slotstream';
+ * const history = new KeyHistory(0n, 100_000); // the start position, and how many keys to remember
+ * history.record('!room:x', 5n);
+ * history.changedSince('!room:x', 4n); // true
+ * history.changedSince('!room:y', 4n); // false: not updated since the start
+ * ```
  */
 export class KeyHistory {
   /** Insertion order is update order (a key moves to the end when updated): the first entry is evicted. */
@@ -29,6 +40,7 @@ export class KeyHistory {
     return this.#floor;
   }
 
+  /** Keys remembered now (at most `maxKeys`). */
   get size(): number {
     return this.#last.size;
   }

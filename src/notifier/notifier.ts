@@ -1,4 +1,5 @@
 import { arm, checkTimeout } from './deadline.ts';
+import { NotifierClosedError } from './errors.ts';
 import { KeyHistory } from './key-history.ts';
 import { PositionWaiters } from './position-waiters.ts';
 
@@ -62,6 +63,7 @@ interface KeyWaiter {
   readonly after: bigint;
   readonly afterEphemeral: bigint | undefined;
   readonly resolve: (result: WaitResult) => void;
+  readonly reject: (reason: unknown) => void;
   disarm: () => void;
 }
 
@@ -75,6 +77,18 @@ interface KeyWaiter {
  * `notifyAll`), which moves the position before it wakes anyone, so `currentPosition` never trails a
  * position a waiter was told about. A transaction that touched no key is `notify([], position)`: its
  * position still counts for `waitForPosition`.
+ *
+ * A `StreamReader` owns one (`reader.notifier`) and drives it; make one yourself only to wake waiters from
+ * another source of updates.
+ *
+ * @example
+ * ```ts
+ * import { Notifier } from 'slotstream';
+ * const notifier = new Notifier({ position: 10n });
+ * const waiting = notifier.wait({ keys: ['!room:x'], after: 10n, timeoutMs: 30_000 });
+ * notifier.notify(['!room:x'], 11n); // a transaction at position 11 touched the room
+ * await waiting; // { kind: 'updated', position: 11n, keys: ['!room:x'] }
+ * ```
  */
 export class Notifier {
   readonly #history: KeyHistory;
@@ -87,6 +101,7 @@ export class Notifier {
   readonly #byKey = new Map<string, Set<KeyWaiter>>();
   /** Every registered waiter, including those with no keys (they can only time out, abort or resync). */
   readonly #all = new Set<KeyWaiter>();
+  #closed = false;
   #immediate = 0;
   #wakes = 0;
   #timeouts = 0;
@@ -105,6 +120,7 @@ export class Notifier {
     return this.#positions.current;
   }
 
+  /** A snapshot of the counters and sizes, for metrics: a new object each time. */
   get stats(): NotifierStats {
     const p = this.#positions.stats;
     return {
@@ -133,6 +149,7 @@ export class Notifier {
     return new Promise<WaitResult>((resolve, reject) => {
       checkTimeout(timeoutMs);
       if (signal?.aborted) return reject(signal.reason);
+      if (this.#closed) return reject(new NotifierClosedError());
       const keys = [...new Set(options.keys)];
       const fired = this.#fired(keys, after, afterEphemeral);
       if (fired.length > 0) {
@@ -143,7 +160,7 @@ export class Notifier {
         this.#timeouts++;
         return resolve({ kind: 'timeout', position: this.currentPosition });
       }
-      const waiter: KeyWaiter = { keys, after, afterEphemeral, resolve, disarm: () => {} };
+      const waiter: KeyWaiter = { keys, after, afterEphemeral, resolve, reject, disarm: () => {} };
       this.#register(waiter);
       waiter.disarm = arm(
         timeoutMs,
@@ -255,6 +272,19 @@ export class Notifier {
       this.#resyncs++;
       waiter.resolve({ kind: 'resync', position: current });
     }
+  }
+
+  /**
+   * The reader stopped: every pending wait (by key or by position) rejects with NotifierClosedError, and
+   * so does every later one, instead of hanging until its timeout with nothing left to wake it.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const everyone = [...this.#all];
+    for (const waiter of everyone) this.#unregister(waiter);
+    for (const waiter of everyone) waiter.reject(new NotifierClosedError());
+    this.#positions.close();
   }
 
   #fired(keys: readonly string[], after: bigint, afterEphemeral: bigint | undefined): string[] {

@@ -1,9 +1,10 @@
 import { arm, checkTimeout } from './deadline.ts';
-import { WaitTimeoutError } from './errors.ts';
+import { NotifierClosedError, WaitTimeoutError } from './errors.ts';
 import { type HeapEntry, PositionHeap } from './position-heap.ts';
 
 interface PositionWaiter extends HeapEntry {
   readonly resolve: (position: bigint) => void;
+  readonly reject: (reason: unknown) => void;
   disarm: () => void;
 }
 
@@ -18,6 +19,7 @@ export class PositionWaiters {
   #resolved = 0;
   #timeouts = 0;
   #aborts = 0;
+  #closed = false;
 
   constructor(start: bigint) {
     this.#current = start;
@@ -48,6 +50,16 @@ export class PositionWaiters {
     }
   }
 
+  /** Every pending wait, and every later one, rejects with NotifierClosedError: nothing will advance. */
+  close(): void {
+    this.#closed = true;
+    for (let top = this.#heap.peek(); top !== undefined; top = this.#heap.peek()) {
+      this.#heap.remove(top);
+      top.disarm();
+      top.reject(new NotifierClosedError());
+    }
+  }
+
   /**
    * Resolves with the applied position once it is at least `target`; rejects with `WaitTimeoutError` after
    * `timeoutMs`, or with the signal's reason when it aborts (the waiter is removed either way).
@@ -56,6 +68,7 @@ export class PositionWaiters {
     return new Promise<bigint>((resolve, reject) => {
       checkTimeout(timeoutMs);
       if (signal?.aborted) return reject(signal.reason);
+      if (this.#closed) return reject(new NotifierClosedError());
       if (target <= this.#current) {
         this.#resolved++;
         return resolve(this.#current);
@@ -64,7 +77,7 @@ export class PositionWaiters {
         this.#timeouts++;
         return reject(new WaitTimeoutError(target, this.#current, timeoutMs));
       }
-      const waiter: PositionWaiter = { target, heapIndex: -1, resolve, disarm: () => {} };
+      const waiter: PositionWaiter = { target, heapIndex: -1, resolve, reject, disarm: () => {} };
       this.#heap.push(waiter);
       waiter.disarm = arm(
         timeoutMs,

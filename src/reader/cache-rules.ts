@@ -12,7 +12,19 @@ export interface InvalidationRule {
 
 /**
  * A rule for `cache`: updates of `stream` make the returned key prefixes stale. For example, an events row
- * invalidates `getEvent([event_id])` and, as a prefix, `getRoomTimeline([room_id])`.
+ * invalidates `getEvent([event_id])` and, as a prefix, `getRoomTimeline([room_id])`. It goes to
+ * `CacheRules.define`, as one of the cache's rules.
+ *
+ * @example
+ * ```ts
+ * import { on } from 'slotstream';
+ * // todos: a tableStream; `old` is Partial (a key-only old row may lack a column), hence the check
+ * const byOwner = on(todos, (u) => {
+ *   const owner = (u.row ?? u.old).owner;
+ *   return owner === undefined ? [[]] : [[owner]]; // the empty prefix: the whole cache
+ * });
+ * rules.define<[owner: string], string[]>('todosOf', { max: 10_000, keyLength: 1 }, byOwner);
+ * ```
  */
 export function on<C extends TableStream>(
   stream: C,
@@ -24,7 +36,17 @@ export function on<C extends TableStream>(
 /**
  * Caches and the rules that keep them fresh, declared together: `define(name, options, ...rules)` creates
  * the cache in the registry and records which stream updates invalidate which of its keys. The reader asks
- * `rulesFor(stream)` for each update.
+ * `rulesFor(stream)` for each update. Give it to `StreamReader.start` as `caches`.
+ *
+ * @example
+ * ```ts
+ * import { CacheRegistry, CacheRules, on } from 'slotstream';
+ * const rules = new CacheRules(new CacheRegistry());
+ * // A change to a todo makes its owner's list stale; a delete (whose old row is Partial) clears them all.
+ * const todosOf = rules.define<[owner: string], string[]>('todosOf', { max: 10_000, keyLength: 1 },
+ *   on(todos, (u) => (u.op === 'delete' ? [[]] : [[u.row.owner]])));
+ * // then StreamReader.start({ connectionString, slot, streams, caches: rules }) applies it
+ * ```
  */
 export class CacheRules {
   readonly registry: CacheRegistry;
@@ -34,6 +56,10 @@ export class CacheRules {
     this.registry = registry;
   }
 
+  /**
+   * Creates cache `name` in the registry (see `CacheRegistry.define`, whose CacheDefinitionError it throws)
+   * and records `rules`: the stream updates that invalidate its keys.
+   */
   define<K extends CacheKey, V>(
     name: string,
     options: CacheOptions,

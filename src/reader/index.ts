@@ -13,4 +13,4 @@ export {
   type StreamReaderStats,
   type StreamWaitOptions,
 } from './stream-reader.ts';
-export { DEFAULT_EFFECT_LIMITS, type EffectLimits, TransactionEffects } from './transaction-effects.ts';
+export { DEFAULT_EFFECT_LIMITS, type EffectLimits } from './transaction-effects.ts';

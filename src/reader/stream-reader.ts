@@ -94,6 +94,16 @@ export interface StreamReaderStats {
  * highest position applied, with nothing missing below it. The reader starts at the highest committed
  * position, read once its slot exists: everything committed later is still to be decoded, and caches start
  * empty, so nothing it reports can be stale.
+ *
+ * @example
+ * ```ts
+ * import { StreamReader, StreamSet } from 'slotstream';
+ * await using reader = await StreamReader.start({
+ *   connectionString, slot: 'reader_1', streams: new StreamSet([todos]), caches: rules,
+ * });
+ * const woke = await reader.wait({ keys: ['alice'], since: reader.token, timeoutMs: 30_000 }); // a long-poll
+ * await reader.waitForPosition(position, 5_000); // read your writes: a position writer.transaction returned
+ * ```
  */
 export class StreamReader implements AsyncDisposable {
   readonly slot: string;
@@ -186,10 +196,12 @@ export class StreamReader implements AsyncDisposable {
     }
   }
 
+  /** The highest writer position applied: everything at or below it is applied (docs/positions.md). */
   get position(): bigint {
     return this.#position;
   }
 
+  /** The LSN of the last non-transactional message applied (typing): the token's second part. */
   get ephemeralPosition(): bigint {
     return this.#ephemeralPosition;
   }
@@ -199,10 +211,12 @@ export class StreamReader implements AsyncDisposable {
     return { position: this.#position, ephemeral: this.#ephemeralPosition };
   }
 
+  /** The registry of the caches given as `options.caches`, if any. */
   get caches(): CacheRegistry | undefined {
     return this.#caches;
   }
 
+  /** A snapshot of positions, lag and counters: a new object each time. */
   get stats(): StreamReaderStats {
     return {
       slot: this.slot,
@@ -242,10 +256,15 @@ export class StreamReader implements AsyncDisposable {
     return this.notifier.waitForPosition(position, timeoutMs, signal);
   }
 
-  /** Stops decoding, reports the last acknowledgement to the server and closes the slot's connection. */
+  /**
+   * Stops decoding, reports the last acknowledgement to the server and closes the slot's connection.
+   * Pending `wait` and `waitForPosition` calls reject with NotifierClosedError (as they do when the reader
+   * stops on a failure): nothing here would wake them any more.
+   */
   async close(): Promise<void> {
     this.#closing = true;
     this.#stop.abort(new SlotstreamError('reader closed'));
+    this.notifier.close();
     await this.#sub.close();
     await this.done.catch(() => {});
     await this.#visibility.close();
@@ -267,6 +286,7 @@ export class StreamReader implements AsyncDisposable {
       }
     } catch (error) {
       if (this.#closing) return;
+      this.notifier.close();
       await this.#sub.close();
       await this.#visibility.close();
       throw error;

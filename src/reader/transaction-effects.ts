@@ -17,7 +17,17 @@ type PendingInvalidation = { all: true } | { all: false; prefixes: Map<string, C
  * What one transaction will do once it commits, coalesced so that memory stays bounded whatever its size
  * (bounded memory, docs/design.md): key prefixes per cache and notifier keys as sets, each with a cap past which it becomes
  * "everything". A million-row transaction over a thousand rooms holds a thousand room keys, not a million
- * updates.
+ * updates. `StreamReader` keeps one for the transaction it is reading; it is exported for code that applies
+ * transactions its own way.
+ *
+ * @example
+ * ```ts
+ * import { TransactionEffects } from 'slotstream';
+ * const effects = new TransactionEffects({ invalidationsPerCache: 2, wakeKeys: 100_000 });
+ * for (const id of ['$a', '$b', '$c']) effects.invalidate('getEvent', [id]);
+ * effects.invalidations.get('getEvent'); // { all: true }: past the cap, the whole cache goes
+ * effects.clear(); // the next transaction
+ * ```
  */
 export class TransactionEffects {
   readonly #limits: EffectLimits;
@@ -49,6 +59,7 @@ export class TransactionEffects {
     this.streams.clear();
   }
 
+  /** Records an invalidation of `prefix` in `cache` (null or the empty prefix: all of it), within the cap. */
   invalidate(cache: string, prefix: CacheKey | null): void {
     const pending = this.invalidations.get(cache);
     if (pending?.all === true) return;
@@ -73,6 +84,7 @@ export class TransactionEffects {
     this.wakeKeys.clear();
   }
 
+  /** Records a notifier key to wake, within the cap (past it, every waiter is woken). */
   wake(key: string): void {
     if (this.wakeAll) return;
     this.wakeKeys.add(key);
@@ -83,6 +95,7 @@ export class TransactionEffects {
     }
   }
 
+  /** Counts a row update of `stream` at `position`: the transaction's position and the per-stream stats. */
   sawRow(stream: string, position: bigint): void {
     if (this.highestRow === undefined || position > this.highestRow) this.highestRow = position;
     const seen = this.streams.get(stream);

@@ -1,6 +1,14 @@
 /**
  * Exponential backoff with jitter for reconnecting. Half of each delay is fixed and half random ("equal
  * jitter"), so readers that lost the same server do not come back in lockstep, yet none retries at once.
+ *
+ * @example
+ * ```ts
+ * import { Backoff, sleep } from 'slotstream';
+ * const backoff = new Backoff(100, 10_000); // initial and longest delay, in ms
+ * await sleep(backoff.next(), signal); // 50–100 ms, then 100–200 ms, … up to 5–10 s
+ * backoff.reset(); // it worked: the next failure starts over
+ * ```
  */
 export class Backoff {
   #attempt = 0;
@@ -24,7 +32,15 @@ export class Backoff {
   }
 }
 
-/** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
+/**
+ * Resolves after `ms`, or rejects with the signal's reason as soon as it aborts.
+ *
+ * @example
+ * ```ts
+ * import { sleep } from 'slotstream';
+ * await sleep(1_000, AbortSignal.timeout(500)); // rejects after 500 ms with the signal's TimeoutError
+ * ```
+ */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);

@@ -1,6 +1,16 @@
 /**
  * Errors of the replication layer. Each says what happened and what to do; those caused by the server carry
- * its SQLSTATE (`code`) and its own message.
+ * its SQLSTATE (`code`) and its own message. Every named error of the library extends this class (the
+ * command line's UsageError aside).
+ *
+ * @example
+ * ```ts
+ * import { SlotstreamError, StreamReader } from 'slotstream';
+ * await StreamReader.start({ connectionString, slot: 'reader_1', streams }).catch((error: unknown) => {
+ *   if (error instanceof SlotstreamError) console.error(`${error.name} (${error.code ?? 'no SQLSTATE'})`);
+ *   throw error; // its message says what to do
+ * });
+ * ```
  */
 export class SlotstreamError extends Error {
   /** SQLSTATE when the server reported the error. */
@@ -13,7 +23,17 @@ export class SlotstreamError extends Error {
   }
 }
 
-/** A pgoutput message that cannot be decoded: truncated, an unknown tag, or a value of the wrong form. */
+/**
+ * A pgoutput message that cannot be decoded: truncated, an unknown tag, or a value of the wrong form.
+ * Thrown by `PgoutputParser.parse`; a subscription's iteration passes it on rather than retry the same
+ * bytes.
+ *
+ * @example
+ * ```ts
+ * import { PgoutputParser } from 'slotstream/pgoutput';
+ * new PgoutputParser().parse(Buffer.from('Z')); // throws MalformedMessageError: unknown message tag Z (0x5a)
+ * ```
+ */
 export class MalformedMessageError extends SlotstreamError {
   constructor(
     readonly tag: string,
@@ -27,7 +47,15 @@ export class MalformedMessageError extends SlotstreamError {
   }
 }
 
-/** A slot or publication name that PostgreSQL would refuse; raised before any SQL is sent. */
+/**
+ * A slot or publication name that PostgreSQL would refuse; raised before any SQL is sent.
+ *
+ * @example
+ * ```ts
+ * import { validateSlotName } from 'slotstream';
+ * validateSlotName('Reader-1'); // throws InvalidNameError: lower-case letters, digits and underscores only
+ * ```
+ */
 export class InvalidNameError extends SlotstreamError {
   constructor(
     readonly kind: 'slot' | 'publication',
@@ -38,7 +66,21 @@ export class InvalidNameError extends SlotstreamError {
   }
 }
 
-/** SQLSTATE 55006: another walsender holds the slot. */
+/**
+ * SQLSTATE 55006: another walsender holds the slot. Thrown by iterating a subscription (and so by
+ * `StreamReader.start`) unless it was started with `ifSlotActive: 'wait'`.
+ *
+ * @example
+ * ```ts
+ * import { SlotInUseError, subscribe } from 'slotstream';
+ * const sub = subscribe({ connectionString, slot: 'reader_1', publication: 'slotstream' });
+ * try {
+ *   for await (const event of sub) if (event.tag === 'commit') sub.ack(event);
+ * } catch (error) {
+ *   if (error instanceof SlotInUseError) console.error(`slot ${error.slot} is held by PID ${error.pid}`);
+ * }
+ * ```
+ */
 export class SlotInUseError extends SlotstreamError {
   constructor(
     readonly slot: string,
@@ -54,7 +96,19 @@ export class SlotInUseError extends SlotstreamError {
   }
 }
 
-/** The server does not run with wal_level=logical, so no logical slot can exist. */
+/**
+ * The server does not run with wal_level=logical, so no logical slot can exist. Checked before a
+ * subscription (or `StreamReader.start`) creates or uses its slot.
+ *
+ * @example
+ * ```ts
+ * import { StreamReader, WalLevelError } from 'slotstream';
+ * await StreamReader.start({ connectionString, slot: 'reader_1', streams }).catch((error: unknown) => {
+ *   if (error instanceof WalLevelError) console.error(`wal_level is ${error.walLevel}, not logical`);
+ *   throw error;
+ * });
+ * ```
+ */
 export class WalLevelError extends SlotstreamError {
   constructor(readonly walLevel: string) {
     super(
@@ -65,7 +119,19 @@ export class WalLevelError extends SlotstreamError {
   }
 }
 
-/** The role we connect as may not start replication. */
+/**
+ * The role we connect as may not start replication. Checked before a subscription (or
+ * `StreamReader.start`) creates or uses its slot.
+ *
+ * @example
+ * ```ts
+ * import { ReplicationPermissionError, StreamReader } from 'slotstream';
+ * await StreamReader.start({ connectionString, slot: 'reader_1', streams }).catch((error: unknown) => {
+ *   if (error instanceof ReplicationPermissionError) console.error(`ALTER ROLE "${error.role}" REPLICATION`);
+ *   throw error;
+ * });
+ * ```
+ */
 export class ReplicationPermissionError extends SlotstreamError {
   constructor(
     readonly role: string,
@@ -79,7 +145,18 @@ export class ReplicationPermissionError extends SlotstreamError {
   }
 }
 
-/** The publication is missing, or does not cover a table the consumer needs. */
+/**
+ * The publication is missing, or does not cover a table the consumer needs (`SubscribeOptions.tables`).
+ * Checked before a subscription creates or uses its slot.
+ *
+ * @example
+ * ```ts
+ * import { subscribe } from 'slotstream';
+ * const tables = ['public.todos'];
+ * const sub = subscribe({ connectionString, slot: 'reader_1', publication: 'todo', tables });
+ * for await (const event of sub) console.log(event.tag); // throws PublicationError if todo lacks the table
+ * ```
+ */
 export class PublicationError extends SlotstreamError {
   constructor(
     readonly publication: string,
@@ -88,9 +165,38 @@ export class PublicationError extends SlotstreamError {
   ) {
     super(message, { cause, code: (cause as { code?: string } | undefined)?.code });
   }
+
+  /** The publication does not exist: `tables` say what it would have to cover. */
+  static missing(publication: string, tables: readonly string[] = []): PublicationError {
+    return new PublicationError(
+      publication,
+      `publication "${publication}" does not exist in this database. Run \`slotstream migrate\` (it creates ` +
+        'the publication for the streams your slotstream.config declares), or CREATE PUBLICATION ' +
+        `"${publication}" FOR TABLE ${tables.length > 0 ? tables.join(', ') : '…'} yourself.`,
+    );
+  }
+
+  /** The publication lacks `tables` (schema-qualified): their changes would never arrive. */
+  static notCovering(publication: string, tables: readonly string[]): PublicationError {
+    return new PublicationError(
+      publication,
+      `publication "${publication}" does not cover ${tables.join(', ')}; its changes would never arrive. ` +
+        `Add them: ALTER PUBLICATION "${publication}" ADD TABLE ${tables.join(', ')} (or run \`slotstream migrate\`).`,
+    );
+  }
 }
 
-/** CREATE_REPLICATION_SLOT waited too long for running transactions to finish. */
+/**
+ * CREATE_REPLICATION_SLOT waited too long for running transactions to finish: `createSlot`'s
+ * `lockTimeoutMs`, or a subscription's `slotCreationTimeoutMs` (default 30 s).
+ *
+ * @example
+ * ```ts
+ * import { createSlot } from 'slotstream';
+ * // replication: a pg.Client connected with `replication: 'database'`
+ * await createSlot(replication, 'reader_1', { lockTimeoutMs: 5_000 }); // if a transaction stays open 5 s
+ * ```
+ */
 export class SlotCreationTimeoutError extends SlotstreamError {
   constructor(
     readonly slot: string,
@@ -105,7 +211,18 @@ export class SlotCreationTimeoutError extends SlotstreamError {
   }
 }
 
-/** Any other error the server reported, in its own words, with the SQLSTATE and what we were doing. */
+/**
+ * Any other error the server reported, in its own words, with the SQLSTATE and what we were doing.
+ *
+ * @example
+ * ```ts
+ * import { dropSlot, ServerError } from 'slotstream';
+ * await dropSlot(client, 'reader_1').catch((error: unknown) => {
+ *   if (error instanceof ServerError && error.code === '55006') console.error('a reader still holds it');
+ *   else throw error;
+ * });
+ * ```
+ */
 export class ServerError extends SlotstreamError {
   constructor(doing: string, cause: { message: string; code?: string }) {
     const state = sqlState(cause);
@@ -113,7 +230,19 @@ export class ServerError extends SlotstreamError {
   }
 }
 
-/** The slot name is taken by a slot of another kind or in another database. */
+/**
+ * The slot name is taken by a slot of another kind or in another database. Thrown by iterating a
+ * subscription (and so by `StreamReader.start`).
+ *
+ * @example
+ * ```ts
+ * import { SlotElsewhereError, StreamReader } from 'slotstream';
+ * await StreamReader.start({ connectionString, slot: 'reader_1', streams }).catch((error: unknown) => {
+ *   if (error instanceof SlotElsewhereError) console.error(`reader_1 belongs to ${error.slot.database}`);
+ *   throw error;
+ * });
+ * ```
+ */
 export class SlotElsewhereError extends SlotstreamError {
   constructor(readonly slot: { name: string; database: string | null; plugin: string | null }) {
     super(
@@ -128,6 +257,12 @@ export class SlotElsewhereError extends SlotstreamError {
 /**
  * A server error's SQLSTATE: five digits or capitals. Node's system errors have codes too, some of the same
  * shape (EPIPE), but they also carry `syscall`; those are not SQLSTATEs.
+ *
+ * @example
+ * ```ts
+ * import { sqlState } from 'slotstream';
+ * await db.raw('SELECT * FROM no_such_table').catch((error: unknown) => sqlState(error)); // '42P01'
+ * ```
  */
 export function sqlState(err: unknown): string | undefined {
   if (typeof err !== 'object' || err === null || 'syscall' in err) return undefined;

@@ -7,7 +7,7 @@
  * transactions are handled here; the named errors say what went wrong and what to do.
  */
 export { Backoff, sleep } from './backoff.ts';
-export type { ConnectionOptions, RunSql } from './connect.ts';
+export { type ConnectionOptions, connectReplication, connectSql, type RunSql } from './connect.ts';
 export * from './errors.ts';
 export type { IncompleteEvent, ReplicationEvent, ResetEvent, SubscriptionStatus } from './events.ts';
 export { formatLsn, type Lsn, parseLsn, ZERO_LSN } from './lsn.ts';

@@ -22,14 +22,7 @@ export async function preflight(client: pg.Client, options: PreflightOptions): P
   const s = rows[0];
   if (s.wal_level !== 'logical') throw new WalLevelError(s.wal_level);
   if (!s.may_replicate) throw new ReplicationPermissionError(s.role);
-  if (!s.publication_exists) {
-    throw new PublicationError(
-      options.publication,
-      `publication "${options.publication}" does not exist in this database. ` +
-        'Run `slotstream migrate` (it creates the publication for the streams your slotstream.config declares), ' +
-        `or CREATE PUBLICATION "${options.publication}" FOR TABLE … yourself.`,
-    );
-  }
+  if (!s.publication_exists) throw PublicationError.missing(options.publication, options.tables);
   if (!options.tables?.length || s.all_tables) return;
   const covered = await client.query<{ name: string }>(
     "SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables WHERE pubname = $1",
@@ -39,11 +32,5 @@ export async function preflight(client: pg.Client, options: PreflightOptions): P
   const missing = options.tables
     .map((t) => (t.includes('.') ? t : `public.${t}`))
     .filter((t) => !have.has(t));
-  if (missing.length > 0) {
-    throw new PublicationError(
-      options.publication,
-      `publication "${options.publication}" does not cover ${missing.join(', ')}; its changes would never arrive. ` +
-        `Add them: ALTER PUBLICATION "${options.publication}" ADD TABLE ${missing.join(', ')} (or run \`slotstream migrate\`).`,
-    );
-  }
+  if (missing.length > 0) throw PublicationError.notCovering(options.publication, missing);
 }

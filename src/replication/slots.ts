@@ -34,7 +34,16 @@ export interface CreatedSlot {
 
 const SLOT_COLUMNS_17 = 'invalidation_reason, inactive_since';
 
-/** Every slot, or just one, with lag measured against the server's current WAL position. */
+/**
+ * Every slot, or just one, with lag measured against the server's current WAL position.
+ *
+ * @example
+ * ```ts
+ * import { listSlots } from 'slotstream';
+ * // client: a connected pg.Client (an ordinary session)
+ * for (const slot of await listSlots(client)) console.log(slot.name, slot.active, slot.lagBytes);
+ * ```
+ */
 export async function listSlots(client: pg.Client, name?: string): Promise<SlotInfo[]> {
   const version = await serverVersionNum((sql) => client.query(sql));
   const newer = version >= 170000 ? SLOT_COLUMNS_17 : 'NULL AS invalidation_reason, NULL AS inactive_since';
@@ -66,11 +75,32 @@ export async function listSlots(client: pg.Client, name?: string): Promise<SlotI
   }));
 }
 
+/**
+ * The slot named `name`, or undefined when there is none. Throws InvalidNameError for a name no slot can
+ * have, before any SQL is sent.
+ *
+ * @example
+ * ```ts
+ * import { getSlot } from 'slotstream';
+ * const slot = await getSlot(client, 'reader_1'); // client: a connected pg.Client
+ * console.log(slot?.confirmedFlushLsn, slot?.walStatus);
+ * ```
+ */
 export async function getSlot(client: pg.Client, name: string): Promise<SlotInfo | undefined> {
   return (await listSlots(client, validateSlotName(name)))[0];
 }
 
-/** A slot PostgreSQL will never stream from again: its WAL is gone (`max_slot_wal_keep_size`) or it was invalidated. */
+/**
+ * A slot PostgreSQL will never stream from again: its WAL is gone (`max_slot_wal_keep_size`) or it was
+ * invalidated. A subscription's next connection drops it and starts a new slot, with a reset event.
+ *
+ * @example
+ * ```ts
+ * import { getSlot, isLost } from 'slotstream';
+ * const slot = await getSlot(client, 'reader_1');
+ * if (slot !== undefined && isLost(slot)) console.warn('reader_1 will reset: its caches start over');
+ * ```
+ */
 export function isLost(slot: SlotInfo): boolean {
   return slot.walStatus === 'lost' || slot.invalidationReason !== null;
 }
@@ -80,6 +110,19 @@ export function isLost(slot: SlotInfo): boolean {
  * consistent point. Creation waits for transactions open at that moment to end; `lockTimeoutMs` bounds the
  * wait, so one forgotten transaction cannot hang a reader's start-up. The session keeps that lock_timeout
  * (resetting it here would end the snapshot): RESET it once the snapshot has served.
+ *
+ * Throws InvalidNameError for a bad name (before any SQL), SlotCreationTimeoutError when the wait runs out,
+ * and ServerError for anything else the server refuses (a name already taken, no free slots).
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg';
+ * import { createSlot } from 'slotstream';
+ * // A replication session (@types/pg does not declare the `replication` option, hence the cast).
+ * const replication = new pg.Client({ connectionString, replication: 'database' } as pg.ClientConfig);
+ * await replication.connect();
+ * const { consistentPoint } = await createSlot(replication, 'reader_1', { exportSnapshot: false });
+ * ```
  */
 export async function createSlot(
   replication: pg.Client,
@@ -115,7 +158,16 @@ async function describeBlockers(client: pg.Client): Promise<string> {
   }
 }
 
-/** Drops a slot if it exists; returns whether it did. A slot still in use cannot be dropped (55006). */
+/**
+ * Drops a slot if it exists; returns whether it did. A slot still in use cannot be dropped (55006).
+ * Throws InvalidNameError for a bad name, and ServerError for what the server refuses.
+ *
+ * @example
+ * ```ts
+ * import { dropSlot } from 'slotstream';
+ * await dropSlot(client, 'reader_1'); // true; ServerError with code '55006' while a reader holds it
+ * ```
+ */
 export async function dropSlot(client: pg.Client, name: string): Promise<boolean> {
   validateSlotName(name);
   try {

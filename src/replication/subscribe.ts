@@ -61,6 +61,7 @@ export interface SubscribeOptions extends ConnectionOptions {
  * skipped (its commit LSN is at or below the last one delivered).
  *
  * ```ts
+ * import { subscribe } from 'slotstream';
  * await using sub = subscribe({ connectionString, slot: 'reader_1', publication: 'slotstream' });
  * for await (const event of sub) {
  *   if (event.tag === 'commit') sub.ack(event);
@@ -119,6 +120,7 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
     if (this.#positions.acknowledge(endLsn)) this.#session?.acknowledged();
   }
 
+  /** Connects and streams; a subscription can be iterated once (a second time throws SlotstreamError). */
   [Symbol.asyncIterator](): AsyncIterator<ReplicationEvent> {
     if (this.#iterating) throw new SlotstreamError('a Subscription can be iterated only once');
     this.#iterating = true;
@@ -132,6 +134,7 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
     await this.#ending; // the abort listener may have started the disconnect: the connection is gone only now
   }
 
+  /** `close()`, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
@@ -353,6 +356,22 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
   }
 }
 
+/**
+ * A subscription to `options.slot`, decoded through `options.publication`. Names are checked at once
+ * (InvalidNameError); nothing connects until it is iterated, which creates the slot when missing and throws
+ * a named error (WalLevelError, SlotInUseError, PublicationError, …) for what retrying cannot fix. See
+ * `Subscription`, and the README's "Subscribing to a slot".
+ *
+ * @example
+ * ```ts
+ * import { subscribe } from 'slotstream';
+ * const sub = subscribe({ connectionString, slot: 'reader_1', publication: 'slotstream', signal });
+ * for await (const event of sub) {
+ *   if (event.tag === 'insert') console.log(event.relation.name, event.new);
+ *   if (event.tag === 'commit') sub.ack(event); // done with it: the slot may forget it
+ * }
+ * ```
+ */
 export function subscribe(options: SubscribeOptions): Subscription {
   return new Subscription(options);
 }

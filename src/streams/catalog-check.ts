@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { PublicationError } from '../replication/errors.ts';
 import type { Relation, ReplicaIdentity } from '../replication/pgoutput/types.ts';
 import type { TableStream } from './define.ts';
 import { StreamSchemaError } from './errors.ts';
@@ -38,14 +39,7 @@ export async function checkStreamTables(
         ORDER BY a.attnum`,
       [publication, stream.schema, stream.table],
     );
-    if (rows.length === 0) {
-      throw new StreamSchemaError(
-        stream.name,
-        stream.qualifiedName,
-        undefined,
-        `the table does not exist or is not in publication ${JSON.stringify(publication)}`,
-      );
-    }
+    if (rows.length === 0) await explainMissing(client, publication, stream);
     const relation: Relation = {
       oid: 0,
       schema: stream.schema,
@@ -57,4 +51,19 @@ export async function checkStreamTables(
     };
     checkRelation(stream, relation);
   }
+}
+
+/** Why a stream table is not seen through the publication: the publication, the table, or the pairing. */
+async function explainMissing(client: pg.Client, publication: string, stream: TableStream): Promise<never> {
+  const { rows } = await client.query<{ publication: boolean; table: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1) AS publication,
+            to_regclass(format('%I.%I', $2::text, $3::text)) IS NOT NULL AS "table"`,
+    [publication, stream.schema, stream.table],
+  );
+  const found = rows[0];
+  if (!found?.publication) throw PublicationError.missing(publication, [stream.qualifiedName]);
+  if (!found.table) {
+    throw new StreamSchemaError(stream.name, stream.qualifiedName, undefined, 'the table does not exist');
+  }
+  throw PublicationError.notCovering(publication, [stream.qualifiedName]);
 }

@@ -37,6 +37,40 @@ export type ColumnValue<S extends ColumnSpec> = S extends `${infer T extends Col
 /** The typed row of a stream with columns `C`. */
 export type RowOf<C extends ColumnSpecs> = { -readonly [K in keyof C]: ColumnValue<C[K]> };
 
+/**
+ * What the writer accepts for each declarable type: what node-postgres serialises to it (an int8 may come
+ * as a number, a bigint or a decimal string; json as anything JSON.stringify takes, sent as JSON text).
+ */
+interface ColumnInputs {
+  bool: boolean;
+  int2: number;
+  int4: number;
+  int8: bigint | number | string;
+  float4: number;
+  float8: number;
+  numeric: string | number | bigint;
+  text: string;
+  varchar: string;
+  uuid: string;
+  json: unknown;
+  jsonb: unknown;
+  bytea: Uint8Array;
+  timestamptz: Date | string;
+}
+
+type ColumnInput<S extends ColumnSpec> = S extends `${infer T extends ColumnType}?`
+  ? ColumnInputs[T] | null
+  : S extends ColumnType
+    ? ColumnInputs[S]
+    : never;
+
+/**
+ * A row the writer inserts into a stream with columns `C`: any of its columns, typed by their declaration
+ * (a misspelt column or a wrong type fails to compile). Each may be left out for the table's default; the
+ * position column must be (the writer fills it in at commit, and says so if it is given).
+ */
+export type InputRowOf<C extends ColumnSpecs> = { -readonly [K in keyof C]?: ColumnInput<C[K]> };
+
 /** The columns of `C` declared as int8 (not nullable): the only ones that can hold a position. */
 export type PositionColumn<C extends ColumnSpecs> = {
   [K in keyof C]: C[K] extends 'int8' ? K : never;

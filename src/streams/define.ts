@@ -85,12 +85,36 @@ export interface TableStreamOptions<C extends ColumnSpecs> {
 
 const NO_KEYS = (): Iterable<string> => [];
 
+/**
+ * Declares a table stream: a published table whose rows carry the position the writer allocates, in the
+ * `position` column (declared 'int8'). `columns` give the row type and are checked against the table when a
+ * reader starts; `keys` names whom a change concerns (the waiters to wake). Throws StreamDefinitionError
+ * for an empty name, an unknown column type (which only untyped JavaScript can pass) or a position column
+ * not declared 'int8'.
+ *
+ * @example
+ * ```ts
+ * import { tableStream } from 'slotstream';
+ * export const todos = tableStream({
+ *   name: 'todos', position: 'position',
+ *   columns: { id: 'text', owner: 'text', title: 'text', done: 'bool', position: 'int8' },
+ *   keys: (u) => { const row = u.row ?? u.old; return row.owner === undefined ? [] : [row.owner]; },
+ * });
+ * ```
+ */
 export function tableStream<const C extends ColumnSpecs>(options: TableStreamOptions<C>): TableStream<C> {
   const { name, position, columns } = options;
   const schema = options.schema ?? 'public';
   const table = options.table ?? name;
   if (name === '') throw new StreamDefinitionError(name, 'a stream needs a name');
-  for (const spec of Object.values(columns)) parseColumnSpec(spec);
+  for (const [column, spec] of Object.entries(columns)) {
+    try {
+      parseColumnSpec(spec);
+    } catch (error) {
+      // Only untyped JavaScript gets here: the declaration names a type slotstream cannot decode.
+      throw new StreamDefinitionError(name, `column ${JSON.stringify(column)}: ${(error as Error).message}`);
+    }
+  }
   if (columns[position] !== 'int8') {
     throw new StreamDefinitionError(
       name,
@@ -120,6 +144,24 @@ export interface MessageStreamOptions<M> {
   keys?: (row: M) => Iterable<string>;
 }
 
+/**
+ * Declares a message stream: rows that live only in the WAL, as logical messages under `prefix`, encoded by
+ * `encode` and decoded by readers with `parse` (which throws StreamMessageError for content `encode` would
+ * not write). A non-transactional stream's rows are written with `StreamWriter.emitEphemeral`. Throws
+ * StreamDefinitionError for an empty name or prefix.
+ *
+ * @example
+ * ```ts
+ * import { messageStream } from 'slotstream';
+ * type Typing = { room_id: string; user_id: string; typing: boolean };
+ * export const typing = messageStream<Typing>({
+ *   name: 'typing', prefix: 'app.typing', transactional: false,
+ *   parse: (content) => JSON.parse(content.toString('utf8')) as Typing, // check it in real code
+ *   encode: (row) => JSON.stringify(row),
+ *   keys: (row) => [row.room_id],
+ * });
+ * ```
+ */
 export function messageStream<M>(options: MessageStreamOptions<M>): MessageStream<M> {
   const { name, prefix } = options;
   if (name === '') throw new StreamDefinitionError(name, 'a stream needs a name');

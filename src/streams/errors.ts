@@ -4,6 +4,15 @@ import { SlotstreamError } from '../replication/errors.ts';
  * The table behind a stream does not have the columns the stream declares (or cannot say where deleted rows
  * were): the code and the schema disagree, so decoding its rows would hand out values of the wrong type.
  * Raised at start-up and whenever a Relation message announces a changed table.
+ *
+ * @example
+ * ```ts
+ * import { StreamReader, StreamSchemaError } from 'slotstream';
+ * await StreamReader.start({ connectionString, slot: 'reader_1', streams }).catch((error: unknown) => {
+ *   if (error instanceof StreamSchemaError) console.error(`${error.table}, ${error.column}: migrate first`);
+ *   throw error; // later, a changed table rejects `reader.done` with it
+ * });
+ * ```
  */
 export class StreamSchemaError extends SlotstreamError {
   constructor(
@@ -19,7 +28,15 @@ export class StreamSchemaError extends SlotstreamError {
   }
 }
 
-/** Two streams declared on one table or message prefix, or a declaration that cannot work. */
+/**
+ * Two streams declared on one table or message prefix, or a declaration that cannot work.
+ *
+ * @example
+ * ```ts
+ * import { StreamSet } from 'slotstream';
+ * new StreamSet([todos, todos]); // throws StreamDefinitionError: stream "todos": declared twice
+ * ```
+ */
 export class StreamDefinitionError extends SlotstreamError {
   constructor(
     readonly stream: string,
@@ -29,7 +46,20 @@ export class StreamDefinitionError extends SlotstreamError {
   }
 }
 
-/** A logical message under a stream's prefix whose content is not what that stream's writer emits. */
+/**
+ * A logical message under a stream's prefix whose content is not what that stream's writer emits. Throw it
+ * from a message stream's `parse`: the reader reports it to `onWarning` and skips the message.
+ *
+ * @example
+ * ```ts
+ * import { StreamMessageError } from 'slotstream';
+ * const parse = (content: Buffer): { room_id: string } => {
+ *   const row = JSON.parse(content.toString('utf8')) as { room_id?: unknown };
+ *   if (typeof row.room_id !== 'string') throw new StreamMessageError('typing', 'app.typing', 'no room_id');
+ *   return { room_id: row.room_id };
+ * };
+ * ```
+ */
 export class StreamMessageError extends SlotstreamError {
   constructor(
     readonly stream: string,
@@ -42,7 +72,16 @@ export class StreamMessageError extends SlotstreamError {
   }
 }
 
-/** A client token that this version did not produce: answer the client with a 400, not a guess. */
+/**
+ * A client token that this version did not produce: answer the client with a 400, not a guess. Thrown by
+ * `decodeToken` and `decodePosition`; the message quotes the client's text.
+ *
+ * @example
+ * ```ts
+ * import { decodeToken } from 'slotstream';
+ * decodeToken('s12'); // throws InvalidTokenError: expected s<position>_<ephemeral>
+ * ```
+ */
 export class InvalidTokenError extends SlotstreamError {
   constructor(
     readonly token: string,

@@ -11,11 +11,10 @@
  * reader applies a transaction's updates as one batch (reader/). Positions and client tokens: token.ts and
  * docs/positions.md.
  */
-export type { ColumnSpec, ColumnSpecs, ColumnType, RowOf } from './columns.ts';
+export type { ColumnSpec, ColumnSpecs, ColumnType, InputRowOf, RowOf } from './columns.ts';
 export * from './define.ts';
 export * from './errors.ts';
-export * from './protocol.ts';
-export { checkRelation } from './schema-check.ts';
+export type { CacheInvalidation } from './protocol.ts';
 export { readStreamHead, STREAM_HEAD_TABLE, StreamHeadMissingError } from './stream-head.ts';
 export { StreamSet } from './stream-set.ts';
 export * from './token.ts';

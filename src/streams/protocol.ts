@@ -12,6 +12,20 @@ import { StreamMessageError } from './errors.ts';
  */
 export const POSITION_PREFIX = 'slotstream.position';
 
+/**
+ * The position a writer transaction's `slotstream.position` message announces; throws StreamMessageError
+ * for content that is not a decimal position. `StreamReader` reads these itself; this is for consumers of
+ * `subscribe()` that want writer positions.
+ *
+ * @example
+ * ```ts
+ * import { POSITION_PREFIX, parsePositionMessage } from 'slotstream';
+ * for await (const event of sub) {
+ *   if (event.tag !== 'message' || event.prefix !== POSITION_PREFIX) continue;
+ *   console.log('writer position', parsePositionMessage(event.content));
+ * }
+ * ```
+ */
 export function parsePositionMessage(content: Buffer): bigint {
   const text = content.toString('utf8');
   if (!/^(0|[1-9][0-9]{0,18})$/.test(text)) {

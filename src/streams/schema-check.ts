@@ -7,7 +7,17 @@ import { StreamSchemaError } from './errors.ts';
  * Checks that `relation` (from a Relation message, or read from the catalog at start-up in the same shape)
  * has every column `stream` declares, with the declared type, and that deleted rows will say where they
  * were: the position column must be part of the replica identity, or the identity must be FULL.
- * Throws StreamSchemaError naming the table and the column.
+ * Throws StreamSchemaError naming the table and the column. `StreamSet.streamOf` (and so the reader) runs
+ * it for every stream table; call it yourself when consuming `subscribe()` directly.
+ *
+ * @example
+ * ```ts
+ * import { checkRelation } from 'slotstream';
+ * for await (const event of sub) {
+ *   const relation = event.tag === 'relation' ? event.relation : undefined;
+ *   if (relation?.name === todos.table) checkRelation(todos, relation); // StreamSchemaError if it differs
+ * }
+ * ```
  */
 export function checkRelation(stream: TableStream, relation: Relation): void {
   const table = `${relation.schema}.${relation.name}`;

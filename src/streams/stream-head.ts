@@ -26,7 +26,15 @@ export const CREATE_STREAM_HEAD: readonly string[] = [
 /** A CTE body taking the number of positions to allocate (`?`) and returning the new head as `position`. */
 export const ALLOCATE_POSITIONS = `UPDATE ${STREAM_HEAD_TABLE} SET position = position + ? RETURNING position`;
 
-/** The table is missing or empty: the library's migrations have not run against this database. */
+/**
+ * The table is missing or empty: the library's migrations have not run against this database.
+ *
+ * @example
+ * ```ts
+ * import { StreamWriter } from 'slotstream';
+ * await new StreamWriter(db).head(); // rejects with StreamHeadMissingError until `slotstream migrate` ran
+ * ```
+ */
 export class StreamHeadMissingError extends SlotstreamError {
   constructor(detail: string, cause?: unknown) {
     super(
@@ -38,7 +46,15 @@ export class StreamHeadMissingError extends SlotstreamError {
   }
 }
 
-/** The highest committed position. Throws StreamHeadMissingError when the schema is not there. */
+/**
+ * The highest committed position. Throws StreamHeadMissingError when the schema is not there.
+ *
+ * @example
+ * ```ts
+ * import { readStreamHead } from 'slotstream';
+ * const head = await readStreamHead((sql) => db.raw(sql)); // knex; with pg: (sql) => client.query(sql)
+ * ```
+ */
 export async function readStreamHead(run: RunSql): Promise<bigint> {
   let rows: unknown[];
   try {

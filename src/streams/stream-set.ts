@@ -14,6 +14,14 @@ import { checkRelation } from './schema-check.ts';
  * The streams one process knows, found by table or by message prefix, and the translation of decoded
  * changes into table-stream updates. Each Relation is checked against its stream once (the parser hands out
  * the same Relation object until the table changes, when a new Relation message brings a new one).
+ * The constructor throws StreamDefinitionError for a name, table or message prefix declared twice.
+ *
+ * @example
+ * ```ts
+ * import { StreamReader, StreamSet } from 'slotstream';
+ * const streams = new StreamSet([todos]); // every stream this reader follows, message streams included
+ * const reader = await StreamReader.start({ connectionString, slot: 'reader_1', streams });
+ * ```
  */
 export class StreamSet {
   readonly streams: readonly AnyStream[];
@@ -50,6 +58,7 @@ export class StreamSet {
     }
   }
 
+  /** The table streams, in declaration order. */
   get tables(): TableStream[] {
     return [...this.#byTable.values()];
   }
@@ -59,11 +68,15 @@ export class StreamSet {
     return this.#byName.get(name);
   }
 
+  /** The message stream of logical-message prefix `prefix`. */
   byPrefix(prefix: string): MessageStream | undefined {
     return this.#byPrefix.get(prefix);
   }
 
-  /** The stream behind a relation, checked against it on first sight; undefined for other tables. */
+  /**
+   * The stream behind a relation, checked against it on first sight; undefined for other tables. Throws
+   * StreamSchemaError when the relation does not match the declaration.
+   */
   streamOf(relation: Relation): TableStream | undefined {
     let stream = this.#checked.get(relation);
     if (stream === undefined) {

@@ -7,6 +7,6 @@
  * rows as non-transactional messages.
  */
 export { WriterUsageError } from './errors.ts';
-export { StreamRowRef } from './row-ref.ts';
+export type { StreamRowRef } from './row-ref.ts';
 export { StreamWriter, type StreamWriterOptions, type WriteResult } from './stream-writer.ts';
-export { type NewRow, WriterTransaction } from './writer-transaction.ts';
+export type { NewRow, WriterTransaction } from './writer-transaction.ts';

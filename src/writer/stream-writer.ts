@@ -26,6 +26,17 @@ export interface WriteResult<T> {
  * invalidations and its position message, and commits. Positions therefore grow in commit order across any
  * number of concurrent transactions, which is what lets a reader's token be a single number with no gaps
  * behind it (docs/positions.md).
+ *
+ * @example
+ * ```ts
+ * import { StreamWriter } from 'slotstream';
+ * const writer = new StreamWriter(db); // db: the service's knex, client 'pg'
+ * const { value: id, position } = await writer.transaction((tx) => {
+ *   tx.insert(todos, { id: 't1', owner: 'alice', title: 'buy milk' }); // its position is filled in at commit
+ *   tx.invalidate('todoCount', ['alice']); // a cache over data no stream row describes
+ *   return 't1';
+ * }); // then, on any reader: await reader.waitForPosition(position, 5_000)
+ * ```
  */
 export class StreamWriter {
   readonly knex: Knex;
@@ -37,6 +48,11 @@ export class StreamWriter {
     this.#options = options;
   }
 
+  /**
+   * Runs `work` in one database transaction, then the commit step, and resolves once the commit is flushed,
+   * with `work`'s value and the transaction's position. Whatever `work` throws (a WriterUsageError for a
+   * misuse of `tx`, too) rolls the transaction back and rejects with it.
+   */
   async transaction<T>(work: (tx: WriterTransaction) => Promise<T> | T): Promise<WriteResult<T>> {
     const result = await this.knex.transaction(async (trx) => {
       const tx = new WriterTransaction(trx);

@@ -1,13 +1,13 @@
 import type { Knex } from 'knex';
-import { parseColumnSpec } from '../streams/columns.ts';
+import { type ColumnSpecs, type InputRowOf, parseColumnSpec } from '../streams/columns.ts';
 import type { TableStream } from '../streams/define.ts';
 import { type CacheInvalidation, cachesStream, POSITION_PREFIX } from '../streams/protocol.ts';
 import { ALLOCATE_POSITIONS } from '../streams/stream-head.ts';
 import { WriterUsageError } from './errors.ts';
 import { StreamRowRef } from './row-ref.ts';
 
-/** A row to insert, without its position column: the commit step fills it in. */
-export type NewRow = Record<string, unknown>;
+/** A row to insert into a stream with columns `C`, without its position: the commit step fills it in. */
+export type NewRow<C extends ColumnSpecs = ColumnSpecs> = InputRowOf<C>;
 
 /** Keeps a multi-row INSERT well under PostgreSQL's 65,535 bind parameters. */
 const ROWS_PER_INSERT = 1000;
@@ -23,7 +23,18 @@ interface PendingRow {
 /**
  * What the callback of `StreamWriter.transaction` works with: `knex` for anything (reads, updates, deletes,
  * other tables), and stream rows and invalidations, which are held back until the commit step gives them
- * their positions. Everything happens in one database transaction.
+ * their positions. Everything happens in one database transaction. Made by `StreamWriter.transaction`,
+ * not by hand; a call after the commit step throws WriterUsageError.
+ *
+ * @example
+ * ```ts
+ * import { StreamWriter } from 'slotstream';
+ * await new StreamWriter(db).transaction(async (tx) => {
+ *   const old = await tx.knex('todos').where({ id: 't1' }).forUpdate().first('owner', 'title');
+ *   tx.insert(todos, { ...old, id: 't1', done: true }, { onConflict: ['id'] }); // moves to a new position
+ *   tx.invalidate('todoCount', [old.owner]);
+ * });
+ * ```
  */
 export class WriterTransaction {
   readonly knex: Knex.Transaction;
@@ -40,7 +51,11 @@ export class WriterTransaction {
    * With `onConflict`, an existing row with the same values in those columns is updated instead (its
    * position moves to the new one, so readers see an update at a new position).
    */
-  insert(stream: TableStream, row: NewRow, options: { onConflict?: readonly string[] } = {}): StreamRowRef {
+  insert<C extends ColumnSpecs>(
+    stream: TableStream<C>,
+    row: NewRow<C>,
+    options: { onConflict?: readonly (keyof C & string)[] } = {},
+  ): StreamRowRef {
     this.#open();
     if (stream.position in row) {
       throw new WriterUsageError(
@@ -48,7 +63,12 @@ export class WriterTransaction {
       );
     }
     const ref = new StreamRowRef(stream.name);
-    this.#rows.push({ stream, row, onConflict: options.onConflict, ref });
+    this.#rows.push({
+      stream: stream as TableStream,
+      row: row as NewRow,
+      onConflict: options.onConflict,
+      ref,
+    });
     return ref;
   }
 
@@ -61,6 +81,7 @@ export class WriterTransaction {
     this.#invalidations.push({ cache, keys });
   }
 
+  /** The stream rows added so far. */
   get rowCount(): number {
     return this.#rows.length;
   }
@@ -134,8 +155,8 @@ function isPlainInsertInto(pending: PendingRow, stream: TableStream): boolean {
 }
 
 /** JSON columns are sent as JSON text: node-postgres would turn a JS array into a PostgreSQL array. */
-function toColumns(stream: TableStream, row: NewRow, position: bigint): NewRow {
-  const out: NewRow = { ...row, [stream.position]: position.toString() };
+function toColumns(stream: TableStream, row: NewRow, position: bigint): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...row, [stream.position]: position.toString() };
   for (const [name, spec] of Object.entries(stream.columns)) {
     const { type } = parseColumnSpec(spec);
     if ((type === 'json' || type === 'jsonb') && out[name] !== undefined && out[name] !== null) {

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { eventsStream } from '../../app/streams.ts';
+import { NotifierClosedError } from '../../src/notifier/index.ts';
+import { PublicationError } from '../../src/replication/errors.ts';
 import { parseLsn } from '../../src/replication/lsn.ts';
+import { query } from '../support/pg.ts';
 import { slotState, waitFor } from '../support/replication.ts';
 import { event, migratedDatabase, startReader, writerFor } from '../support/runtime.ts';
 
@@ -38,4 +41,40 @@ test('an insert through the writer reaches the reader as one batch: cache invali
     const slot = await slotState(url, 'rt_basic');
     return slot?.confirmed_flush_lsn != null && parseLsn(slot.confirmed_flush_lsn) >= applied;
   });
+});
+
+test('close() ends pending waits with NotifierClosedError instead of leaving them to their timeouts', async () => {
+  const { reader } = await startReader(url, 'rt_close');
+  // Handlers attached before close(), which rejects the waits synchronously.
+  const byKey = assert.rejects(
+    reader.wait({ keys: ['!nobody:test'], since: reader.token, timeoutMs: 600_000 }),
+    NotifierClosedError,
+  );
+  const byPosition = assert.rejects(
+    reader.waitForPosition(reader.position + 1_000_000n, 600_000),
+    NotifierClosedError,
+  );
+  await reader.close();
+  await byKey;
+  await byPosition;
+  await assert.rejects(
+    reader.wait({ keys: ['!a:test'], since: reader.token, timeoutMs: 1000 }),
+    NotifierClosedError,
+  );
+});
+
+test('a reader on a missing or narrower publication is told which, with the fix, before any slot exists', async () => {
+  await assert.rejects(startReader(url, 'rt_nopub', { publication: 'nope' }), (error: unknown) => {
+    assert.ok(error instanceof PublicationError, String(error));
+    assert.match(error.message, /publication "nope" does not exist.*slotstream migrate/);
+    return true;
+  });
+  await query(url, 'CREATE PUBLICATION rt_narrow FOR TABLE events');
+  await assert.rejects(startReader(url, 'rt_narrow', { publication: 'rt_narrow' }), (error: unknown) => {
+    assert.ok(error instanceof PublicationError, String(error));
+    assert.match(error.message, /does not cover public\.receipts.*ADD TABLE public\.receipts/);
+    return true;
+  });
+  assert.equal(await slotState(url, 'rt_nopub'), undefined);
+  assert.equal(await slotState(url, 'rt_narrow'), undefined);
 });

@@ -24,7 +24,10 @@ function sources(dir: string): string[] {
 
 /** Every module specifier a file imports or re-exports, statically or dynamically. */
 function specifiers(file: string): string[] {
-  const text = readFileSync(path.join(root, file), 'utf8');
+  // Comments go first: their examples import the package by name, which is not the file importing it.
+  const text = readFileSync(path.join(root, file), 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/^\s*\/\/.*$/gm, '');
   const found = [
     ...text.matchAll(/^\s*(?:import|export)\b[^'"]*?\bfrom\s*'([^']+)'/gm),
     ...text.matchAll(/^\s*import\s*'([^']+)'/gm),

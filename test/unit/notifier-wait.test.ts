@@ -1,7 +1,12 @@
 /** Notifier.wait / notify / resync: who is woken, when, with what (wake-ups and resets, docs/design.md). */
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
-import { InvalidTimeoutError, Notifier, type WaitResult } from '../../src/notifier/index.ts';
+import {
+  InvalidTimeoutError,
+  Notifier,
+  NotifierClosedError,
+  type WaitResult,
+} from '../../src/notifier/index.ts';
 
 /** Lets resolved promises run their callbacks. */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -183,4 +188,21 @@ test('timeouts no timer can wait are refused with a named error', async () => {
   }
   assert.equal(n.stats.waiters, 0);
   assert.equal(n.stats.positionWaiters, 0);
+});
+
+test('close: pending key and position waits reject at once, later ones too, and nothing stays registered', async () => {
+  const n = new Notifier({ position: 1n });
+  const byKey = watch(n.wait({ keys: ['k'], after: 1n, timeoutMs: 60_000 }));
+  const byPosition = watch(n.waitForPosition(5n, 60_000));
+  await settle();
+  assert.equal(byKey.done || byPosition.done, false);
+  n.close();
+  n.close(); // idempotent
+  await settle();
+  assert.ok(byKey.error instanceof NotifierClosedError, String(byKey.error));
+  assert.ok(byPosition.error instanceof NotifierClosedError, String(byPosition.error));
+  assert.equal(n.stats.waiters, 0);
+  assert.equal(n.stats.positionWaiters, 0);
+  await assert.rejects(n.wait({ keys: ['k'], after: 1n, timeoutMs: 1000 }), NotifierClosedError);
+  await assert.rejects(n.waitForPosition(9n, 1000), NotifierClosedError);
 });

@@ -11,13 +11,35 @@ import { MalformedMessageError } from '../errors.ts';
 
 const EMPTY = Buffer.alloc(0);
 
-/** How error messages name a tag byte: `I (0x49)`. */
+/**
+ * How error messages name a tag byte: `I (0x49)`.
+ *
+ * @example
+ * ```ts
+ * import { describeTag } from 'slotstream/pgoutput';
+ * describeTag(0x49); // 'I (0x49)'; describeTag(0) is '0x00'
+ * ```
+ */
 export function describeTag(byte: number | undefined): string {
   if (byte === undefined) return '(none)';
   const hex = `0x${byte.toString(16).padStart(2, '0')}`;
   return byte >= 0x20 && byte < 0x7f ? `${String.fromCharCode(byte)} (${hex})` : hex;
 }
 
+/**
+ * Bounds-checked big-endian reads over one message, `buf[start, end)`: a read past its end throws
+ * MalformedMessageError naming the message tag and the offset. `PgoutputParser` reuses one for every
+ * message; it is exported for decoding messages of your own the same way.
+ *
+ * @example
+ * ```ts
+ * import { BinaryReader } from 'slotstream/pgoutput';
+ * const r = new BinaryReader();
+ * r.reset(Buffer.from([0x42, 0, 0, 0, 7]));
+ * r.uint8(); // 0x42
+ * r.int32(); // 7; one more read throws MalformedMessageError (truncated)
+ * ```
+ */
 export class BinaryReader {
   /** The message being read; `buf[start]` is its tag byte. */
   buf: Buffer = EMPTY;
@@ -71,11 +93,13 @@ export class BinaryReader {
       );
   }
 
+  /** The next byte, unsigned. */
   uint8(): number {
     this.#need(1, 'uint8');
     return this.buf[this.pos++] as number;
   }
 
+  /** The next signed 16-bit integer. */
   int16(): number {
     this.#need(2, 'int16');
     const v = this.buf.readInt16BE(this.pos);
@@ -83,6 +107,7 @@ export class BinaryReader {
     return v;
   }
 
+  /** The next signed 32-bit integer. */
   int32(): number {
     this.#need(4, 'int32');
     const v = this.buf.readInt32BE(this.pos);

@@ -91,6 +91,21 @@ interface RelationEntry {
   nullProto: boolean;
 }
 
+/**
+ * The pgoutput decoder: `parse` turns one message's bytes into a typed `PgoutputMessage`, for protocol
+ * versions 1 to 4. It is stateful (the relations announced so far, and whether it is inside a streamed
+ * block), so keep one parser per replication stream, fed every message in order.
+ *
+ * @example
+ * ```ts
+ * import { PgoutputParser } from 'slotstream/pgoutput';
+ * const parser = new PgoutputParser();
+ * const sql = `SELECT data FROM pg_logical_slot_peek_binary_changes('debug_1', NULL, 100,
+ *   'proto_version', '1', 'publication_names', 'slotstream')`;
+ * const { rows } = await client.query<{ data: Buffer }>(sql);
+ * for (const { data } of rows) console.log(parser.parse(data)); // begin, relation, insert, …, commit
+ * ```
+ */
 export class PgoutputParser {
   readonly #reader = new BinaryReader();
   readonly #relations = new Map<number, RelationEntry>();

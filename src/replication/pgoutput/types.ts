@@ -196,7 +196,16 @@ export type PgoutputTag = PgoutputMessage['tag'];
 /** Microseconds between 1970-01-01 and 2000-01-01. */
 export const PG_EPOCH_OFFSET_MICROS = 946_684_800_000_000n;
 
-/** A PostgreSQL TimestampTz (µs since 2000-01-01 UTC) as a Date, truncated to the millisecond. */
+/**
+ * A PostgreSQL TimestampTz (µs since 2000-01-01 UTC) as a Date, truncated to the millisecond. For the
+ * `…TimeMicros` fields, e.g. a Begin message's `commitTimeMicros`.
+ *
+ * @example
+ * ```ts
+ * import { pgEpochMicrosToDate } from 'slotstream/pgoutput';
+ * pgEpochMicrosToDate(1_500n); // 2000-01-01T00:00:00.001Z
+ * ```
+ */
 export function pgEpochMicrosToDate(micros: bigint): Date {
   const unixMicros = micros + PG_EPOCH_OFFSET_MICROS;
   // Floor division so that negative values round towards the past, like positive ones.

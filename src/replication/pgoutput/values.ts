@@ -34,11 +34,24 @@
  * any TimeZone (timestamptz carries its offset), any extra_float_digits.
  */
 
-/** An unchanged TOASTed value: the update did not touch it and the server did not send it. */
+/**
+ * An unchanged TOASTed value: the update did not touch it and the server did not send it. There is one
+ * instance, UNCHANGED_TOAST; test with `=== UNCHANGED_TOAST`. (Stream updates never carry it for a table
+ * under REPLICA IDENTITY FULL: the old row fills it in.)
+ *
+ * @example
+ * ```ts
+ * import { UNCHANGED_TOAST } from 'slotstream/pgoutput';
+ * const untouched = (value: unknown) => value === UNCHANGED_TOAST; // keep what you had for that column
+ * JSON.stringify({ body: UNCHANGED_TOAST }); // '{"body":{"$unchanged_toast":true}}'
+ * ```
+ */
 export class UnchangedToast {
+  /** `{ $unchanged_toast: true }`, so JSON output shows the value was not sent. */
   toJSON(): { $unchanged_toast: true } {
     return { $unchanged_toast: true };
   }
+  /** `[unchanged toast]`. */
   toString(): string {
     return '[unchanged toast]';
   }
@@ -66,13 +79,31 @@ function bad(what: string, text: string): SyntaxError {
   return new SyntaxError(`invalid ${what} value ${JSON.stringify(shown)}`);
 }
 
+/**
+ * bool's text form, `t` or `f`; throws SyntaxError for anything else. The `textTo…` decoders read one
+ * value's text, e.g. an array element (`parseArrayLiteral`).
+ *
+ * @example
+ * ```ts
+ * import { textToBool } from 'slotstream/pgoutput';
+ * textToBool('t'); // true
+ * ```
+ */
 export function textToBool(s: string): boolean {
   if (s === 't') return true;
   if (s === 'f') return false;
   throw bad('bool', s);
 }
 
-/** int2/int4/oid: at most 10 digits, always exact as a number. */
+/**
+ * int2/int4/oid: at most 10 digits, always exact as a number. Throws SyntaxError for other text.
+ *
+ * @example
+ * ```ts
+ * import { textToInt } from 'slotstream/pgoutput';
+ * textToInt('-42'); // -42
+ * ```
+ */
 export function textToInt(s: string): number {
   const len = s.length;
   let i = 0;
@@ -93,28 +124,75 @@ export function textToInt(s: string): number {
 
 const INT8_TEXT = /^-?\d{1,19}$/;
 
+/**
+ * int8's text form as an exact bigint; throws SyntaxError for anything but an optional minus and 1 to 19
+ * digits.
+ *
+ * @example
+ * ```ts
+ * import { textToBigInt } from 'slotstream/pgoutput';
+ * textToBigInt('9007199254740993'); // 9007199254740993n (a number would round it)
+ * ```
+ */
 export function textToBigInt(s: string): bigint {
   if (!INT8_TEXT.test(s)) throw bad('int8', s);
   return BigInt(s);
 }
 
+/**
+ * float4/float8's text form, `NaN`, `Infinity` and `-Infinity` included; throws SyntaxError for empty or
+ * non-numeric text.
+ *
+ * @example
+ * ```ts
+ * import { textToFloat } from 'slotstream/pgoutput';
+ * textToFloat('1.5e3'); // 1500
+ * ```
+ */
 export function textToFloat(s: string): number {
   const v = Number(s);
   if (Number.isNaN(v) ? s !== 'NaN' : s.length === 0) throw bad('float', s);
   return v;
 }
 
+/**
+ * The text itself: the decoder for every type kept as text (text, varchar, numeric, uuid, date, …).
+ *
+ * @example
+ * ```ts
+ * import { parseArrayLiteral, textToString } from 'slotstream/pgoutput';
+ * parseArrayLiteral('{a,"b c"}', textToString); // ['a', 'b c']
+ * ```
+ */
 export function textToString(s: string): string {
   return s;
 }
 
+/**
+ * json/jsonb's text form, parsed; throws JSON.parse's SyntaxError for invalid JSON.
+ *
+ * @example
+ * ```ts
+ * import { textToJson } from 'slotstream/pgoutput';
+ * textToJson('{"tags":["a"]}'); // { tags: ['a'] }
+ * ```
+ */
 export function textToJson(s: string): JsonValue {
   return JSON.parse(s) as JsonValue;
 }
 
 const HEX_TEXT = /^[0-9a-fA-F]*$/;
 
-/** bytea in the hex form (`\x0102`) or, if bytea_output = escape, the escape form. */
+/**
+ * bytea in the hex form (`\x0102`) or, if bytea_output = escape, the escape form. Throws SyntaxError for
+ * text of neither form. (A bytea column's value is decoded the same way, straight from the message.)
+ *
+ * @example
+ * ```ts
+ * import { textToBytea } from 'slotstream/pgoutput';
+ * textToBytea('\\x0102'); // <Buffer 01 02>
+ * ```
+ */
 export function textToBytea(s: string): Buffer {
   if (s.charCodeAt(0) === 0x5c && s.charCodeAt(1) === 0x78) {
     if ((s.length & 1) !== 0 || !HEX_TEXT.test(s.slice(2))) throw bad('bytea', s);
@@ -225,10 +303,31 @@ function textToTimestampImpl(s: string, withZone: boolean): Date | string {
   return Number.isNaN(d.getTime()) ? s : d;
 }
 
+/**
+ * timestamp's text form (DateStyle ISO) as a Date, the wall-clock time read as UTC, to the millisecond.
+ * `infinity`, `-infinity` and instants outside the Date range come back as the text; other text throws
+ * SyntaxError.
+ *
+ * @example
+ * ```ts
+ * import { textToTimestamp } from 'slotstream/pgoutput';
+ * textToTimestamp('2026-11-26 10:00:00.123456'); // 2026-11-26T10:00:00.123Z
+ * ```
+ */
 export function textToTimestamp(s: string): Date | string {
   return textToTimestampImpl(s, false);
 }
 
+/**
+ * timestamptz's text form (DateStyle ISO, with its offset) as the Date of that instant, to the
+ * millisecond; otherwise as `textToTimestamp`.
+ *
+ * @example
+ * ```ts
+ * import { textToTimestamptz } from 'slotstream/pgoutput';
+ * textToTimestamptz('2026-11-26 10:00:00+02'); // 2026-11-26T08:00:00.000Z
+ * ```
+ */
 export function textToTimestamptz(s: string): Date | string {
   return textToTimestampImpl(s, true);
 }
@@ -244,7 +343,15 @@ let arrPos = 0;
 /**
  * Parses an array literal as PostgreSQL prints it (`{a,"b c",NULL,{…}}`, optionally preceded by bounds such
  * as `[0:1]=`), decoding each non-NULL element with `element`. Bounds are dropped: the result is always a
- * zero-based (nested) JavaScript array.
+ * zero-based (nested) JavaScript array. Throws SyntaxError for a malformed literal, and whatever `element`
+ * throws.
+ *
+ * @example
+ * ```ts
+ * import { parseArrayLiteral, textToInt } from 'slotstream/pgoutput';
+ * parseArrayLiteral('{1,NULL,3}', textToInt); // [1, null, 3]
+ * parseArrayLiteral('[0:1]={{1},{2}}', textToInt); // [[1], [2]]
+ * ```
  */
 export function parseArrayLiteral(text: string, element: ElementDecoder, delimiter = ','): PgArray {
   arrText = text;
@@ -481,7 +588,15 @@ const DECODERS: ReadonlyMap<number, ValueDecoder> = new Map(
 
 /**
  * The decoder for a column of type `typeOid` (text format). Every type not in the table (enums, domains,
- * ranges, …) decodes to its text.
+ * ranges, …) decodes to its text. `PgoutputParser` picks each column's decoder with it when a Relation
+ * message arrives.
+ *
+ * @example
+ * ```ts
+ * import { decoderFor, TypeOid } from 'slotstream/pgoutput';
+ * const decode = decoderFor(TypeOid.int8Array);
+ * decode(Buffer.from('{1,2}'), 0, 5); // [1n, 2n]
+ * ```
  */
 export function decoderFor(typeOid: number): ValueDecoder {
   return DECODERS.get(typeOid) ?? decodeText;
