@@ -40,7 +40,7 @@ export const reader: Command = {
     'run one reader process on a slot: the reader HTTP API, served from its caches (optionally a pusher)',
   usage: [
     'usage: slotstream reader --slot NAME [--port P] [--host H] [--writer-url URL] [--push-url URL] [--json]',
-    '                         [--publication NAME] [--database-url URL]',
+    '                         [--publication NAME] [--database-url URL] [--primary-url URL]',
     '',
     'Consumes the slot (created on first start; when another process holds it, waits for it), applies each',
     'transaction to its caches and waiting clients, then acknowledges it, and serves the reader endpoints',
@@ -50,10 +50,13 @@ export const reader: Command = {
     ...SLOT_USAGE,
     ...listenUsage(DEFAULT_READER_PORT),
     '  --writer-url URL    the writer, told which to-device messages were delivered so it can delete them',
-    '  --push-url URL      pusher role: POST every new event to URL; the slot is acknowledged only after the',
-    '                      webhook accepted (2xx), so delivery is at-least-once across crashes',
+    '  --push-url URL      pusher role: POST every new event to URL, in order, at least once; its cursor in the',
+    '                      database (named after the slot) survives crashes, outages and lost slots',
     '  --json              a status line as JSON on stdout every second (logs go to stderr)',
     CONNECTION_USAGE,
+    '  --primary-url URL   the primary, when --database-url is a hot standby (PostgreSQL 16+): asked for a',
+    "                      snapshot while the reader's slot is created, which otherwise waits up to 15 s",
+    '                      (for ever on an idle primary); everything is read from the standby',
   ].join('\n'),
 
   async run(argv, project) {
@@ -64,6 +67,7 @@ export const reader: Command = {
         ...listenOptions(DEFAULT_READER_PORT),
         'writer-url': { type: 'string' },
         'push-url': { type: 'string' },
+        'primary-url': { type: 'string' },
         json: { type: 'boolean', default: false },
       },
       strict: true,
@@ -71,7 +75,7 @@ export const reader: Command = {
     });
     const { slot, publication } = slotAndPublication(values, project.publication);
     const port = parsePort(values.port);
-    for (const name of ['writer-url', 'push-url'] as const) {
+    for (const name of ['writer-url', 'push-url', 'primary-url'] as const) {
       const url = values[name];
       if (url !== undefined && !URL.canParse(url))
         throw new UsageError(`--${name} must be a URL, got ${url}`);
@@ -86,6 +90,7 @@ export const reader: Command = {
     try {
       app = await startReaderApp({
         connectionString: connection.url,
+        primaryConnectionString: values['primary-url'],
         slot,
         publication,
         host: values.host,
@@ -117,7 +122,8 @@ export const reader: Command = {
     });
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    const failed = app.reader.done.then(
+    // A reader that stops, or a pusher that cannot go on (its database work failed for good), ends the process.
+    const failed = Promise.race([app.reader.done, ...(app.pusher ? [app.pusher.done] : [])]).then(
       () => undefined,
       (error: unknown) => error,
     );

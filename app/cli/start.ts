@@ -8,8 +8,11 @@ import {
   CONNECTION_OPTIONS,
   CONNECTION_USAGE,
   type Command,
+  chooseConnection,
   redact,
   resolveConnection,
+  startEmbeddedStandby,
+  UsageError,
 } from 'slotstream/cli';
 import { type MigrateResult, migrateLatest } from 'slotstream/migrations';
 import { formatStatus, type ReaderStatus } from './reader.ts';
@@ -24,7 +27,7 @@ export const start: Command = {
   summary:
     'the reference deployment: PostgreSQL (embedded by default), migrations, one writer, readers reader_1 and reader_2',
   usage: [
-    'usage: slotstream start [--database-url URL]',
+    'usage: slotstream start [--database-url URL | --standby]',
     '',
     'Starts the embedded PostgreSQL (data in .slotstream/pg) unless a URL is given, applies the migrations,',
     `then runs the writer (http://127.0.0.1:${WRITER_PORT}) and one reader process per slot (reader_1 on`,
@@ -32,28 +35,39 @@ export const start: Command = {
     'Ctrl-C stops everything cleanly: the readers acknowledge what they applied and close their connections',
     '(their slots stay for the next start), then the writer and the embedded PostgreSQL shut down.',
     CONNECTION_USAGE,
+    '  --standby           readers on a hot standby (PostgreSQL 16+ decodes there): the embedded cluster is',
+    '                      the primary and has the writer; its standby in .slotstream/standby (made from a',
+    '                      base backup on first use, reused after) has the readers and their slots.',
+    '                      `slotstream db promote` promotes it.',
   ].join('\n'),
 
   async run(argv, project) {
     const { values } = parseArgs({
       args: argv,
-      options: { ...CONNECTION_OPTIONS },
+      options: { ...CONNECTION_OPTIONS, standby: { type: 'boolean', default: false } },
       strict: true,
       allowPositionals: false,
     });
-    const connection = await resolveConnection({
-      databaseUrl: values['database-url'],
-      log: (l) => console.error(l),
-    });
+    if (values.standby && chooseConnection(values['database-url'], process.env).source !== 'embedded')
+      throw new UsageError(
+        '--standby makes a standby of the embedded cluster: leave out --database-url and DATABASE_URL',
+      );
+    const log = (line: string) => console.error(line);
+    const connection = await resolveConnection({ databaseUrl: values['database-url'], log });
     const migrated = await migrateLatest(connection.url, project.config);
+    // After the migrations, which it replays before the readers start on it.
+    const standby = values.standby ? await startEmbeddedStandby(connection, { log }) : undefined;
     console.log(
       `PostgreSQL  ${redact(connection.url)}${connection.embedded ? '  (embedded, data in .slotstream/pg)' : ''}`,
     );
+    if (standby) console.log(`standby     ${standby.url}  (hot standby of it, data in .slotstream/standby)`);
     console.log(`migrations  ${summary(migrated)}`);
     const writerUrl = `http://127.0.0.1:${WRITER_PORT}`;
-    console.log(`writer      ${writerUrl}`);
+    console.log(`writer      ${writerUrl}${standby ? '  (on the primary)' : ''}`);
     READER_SLOTS.forEach((slot, i) => {
-      console.log(`reader      http://127.0.0.1:${FIRST_READER_PORT + i}  (slot ${slot})`);
+      console.log(
+        `reader      http://127.0.0.1:${FIRST_READER_PORT + i}  (slot ${slot}${standby ? ', on the standby' : ''})`,
+      );
     });
     console.log('logs        .slotstream/logs/  (watch a slot with: npx slotstream tail --slot debug_1)');
 
@@ -64,15 +78,12 @@ export const start: Command = {
       path.join(logs, 'writer.log'),
     );
     const board = new StatusBoard(READER_SLOTS);
+    // On a standby, a reader also needs the primary: to ask it for the snapshot its new slot waits for.
+    const database = standby
+      ? ['--database-url', standby.url, '--primary-url', connection.url]
+      : ['--database-url', connection.url];
     const readers = READER_SLOTS.map((slot, i) =>
-      startReader(
-        slot,
-        FIRST_READER_PORT + i,
-        writerUrl,
-        connection.url,
-        board,
-        path.join(logs, `${slot}.log`),
-      ),
+      startReader(slot, FIRST_READER_PORT + i, writerUrl, database, board, path.join(logs, `${slot}.log`)),
     );
     let stopping = false;
     // How a child ended: 'ok' for exit code 0, or for our own SIGTERM arriving before the child had
@@ -102,6 +113,8 @@ export const start: Command = {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
     board.done();
+    // The standby first: stopped after its primary, it would spend its last moments failing to reconnect.
+    await standby?.embedded?.stop();
     await connection.embedded?.stop();
     await connection.close();
     const names = [...READER_SLOTS, 'writer'];
@@ -124,13 +137,13 @@ function startReader(
   slot: string,
   port: number,
   writerUrl: string,
-  url: string,
+  database: string[],
   board: StatusBoard,
   logFile: string,
 ): ChildProcess {
   const log = openSync(logFile, 'a');
   const args = ['reader', '--slot', slot, '--port', String(port), '--writer-url', writerUrl, '--json'];
-  const child = spawn(process.execPath, [BIN, ...args, '--database-url', url], {
+  const child = spawn(process.execPath, [BIN, ...args, ...database], {
     stdio: ['ignore', 'pipe', log],
   });
   closeSync(log);

@@ -81,8 +81,11 @@ export function registerReaderMetrics(registry: Registry, reader: StreamReader, 
   if (pusher !== undefined) {
     counter('slotstream_pushed_total', 'Events the webhook accepted', [], () => [[{}, pusher.pushed]]);
     counter('slotstream_push_retries_total', 'Failed webhook deliveries, retried', [], () => [
-      [{}, pusher.retries],
+      [{}, pusher.stats.retries],
     ]);
+    gauge('slotstream_push_lag_positions', 'Positions applied by the reader and not yet pushed', (g) =>
+      g.set(Number(pusher.stats.lag)),
+    );
   }
   counter('slotstream_wakes_total', 'Waiters woken by an update', [], () => [
     [{}, reader.notifier.stats.wakes],

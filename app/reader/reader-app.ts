@@ -4,7 +4,6 @@ import {
   StreamReader,
   type StreamReaderOptions,
   StreamSet,
-  type StreamUpdate,
   type SubscriptionStatus,
 } from 'slotstream';
 import { defineChatCaches } from '../caches.ts';
@@ -20,6 +19,8 @@ import { TypingState } from './typing-state.ts';
 
 export interface ReaderAppOptions {
   connectionString: string;
+  /** The primary, when `connectionString` is a hot standby: see StreamReaderOptions. */
+  primaryConnectionString?: string;
   slot: string;
   /** Default `slotstream`. */
   publication?: string;
@@ -27,7 +28,10 @@ export interface ReaderAppOptions {
   port?: number;
   /** The writer, for what reads need written (deleting delivered to-device messages). */
   writerUrl?: string;
-  /** Pusher role: POST every new event here, acknowledging the slot only after the webhook accepted. */
+  /**
+   * Pusher role: POST every new event here, in order, at least once; its cursor is named after the slot.
+   * The slot is acknowledged as usual: the pusher catches up from the events table.
+   */
   pushUrl?: string;
   logger: HttpLogger & { info: (obj: object, msg?: string) => void };
   /** Passed to the runtime (temporary slots, waiting for an active slot, …). */
@@ -45,27 +49,25 @@ export interface ReaderApp {
 
 /**
  * One reader process of the reference application: the runtime on its slot, the caches and typing state
- * it keeps fresh, and the HTTP API over them. Closing stops the HTTP server (long-polls are answered),
- * then the runtime (acknowledging what it applied and closing the slot's connection; the slot stays).
+ * it keeps fresh, the HTTP API over them, and the pusher when it has a webhook. Closing stops the HTTP
+ * server (long-polls are answered), then the pusher (its cursor stays), then the runtime (acknowledging what
+ * it applied and closing the slot's connection; the slot stays).
  */
 export async function startReaderApp(options: ReaderAppOptions): Promise<ReaderApp> {
   const { logger } = options;
-  const stop = new AbortController();
   const rules = new CacheRules(new CacheRegistry());
   const caches = defineChatCaches(rules);
   const typing = new TypingState();
-  const pusher = options.pushUrl === undefined ? undefined : new Pusher(options.pushUrl, logger, stop.signal);
-  const onUpdate = (update: StreamUpdate) => {
-    if (typingStream.is(update)) typing.apply(update.row, update.position);
-    return pusher?.onUpdate(update);
-  };
   const reader = await StreamReader.start({
     connectionString: options.connectionString,
+    primaryConnectionString: options.primaryConnectionString,
     slot: options.slot,
     publication: options.publication,
     streams: new StreamSet(CHAT_STREAMS),
     caches: rules,
-    onUpdate,
+    onUpdate: (update) => {
+      if (typingStream.is(update)) typing.apply(update.row, update.position);
+    },
     onReset: (event) => {
       typing.clear();
       logger.warn({ event }, 'slot reset: caches flushed, clients told to resync');
@@ -77,6 +79,25 @@ export async function startReaderApp(options: ReaderAppOptions): Promise<ReaderA
     onWarning: (error) => logger.warn({ err: error }, error.message),
     subscription: { ifSlotActive: 'wait', ...options.subscription },
   });
+  let pusher: Pusher | undefined;
+  if (options.pushUrl !== undefined) {
+    try {
+      pusher = await Pusher.start({
+        connectionString: options.connectionString,
+        primaryConnectionString: options.primaryConnectionString,
+        url: options.pushUrl,
+        name: options.slot,
+        reader,
+        logger,
+      });
+    } catch (error) {
+      await reader.close();
+      throw error;
+    }
+    pusher.done.catch((error: unknown) =>
+      logger.error({ err: error }, 'the pusher stopped: nothing more is pushed until a restart'),
+    );
+  }
   const store = new ChatStore(options.connectionString, caches);
   const acks = options.writerUrl === undefined ? undefined : new DeliveryAcks(options.writerUrl, logger);
   const metrics = createMetricsRegistry({ process: options.slot });
@@ -96,6 +117,7 @@ export async function startReaderApp(options: ReaderAppOptions): Promise<ReaderA
       port: options.port ?? 0,
     });
   } catch (error) {
+    await pusher?.close();
     await reader.close();
     await store.close();
     throw error;
@@ -110,10 +132,8 @@ export async function startReaderApp(options: ReaderAppOptions): Promise<ReaderA
     pusher,
     async close() {
       await server.close();
-      // The runtime first marks itself closing, so a push cut short by the abort ends it quietly.
-      const closing = reader.close();
-      stop.abort();
-      await closing;
+      await pusher?.close(); // before the reader, whose closing would otherwise fail the pusher's wait
+      await reader.close();
       await acks?.close();
       await store.close();
     },

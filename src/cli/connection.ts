@@ -97,10 +97,7 @@ async function startEmbedded(options: ResolveOptions): Promise<LocalCluster> {
   await mkdir(path.dirname(dataDir), { recursive: true });
   const fresh = !existsSync(path.join(dataDir, 'PG_VERSION'));
   if (fresh) options.log?.(`creating the embedded PostgreSQL cluster in ${dataDir}`);
-  // 0 makes LocalCluster reuse the port remembered in the data directory (or pick a free one).
-  const wanted = options.embeddedPort ?? EMBEDDED_PORT;
-  const remembered = existsSync(path.join(dataDir, 'slotstream.port'));
-  const port = remembered || wanted === 0 || !(await portIsFree(wanted)) ? 0 : wanted;
+  const port = await portFor(dataDir, options.embeddedPort ?? EMBEDDED_PORT);
   const cluster = await LocalCluster.start({ binaries, dataDir, port });
   await ensureDatabase(cluster.url(), EMBEDDED_DATABASE);
   return cluster;
@@ -166,6 +163,15 @@ export function redact(url: string): string {
   } catch {
     return url.replace(/:[^:@/]*@/, ':***@');
   }
+}
+
+/**
+ * The port to start an embedded cluster in `dataDir` on: `wanted` when free at its first start, else 0,
+ * which makes LocalCluster reuse the port remembered in the data directory (or pick a free one).
+ */
+export async function portFor(dataDir: string, wanted: number): Promise<number> {
+  const remembered = existsSync(path.join(dataDir, 'slotstream.port'));
+  return remembered || wanted === 0 || !(await portIsFree(wanted)) ? 0 : wanted;
 }
 
 function portIsFree(port: number): Promise<boolean> {

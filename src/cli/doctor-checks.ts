@@ -4,6 +4,7 @@
  */
 import { isLost } from '../replication/slots.ts';
 import type { ServerFacts } from './doctor-facts.ts';
+import { serverCheck, topologyChecks } from './doctor-topology-checks.ts';
 
 export type Verdict = 'ok' | 'warn' | 'fail';
 
@@ -30,11 +31,13 @@ export const SUGGESTED_KEEP_SIZE = '10GB';
 
 export function runChecks(facts: ServerFacts, options: CheckOptions): CheckResult[] {
   return [
+    serverCheck(facts),
     walLevel(facts),
     replicationSlots(facts),
     walSenders(facts),
     keepSize(facts),
     ...idleTimeout(facts),
+    ...topologyChecks(facts),
     role(facts),
     ...publication(facts, options.tables),
     ...staleSlots(facts, options.staleLagBytes),

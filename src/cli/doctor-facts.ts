@@ -2,6 +2,7 @@
 import type pg from 'pg';
 import { serverVersionNum } from '../replication/server-version.ts';
 import { listSlots, type SlotInfo } from '../replication/slots.ts';
+import { conninfoHasDbname, parseSlotList } from './setting-values.ts';
 
 export interface ServerFacts {
   versionNum: number;
@@ -28,6 +29,27 @@ export interface ServerFacts {
     tablesWithoutIdentity: string[];
   };
   slots: SlotInfo[];
+  topology: TopologyFacts;
+}
+
+/** Where this server stands in a primary/standby pair, and the settings failover and standbys depend on. */
+export interface TopologyFacts {
+  /** pg_is_in_recovery(): a standby (hot standby), not the primary. */
+  inRecovery: boolean;
+  hotStandbyFeedback: boolean;
+  /** The standby's physical slot on the primary; '' when unset. */
+  primarySlotName: string;
+  /**
+   * Whether primary_conninfo names a database (slot sync connects to one). Null when there is no
+   * primary_conninfo or this role may not read it (superusers and pg_read_all_settings may).
+   */
+  primaryConninfoHasDbname: boolean | null;
+  /** PostgreSQL 17+ (null before): whether this standby syncs the primary's failover slots. */
+  syncReplicationSlots: boolean | null;
+  /** PostgreSQL 17+ (null before): the physical slots logical walsenders wait for. */
+  synchronizedStandbySlots: string[] | null;
+  /** Walsenders streaming WAL to a standby (or a base backup): those not serving a logical slot. */
+  physicalSenders: number;
 }
 
 export async function readServerFacts(client: pg.Client, publication: string): Promise<ServerFacts> {
@@ -81,5 +103,32 @@ export async function readServerFacts(client: pg.Client, publication: string): P
       tablesWithoutIdentity: tables.rows.filter((t) => !t.has_identity).map((t) => t.name),
     },
     slots: await listSlots(client),
+    topology: await readTopology(client),
+  };
+}
+
+async function readTopology(client: pg.Client): Promise<TopologyFacts> {
+  // pg_settings rather than current_setting(): a row it hides from this role (primary_conninfo, which may
+  // hold a password) reads as NULL instead of failing, and a setting this version lacks reads as NULL too.
+  const { rows } = await client.query(
+    `SELECT pg_is_in_recovery() AS in_recovery,
+            (SELECT setting FROM pg_settings WHERE name = 'hot_standby_feedback') = 'on' AS feedback,
+            (SELECT setting FROM pg_settings WHERE name = 'primary_slot_name') AS primary_slot,
+            (SELECT setting FROM pg_settings WHERE name = 'primary_conninfo') AS conninfo,
+            (SELECT setting FROM pg_settings WHERE name = 'sync_replication_slots') AS sync_slots,
+            (SELECT setting FROM pg_settings WHERE name = 'synchronized_standby_slots') AS standby_slots,
+            (SELECT count(*) FROM pg_stat_replication r
+              WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots s
+                                 WHERE s.active_pid = r.pid AND s.slot_type = 'logical'))::int AS physical`,
+  );
+  const r = rows[0];
+  return {
+    inRecovery: r.in_recovery,
+    hotStandbyFeedback: r.feedback === true,
+    primarySlotName: r.primary_slot ?? '',
+    primaryConninfoHasDbname: r.conninfo ? conninfoHasDbname(r.conninfo) : null,
+    syncReplicationSlots: r.sync_slots === null ? null : r.sync_slots === 'on',
+    synchronizedStandbySlots: r.standby_slots === null ? null : parseSlotList(r.standby_slots),
+    physicalSenders: r.physical,
   };
 }

@@ -19,6 +19,8 @@ export const doctor: Command = {
     'Checks wal_level, max_replication_slots and max_wal_senders headroom, max_slot_wal_keep_size,',
     'idle_replication_slot_timeout (PostgreSQL 18+), the role’s REPLICATION privilege, the publication and',
     'the replica identity of its tables, and stale slots (lost, unreserved, or inactive and far behind).',
+    'Says whether the server is a primary or a standby, and checks what that needs: on a primary (17+),',
+    'synchronized_standby_slots; on a standby, hot_standby_feedback, primary_slot_name and (17+) slot sync.',
     "  --publication NAME  default: the project's (slotstream.config), else slotstream",
     `  --stale-lag BYTES   an inactive slot further behind is stale (default ${DEFAULT_STALE_LAG_BYTES}, 1 GiB)`,
     CONNECTION_USAGE,

@@ -18,10 +18,12 @@ export {
   CONNECTION_OPTIONS,
   CONNECTION_USAGE,
   type Connection,
+  chooseConnection,
   type ResolveOptions,
   redact,
   resolveConnection,
 } from './connection.ts';
+export { embeddedStandbyDataDir, startEmbeddedStandby } from './embedded-standby.ts';
 export {
   CONFIG_FILES,
   ConfigError,

@@ -18,9 +18,10 @@ export const migrate: Command = {
   usage: [
     'usage: slotstream migrate [--status | --rollback] [--database-url URL]',
     '',
-    "Applies slotstream's own schema (stream_head, ledger slotstream_migrations), then the project's knex",
-    'migrations and publication as its slotstream.config declares them (`migrations`, `streams`,',
-    '`publication`). Idempotent: the publication is checked on every run and repaired when it lacks a table.',
+    "Applies slotstream's own schema (stream_head, slotstream_cursors; ledger slotstream_migrations), then",
+    "the project's knex migrations and publication as its slotstream.config declares them (`migrations`,",
+    '`streams`, `publication`). Idempotent: the publication is checked on every run and repaired when it',
+    'lacks a table.',
     '  --status            list both sets of migrations, whether each ran, and what the publication covers',
     "  --rollback          undo the project's last batch (slotstream's own schema stays)",
     CONNECTION_USAGE,

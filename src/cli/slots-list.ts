@@ -18,6 +18,10 @@ export interface SlotRow {
   safe_wal_size: number | null;
   /** PostgreSQL 17+; null before, and while the slot is in use. */
   inactive_since: string | null;
+  /** PostgreSQL 17+ (null before): synced to standbys that run with sync_replication_slots. */
+  failover: boolean | null;
+  /** PostgreSQL 17+ (null before): synced here from the primary. */
+  synced: boolean | null;
 }
 
 export function slotRow(slot: SlotInfo): SlotRow {
@@ -32,10 +36,15 @@ export function slotRow(slot: SlotInfo): SlotRow {
     wal_status: slot.walStatus,
     safe_wal_size: slot.safeWalSize === null ? null : Number(slot.safeWalSize),
     inactive_since: slot.inactiveSince ? new Date(slot.inactiveSince).toISOString() : null,
+    failover: slot.failover,
+    synced: slot.synced,
   };
 }
 
-/** safe_wal_size shows '-' when unbounded (max_slot_wal_keep_size = -1) or the slot is lost. */
+/**
+ * safe_wal_size shows '-' when unbounded (max_slot_wal_keep_size = -1) or the slot is lost; inactive_since,
+ * failover and synced show '-' before PostgreSQL 17, which has no such columns.
+ */
 const HEADERS = [
   'name',
   'plugin',
@@ -46,11 +55,13 @@ const HEADERS = [
   'wal_status',
   'safe_wal_size',
   'inactive_since',
+  'failover',
+  'synced',
 ];
 
 export function formatSlotTable(rows: readonly SlotRow[]): string {
   if (rows.length === 0) return 'no replication slots';
-  const cell = (v: string | number | null) => (v === null ? '-' : String(v));
+  const cell = (v: string | number | boolean | null) => (v === null ? '-' : String(v));
   return formatTable(
     HEADERS,
     rows.map((r) => [
@@ -63,6 +74,8 @@ export function formatSlotTable(rows: readonly SlotRow[]): string {
       cell(r.wal_status),
       cell(r.safe_wal_size),
       cell(r.inactive_since),
+      cell(r.failover),
+      cell(r.synced),
     ]),
   );
 }

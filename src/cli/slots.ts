@@ -18,13 +18,16 @@ export const slots: Command = {
   summary: 'list, create, drop or peek at replication slots',
   usage: [
     'usage: slotstream slots [list] [--json]',
-    '       slotstream slots create NAME',
+    '       slotstream slots create NAME [--no-failover]',
     '       slotstream slots drop NAME',
     `       slotstream slots peek NAME [--limit N] [--publication NAME]`,
     '',
     '  list                every slot on the server: name, plugin, database, active pid, confirmed_flush_lsn,',
-    '                      lag bytes (WAL not yet confirmed), wal_status, safe_wal_size, inactive since (PG 17+)',
-    '  create NAME         a pgoutput slot in this database; prints its consistent point',
+    '                      lag bytes (WAL not yet confirmed), wal_status, safe_wal_size, and on PostgreSQL 17+',
+    '                      inactive since, failover (synced to standbys) and synced (from the primary, here)',
+    '  create NAME         a pgoutput slot in this database; prints its consistent point. On PostgreSQL 17+',
+    '                      (a primary) it is a failover slot, which a promoted standby keeps',
+    '  --no-failover       create: an ordinary slot even where a failover slot could be made',
     '  drop NAME           drops the slot (refused while a process uses it: stop that one first)',
     '  peek NAME           the pending changes, decoded like `slotstream tail` prints them, without consuming',
     '                      them; needs the slot idle',
@@ -42,6 +45,8 @@ export const slots: Command = {
         json: { type: 'boolean', default: false },
         limit: { type: 'string' },
         publication: { type: 'string' },
+        // node:util's parseArgs on Node 20 has no negated booleans: the negative is an option of its own.
+        'no-failover': { type: 'boolean', default: false },
       },
       strict: true,
       allowPositionals: true,
@@ -58,6 +63,7 @@ export const slots: Command = {
       throw new UsageError(`unknown action '${action}': list, create, drop or peek`);
     }
     if (values.limit !== undefined && action !== 'peek') throw new UsageError('--limit goes with peek');
+    if (values['no-failover'] && action !== 'create') throw new UsageError('--no-failover goes with create');
     const limit = parseLimit(values.limit);
     const publication = validatePublicationName(values.publication ?? project.publication);
 
@@ -68,7 +74,7 @@ export const slots: Command = {
     try {
       const url = connection.url;
       if (action === 'list') await list(url, values.json);
-      else if (action === 'create') await create(url, name as string);
+      else if (action === 'create') await create(url, name as string, !values['no-failover']);
       else if (action === 'drop') await drop(url, name as string);
       else await peek(url, name as string, publication, limit);
     } finally {
@@ -94,12 +100,17 @@ async function list(url: string, json: boolean): Promise<void> {
   }
 }
 
-async function create(url: string, name: string): Promise<void> {
+/** `failover` false: an ordinary slot; true: the default, a failover slot where the server can make one. */
+async function create(url: string, name: string, failover: boolean): Promise<void> {
   const replication = await connectReplication({ connectionString: url });
   try {
     // No snapshot: nobody here would read it.
-    const created = await createSlot(replication, name, { exportSnapshot: false });
-    console.log(`created slot ${name} (pgoutput) at consistent point ${formatLsn(created.consistentPoint)}`);
+    const created = await createSlot(replication, name, {
+      exportSnapshot: false,
+      failover: failover ? undefined : false,
+    });
+    const kind = created.failover ? 'pgoutput, failover' : 'pgoutput';
+    console.log(`created slot ${name} (${kind}) at consistent point ${formatLsn(created.consistentPoint)}`);
   } finally {
     await replication.end();
   }

@@ -83,7 +83,9 @@ function describeStatus(status: SubscriptionStatus): string {
       // 0/0 asks the server to continue from the slot's confirmed_flush_lsn.
       return `tail: streaming slot ${status.slot} from ${status.startLsn === 0n ? 'its confirmed position' : formatLsn(status.startLsn)} (pgoutput protocol ${status.protoVersion})`;
     case 'slot-created':
-      return `tail: created slot ${status.slot} at ${formatLsn(status.consistentPoint)}`;
+      return `tail: created ${status.failover ? 'failover ' : ''}slot ${status.slot} at ${formatLsn(status.consistentPoint)}`;
+    case 'slot-failover-changed':
+      return `tail: made slot ${status.slot} ${status.failover ? 'a failover slot' : 'an ordinary slot (not failover)'}`;
     case 'waiting-for-slot':
       return `tail: slot ${status.slot} is in use by PID ${status.pid ?? '(unknown)'}; waiting for it (--wait)`;
     case 'reconnecting':

@@ -1,11 +1,14 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { PostgresBinaries } from './binaries.ts';
+import { StandbyError } from './errors.ts';
 import { LOCAL_SERVER_SETTINGS } from './server-settings.ts';
+import { letOthersThrough, serverUser } from './server-user.ts';
+import { isStandbyDir, prepareStandby, type StandbyOptions } from './standby.ts';
 
 const run = promisify(execFile);
 
@@ -62,6 +65,51 @@ export class LocalCluster {
     if (!(await cluster.isRunning()))
       await cluster.#pgCtl('start', '-w', '-t', '60', '-l', cluster.logFile, '-o', cluster.#serverArgs());
     return cluster;
+  }
+
+  /**
+   * A hot standby of `options.primary` (a running LocalCluster), started on its own port. On first use its
+   * data directory is made from a base backup of the primary, streaming from a physical slot
+   * `options.slot` reserved there; after, it is started as it is and catches up. PostgreSQL 16+ can decode
+   * on it (logical slots on the standby; see StreamReader's `primaryConnectionString`). Throws
+   * StandbyError when `dataDir` holds something else or a promoted standby, or the slot is another
+   * standby's. The standby's slot stays on the primary when it stops: `dropStandbySlot` when it is gone.
+   *
+   * @example
+   * ```ts
+   * import { dropStandbySlot, embeddedBinaries, LocalCluster, waitForReplay } from 'slotstream/devdb';
+   * const binaries = embeddedBinaries();
+   * const primary = await LocalCluster.start({ binaries, dataDir: 'tmp/pg' });
+   * const standby = await LocalCluster.startStandby({
+   *   primary, binaries, dataDir: 'tmp/standby', slot: 'standby_1',
+   * });
+   * await waitForReplay(standby, primary); // what the primary committed is visible on the standby
+   * await standby.promote();               // a primary of its own, on a new timeline
+   * await dropStandbySlot(primary, 'standby_1');
+   * ```
+   */
+  static async startStandby(options: StandbyOptions): Promise<LocalCluster> {
+    const dataDir = path.resolve(options.dataDir);
+    await prepareStandby(options.primary, dataDir, options.slot);
+    return LocalCluster.start({ ...options, dataDir });
+  }
+
+  /** Whether this cluster is a standby not yet promoted (its data directory has `standby.signal`). */
+  get isStandby(): boolean {
+    return isStandbyDir(this.dataDir);
+  }
+
+  /**
+   * Ends a standby's recovery: it becomes a primary of its own, on a new timeline, and accepts writes once
+   * this resolves (`pg_ctl promote -w`). Logical slots made on it stay. Throws StandbyError when this
+   * cluster is not a standby.
+   */
+  async promote(): Promise<void> {
+    if (!this.isStandby)
+      throw new StandbyError(
+        `${this.dataDir} is not a standby (or was promoted already): nothing to promote`,
+      );
+    await this.#pgCtl('promote', '-w', '-t', '60');
   }
 
   /** The server's log, in the data directory. */
@@ -146,38 +194,6 @@ export class LocalCluster {
         `${tool} ${args[0] ?? ''} failed for ${this.dataDir}: ${e.stderr?.trim() || e.message}`,
       );
     }
-  }
-}
-
-/** As root, the `postgres` account the server runs as (created if missing); otherwise undefined. */
-async function serverUser(): Promise<{ uid: number; gid: number } | undefined> {
-  if (process.getuid?.() !== 0) return undefined;
-  const id = async () => {
-    const [uid, gid] = await Promise.all([run('id', ['-u', 'postgres']), run('id', ['-g', 'postgres'])]);
-    return { uid: Number(uid.stdout), gid: Number(gid.stdout) };
-  };
-  try {
-    return await id();
-  } catch {
-    await run('useradd', ['--system', '--user-group', '--no-create-home', 'postgres']);
-    return await id();
-  }
-}
-
-/**
- * As root the server runs as `postgres`, which must be able to reach its binaries and data directory: a
- * checkout in a private directory (mktemp -d, /root) would stop initdb with "Permission denied". Adds the
- * search bit for others (o+x: enter, not list or read) to each directory on the way that lacks it, and
- * says so.
- */
-async function letOthersThrough(dir: string): Promise<void> {
-  for (let d = dir; ; d = path.dirname(d)) {
-    const { mode } = await stat(d);
-    if ((mode & 0o001) === 0) {
-      await chmod(d, (mode & 0o7777) | 0o001);
-      console.error(`slotstream: chmod o+x ${d}, so the postgres user can reach the server's files`);
-    }
-    if (path.dirname(d) === d) return;
   }
 }
 

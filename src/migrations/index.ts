@@ -9,7 +9,7 @@
  * import { migrateSlotstream, publishTables, streamTables } from 'slotstream/migrations';
  *
  * const db = knex({ client: 'pg', connection: process.env.DATABASE_URL });
- * await migrateSlotstream(db);                                // stream_head, in its own ledger
+ * await migrateSlotstream(db);                                // stream_head, slotstream_cursors; own ledger
  * await db.migrate.latest();                                  // the service's own tables
  * await publishTables(db, streamTables([todos]), 'slotstream'); // the publication covers the streams
  * ```

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { CREATE_STREAM_CURSORS, STREAM_CURSORS_TABLE } from '../reader/cursor-table.ts';
 import { CREATE_STREAM_HEAD, STREAM_HEAD_TABLE } from '../streams/stream-head.ts';
 
 /**
@@ -31,6 +32,16 @@ const MIGRATIONS: readonly SchemaMigration[] = [
       await knex.schema.dropTableIfExists(STREAM_HEAD_TABLE);
     },
   },
+  {
+    // Where each StreamCursor got to (src/reader/cursor-table.ts).
+    name: '0002_stream_cursors',
+    async up(knex) {
+      await knex.raw(CREATE_STREAM_CURSORS);
+    },
+    async down(knex) {
+      await knex.schema.dropTableIfExists(STREAM_CURSORS_TABLE);
+    },
+  },
 ];
 
 /** slotstream's migrations as a knex MigrationSource: `knex.migrate.latest(slotstreamMigratorConfig)`. */
@@ -54,7 +65,7 @@ export const slotstreamMigratorConfig: Knex.MigratorConfig = {
  * import knex from 'knex';
  * import { knexConfig, migrateSlotstream } from 'slotstream/migrations';
  * const db = knex(knexConfig(connectionString));
- * await migrateSlotstream(db); // ['0001_stream_head'] the first time, [] after
+ * await migrateSlotstream(db); // ['0001_stream_head', '0002_stream_cursors'] the first time, [] after
  * await db.migrate.latest(); // then the service's own migrations
  * ```
  */

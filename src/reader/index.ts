@@ -7,6 +7,8 @@
  * coalesced per transaction with caps, so a transaction of any size costs bounded memory.
  */
 export { CacheRules, type InvalidationRule, on } from './cache-rules.ts';
+export { StandbySnapshotError } from './standby-snapshots.ts';
+export * from './stream-cursor.ts';
 export {
   StreamReader,
   type StreamReaderOptions,

@@ -20,6 +20,7 @@ import { readStreamHead, StreamHeadMissingError } from '../streams/stream-head.t
 import type { StreamSet } from '../streams/stream-set.ts';
 import type { StreamToken } from '../streams/token.ts';
 import type { CacheRules } from './cache-rules.ts';
+import { type StandbySnapshots, standbySnapshotsFor } from './standby-snapshots.ts';
 import { DEFAULT_EFFECT_LIMITS, type EffectLimits, TransactionEffects } from './transaction-effects.ts';
 import { VisibilityBarrier } from './visibility.ts';
 
@@ -34,6 +35,13 @@ export interface StreamWaitOptions {
 
 export interface StreamReaderOptions {
   connectionString: string;
+  /**
+   * The primary, when `connectionString` is a hot standby (PostgreSQL 16+): while the reader connects, it
+   * asks the primary to log a standby snapshot every 200 ms, without which creating its slot on the
+   * standby waits for the primary's next running-transactions record (every 15 s; never while idle).
+   * Ignored on a primary. Everything else the reader reads comes from `connectionString`.
+   */
+  primaryConnectionString?: string;
   slot: string;
   /** Default `slotstream`, the publication the migrations create. */
   publication?: string;
@@ -42,14 +50,18 @@ export interface StreamReaderOptions {
   caches?: CacheRules;
   /**
    * Called for every update, in commit order, before its transaction is applied and acknowledged; a
-   * returned promise is awaited (a pusher acknowledges only what its webhook accepted). Delivery is
-   * at-least-once: after a crash, or when a transaction is cut off mid-way, updates come again.
+   * returned promise is awaited, so the slot never passes an update a handler has not finished. Delivery is
+   * at-least-once: after a crash, or when a transaction is cut off mid-way, updates come again; a reset skips
+   * what happened in between (a consumer that must see every row follows the table with a StreamCursor).
    */
   onUpdate?: (update: StreamUpdate) => void | Promise<void>;
   /** After a reset has flushed the caches and told waiters to resync. */
   onReset?: (event: ResetEvent) => void | Promise<void>;
   onStatus?: (status: SubscriptionStatus) => void;
-  /** Problems that do not stop the reader: a malformed message under one of our prefixes. */
+  /**
+   * Problems that do not stop the reader: a malformed message under one of our prefixes; on a hot standby,
+   * a slot to create without a primary to ask for a snapshot (StandbySnapshotError).
+   */
   onWarning?: (error: Error) => void;
   limits?: Partial<EffectLimits>;
   /** Keys whose last update the notifier remembers (default 100,000). */
@@ -81,6 +93,8 @@ export interface StreamReaderStats {
   coalesced: number;
   resets: number;
   reconnects: number;
+  /** On a hot standby: snapshots the primary was asked to log while the reader connected. */
+  standbySnapshots: number;
 }
 
 /**
@@ -128,6 +142,7 @@ export class StreamReader implements AsyncDisposable {
   readonly #stop = new AbortController();
   readonly #stopSignal: AbortSignal;
   readonly #visibility: VisibilityBarrier;
+  readonly #standbySnapshots: StandbySnapshots | undefined;
 
   private constructor(
     options: StreamReaderOptions,
@@ -135,8 +150,10 @@ export class StreamReader implements AsyncDisposable {
     start: bigint,
     events: AsyncIterator<ReplicationEvent>,
     first: Promise<IteratorResult<ReplicationEvent>>,
+    standbySnapshots: StandbySnapshots | undefined,
   ) {
     this.slot = options.slot;
+    this.#standbySnapshots = standbySnapshots;
     this.#options = options;
     this.#streams = options.streams;
     this.#caches = options.caches?.registry;
@@ -162,8 +179,10 @@ export class StreamReader implements AsyncDisposable {
   static async start(options: StreamReaderOptions): Promise<StreamReader> {
     const publication = options.publication ?? DEFAULT_PUBLICATION;
     const client = await connectSql({ connectionString: options.connectionString });
+    let standbySnapshots: StandbySnapshots | undefined;
     try {
       await checkStreamTables(client, publication, options.streams.tables);
+      standbySnapshots = await standbySnapshotsFor(client, options, (error) => warn(options, error));
     } finally {
       await client.end();
     }
@@ -178,20 +197,23 @@ export class StreamReader implements AsyncDisposable {
       publication,
       signal: options.signal,
       onStatus: (status) => {
+        standbySnapshots?.follow(status);
         if (status.event === 'connected') connected();
         options.onStatus?.(status);
       },
     });
     const events = sub[Symbol.asyncIterator]();
+    standbySnapshots?.resume(); // until connected: the first connection may create the slot
     // Pulling the first event is what connects; it settles only when an event arrives (or on failure).
     const first = events.next();
     try {
       await Promise.race([isConnected, first.then(() => {})]);
       // Read only now: with the slot in place, every transaction committed after this read gets decoded.
       const start = await readHead(options.connectionString);
-      return new StreamReader(options, sub, start, events, first);
+      return new StreamReader(options, sub, start, events, first, standbySnapshots);
     } catch (error) {
       await sub.close();
+      await standbySnapshots?.close();
       throw error;
     }
   }
@@ -232,6 +254,7 @@ export class StreamReader implements AsyncDisposable {
       coalesced: this.#effects.coalesced,
       resets: this.#resets,
       reconnects: this.#sub.reconnects,
+      standbySnapshots: this.#standbySnapshots?.logged ?? 0,
     };
   }
 
@@ -268,6 +291,7 @@ export class StreamReader implements AsyncDisposable {
     await this.#sub.close();
     await this.done.catch(() => {});
     await this.#visibility.close();
+    await this.#standbySnapshots?.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -289,6 +313,7 @@ export class StreamReader implements AsyncDisposable {
       this.notifier.close();
       await this.#sub.close();
       await this.#visibility.close();
+      await this.#standbySnapshots?.close();
       throw error;
     }
   }
@@ -509,10 +534,15 @@ export class StreamReader implements AsyncDisposable {
   }
 
   #warn(error: unknown): void {
-    const warning = error instanceof Error ? error : new SlotstreamError(String(error));
-    if (this.#options.onWarning) this.#options.onWarning(warning);
-    else process.emitWarning(warning);
+    warn(this.#options, error);
   }
+}
+
+/** To `options.onWarning`, else to the process's warnings. */
+function warn(options: StreamReaderOptions, error: unknown): void {
+  const warning = error instanceof Error ? error : new SlotstreamError(String(error));
+  if (options.onWarning) options.onWarning(warning);
+  else process.emitWarning(warning);
 }
 
 async function readHead(connectionString: string): Promise<bigint> {

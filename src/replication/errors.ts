@@ -212,6 +212,43 @@ export class SlotCreationTimeoutError extends SlotstreamError {
 }
 
 /**
+ * A failover slot was asked for (`failover: true`) where PostgreSQL cannot make one: before 17, which has
+ * no failover slots; for a temporary slot, which ends with its session and so is never synced; or on a
+ * standby, where slots are synced from the primary rather than made failover slots. Raised before the
+ * slot is created or changed.
+ *
+ * @example
+ * ```ts
+ * import { FailoverUnsupportedError, subscribe } from 'slotstream';
+ * const sub = subscribe({ connectionString, slot: 'reader_1', publication: 'slotstream', failover: true });
+ * try {
+ *   for await (const event of sub) if (event.tag === 'commit') sub.ack(event);
+ * } catch (error) {
+ *   if (error instanceof FailoverUnsupportedError) console.error(error.reason); // 'version' on PostgreSQL 16
+ * }
+ * ```
+ */
+export class FailoverUnsupportedError extends SlotstreamError {
+  constructor(
+    readonly slot: string,
+    readonly reason: 'version' | 'temporary' | 'standby',
+    versionNum: number,
+  ) {
+    const why = {
+      version: `failover slots need PostgreSQL 17 or later, and this server runs ${Math.floor(versionNum / 10000)}`,
+      temporary: 'a temporary slot ends with its session, so no standby could take it over',
+      standby:
+        'this server is a standby: failover slots are made on the primary and synced to standbys, not made here',
+    }[reason];
+    super(
+      `replication slot "${slot}" cannot be a failover slot: ${why}. Nothing was created or changed. ` +
+        'Leave `failover` unset (or false; CLI `--no-failover`): the slot is then an ordinary one, and after a ' +
+        'promotion its reader finds it gone and resets.',
+    );
+  }
+}
+
+/**
  * Any other error the server reported, in its own words, with the SQLSTATE and what we were doing.
  *
  * @example

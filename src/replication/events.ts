@@ -5,7 +5,9 @@ import type { PgoutputMessage } from './pgoutput/types.ts';
 
 export type SubscriptionStatus =
   | { event: 'connected'; slot: string; startLsn: Lsn; protoVersion: number }
-  | { event: 'slot-created'; slot: string; consistentPoint: Lsn }
+  | { event: 'slot-created'; slot: string; consistentPoint: Lsn; failover: boolean }
+  /** An existing slot's failover flag was changed to what the subscription asked for (PostgreSQL 17+). */
+  | { event: 'slot-failover-changed'; slot: string; failover: boolean }
   | { event: 'reconnecting'; slot: string; delayMs: number; error: Error }
   | { event: 'waiting-for-slot'; slot: string; pid: number | undefined };
 

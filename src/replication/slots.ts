@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { ServerError, SlotCreationTimeoutError, sqlState } from './errors.ts';
+import { slotFailover } from './failover.ts';
 import { type Lsn, parseLsn } from './lsn.ts';
 import { quoteIdent, quoteLiteral, validateSlotName } from './names.ts';
 import { serverVersionNum } from './server-version.ts';
@@ -23,6 +24,10 @@ export interface SlotInfo {
   invalidationReason: string | null;
   /** PostgreSQL 17+: when the slot last stopped being used. */
   inactiveSince: Date | null;
+  /** PostgreSQL 17+: synced to standbys running with sync_replication_slots (a failover slot); null before. */
+  failover: boolean | null;
+  /** PostgreSQL 17+: synced here from the primary (on a standby: not usable until promoted); null before. */
+  synced: boolean | null;
 }
 
 export interface CreatedSlot {
@@ -30,9 +35,13 @@ export interface CreatedSlot {
   consistentPoint: Lsn;
   /** Valid only while the creating session stays open and runs nothing else. */
   snapshotName: string | null;
+  /** Whether it was created as a failover slot (PostgreSQL 17+). */
+  failover: boolean;
 }
 
-const SLOT_COLUMNS_17 = 'invalidation_reason, inactive_since';
+const SLOT_COLUMNS_17 = 'invalidation_reason, inactive_since, failover, synced';
+const NO_SLOT_COLUMNS_17 =
+  'NULL AS invalidation_reason, NULL AS inactive_since, NULL AS failover, NULL AS synced';
 
 /**
  * Every slot, or just one, with lag measured against the server's current WAL position.
@@ -46,7 +55,7 @@ const SLOT_COLUMNS_17 = 'invalidation_reason, inactive_since';
  */
 export async function listSlots(client: pg.Client, name?: string): Promise<SlotInfo[]> {
   const version = await serverVersionNum((sql) => client.query(sql));
-  const newer = version >= 170000 ? SLOT_COLUMNS_17 : 'NULL AS invalidation_reason, NULL AS inactive_since';
+  const newer = version >= 170000 ? SLOT_COLUMNS_17 : NO_SLOT_COLUMNS_17;
   const { rows } = await client.query(
     `SELECT slot_name, plugin, database, temporary, active, active_pid, restart_lsn::text, confirmed_flush_lsn::text,
             wal_status, safe_wal_size::text,
@@ -72,6 +81,8 @@ export async function listSlots(client: pg.Client, name?: string): Promise<SlotI
     lagBytes: r.lag_bytes === null ? null : BigInt(r.lag_bytes),
     invalidationReason: r.invalidation_reason,
     inactiveSince: r.inactive_since,
+    failover: r.failover,
+    synced: r.synced,
   }));
 }
 
@@ -111,7 +122,11 @@ export function isLost(slot: SlotInfo): boolean {
  * wait, so one forgotten transaction cannot hang a reader's start-up. The session keeps that lock_timeout
  * (resetting it here would end the snapshot): RESET it once the snapshot has served.
  *
- * Throws InvalidNameError for a bad name (before any SQL), SlotCreationTimeoutError when the wait runs out,
+ * `failover`: whether the slot is synced to standbys (PostgreSQL 17+, see failover.ts); by default it is
+ * wherever the server can do it (17+, not temporary, not on a standby).
+ *
+ * Throws InvalidNameError for a bad name (before any SQL), FailoverUnsupportedError for `failover: true`
+ * where the server cannot (before the slot is created), SlotCreationTimeoutError when the wait runs out,
  * and ServerError for anything else the server refuses (a name already taken, no free slots).
  *
  * @example
@@ -127,17 +142,26 @@ export function isLost(slot: SlotInfo): boolean {
 export async function createSlot(
   replication: pg.Client,
   name: string,
-  options: { temporary?: boolean; lockTimeoutMs?: number; exportSnapshot?: boolean } = {},
+  options: { temporary?: boolean; lockTimeoutMs?: number; exportSnapshot?: boolean; failover?: boolean } = {},
 ): Promise<CreatedSlot> {
   validateSlotName(name);
+  const temporary = options.temporary === true;
+  const failover = await slotFailover((sql) => replication.query(sql), name, options.failover, temporary);
   await replication.query(`SET lock_timeout = ${Math.max(0, Math.round(options.lockTimeoutMs ?? 30_000))}`);
   const snapshot = options.exportSnapshot === false ? 'nothing' : 'export';
   try {
     const { rows } = await replication.query(
-      `CREATE_REPLICATION_SLOT ${quoteIdent(name)}${options.temporary ? ' TEMPORARY' : ''} LOGICAL pgoutput (SNAPSHOT ${quoteLiteral(snapshot)})`,
+      `CREATE_REPLICATION_SLOT ${quoteIdent(name)}${temporary ? ' TEMPORARY' : ''} LOGICAL pgoutput ` +
+        // Only 17+ knows the FAILOVER option; elsewhere the flag is undefined and left out.
+        `(SNAPSHOT ${quoteLiteral(snapshot)}${failover === true ? ', FAILOVER true' : ''})`,
     );
     const row = rows[0];
-    return { name, consistentPoint: parseLsn(row.consistent_point), snapshotName: row.snapshot_name ?? null };
+    return {
+      name,
+      consistentPoint: parseLsn(row.consistent_point),
+      snapshotName: row.snapshot_name ?? null,
+      failover: failover === true,
+    };
   } catch (err) {
     if (sqlState(err) === '55P03')
       throw new SlotCreationTimeoutError(name, await describeBlockers(replication), err);

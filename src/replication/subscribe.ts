@@ -4,6 +4,7 @@ import { activePidFrom, classifyFailure } from './classify.ts';
 import { type ConnectionOptions, connectReplication, connectSql } from './connect.ts';
 import { ServerError, SlotElsewhereError, SlotInUseError, SlotstreamError } from './errors.ts';
 import type { ReplicationEvent, ResetEvent, SubscriptionStatus } from './events.ts';
+import { alterSlotFailover, slotFailover } from './failover.ts';
 import { type Lsn, ZERO_LSN } from './lsn.ts';
 import { validatePublicationName, validateSlotName } from './names.ts';
 import type { CommitMessage } from './pgoutput/types.ts';
@@ -29,6 +30,14 @@ export interface SubscribeOptions extends ConnectionOptions {
   signal?: AbortSignal;
   /** A slot that disappears with its connection; every reconnect then starts afresh with a reset. */
   temporary?: boolean;
+  /**
+   * Whether the slot is a failover slot, synced to standbys so that a promoted standby has it and the
+   * reader continues instead of resetting (PostgreSQL 17+; the standbys need sync_replication_slots, see
+   * `slotstream doctor`). Default: on where the server can (17+, a primary, not temporary). An existing slot
+   * is altered to match when taken. `true` where the server cannot is a FailoverUnsupportedError before
+   * anything is created.
+   */
+  failover?: boolean;
   /** When another process holds the slot: fail at once (default) or wait for it to let go. */
   ifSlotActive?: 'error' | 'wait';
   /**
@@ -242,8 +251,16 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
   async #connect(): Promise<void> {
     const sql = await connectSql(this.#options);
     let existing: Awaited<ReturnType<typeof getSlot>>;
+    let failover: boolean | undefined;
     try {
       await preflight(sql, { publication: this.publication, tables: this.#options.tables });
+      // Every connection asks again: after a failover this may be another server, of another version.
+      failover = await slotFailover(
+        (text) => sql.query(text),
+        this.slot,
+        this.#options.failover,
+        this.#options.temporary === true,
+      );
       existing = await getSlot(sql, this.slot);
       if (existing && (existing.database !== sql.database || existing.plugin !== 'pgoutput'))
         throw new SlotElsewhereError(existing);
@@ -268,11 +285,13 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
       const created = await createSlot(replication, this.slot, {
         temporary: this.#options.temporary,
         lockTimeoutMs: this.#options.slotCreationTimeoutMs,
+        failover: failover === true,
       });
       this.#options.onStatus?.({
         event: 'slot-created',
         slot: this.slot,
         consistentPoint: created.consistentPoint,
+        failover: created.failover,
       });
       if (this.#hadSlot && !this.#pendingReset) {
         const reason = this.#options.temporary ? 'temporary-slot' : 'slot-missing';
@@ -286,6 +305,11 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
       // Not before: any command ends the exported snapshot. The creation's lock_timeout must not apply to
       // decoding, which takes catalog locks a long VACUUM FULL may hold for a while.
       await replication.query('RESET lock_timeout');
+    } else if (failover !== undefined && existing.failover !== failover) {
+      // A slot made before failover slots were the default, or by another tool: made to match, so what
+      // the caller asked for holds for old slots too.
+      await alterSlotFailover((text) => replication.query(text), this.slot, failover);
+      this.#options.onStatus?.({ event: 'slot-failover-changed', slot: this.slot, failover });
     }
     const protoVersion = Math.min(
       this.#options.maxProtoVersion ?? MAX_PROTO_VERSION,

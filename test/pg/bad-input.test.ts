@@ -1,3 +1,4 @@
+// slotstream-test: version-sensitive
 /**
  * Bad input (docs/design.md): every bad input gets a clear, typed error saying what to do, and changes nothing.
  */

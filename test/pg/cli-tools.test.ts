@@ -1,3 +1,4 @@
+// slotstream-test: version-sensitive
 /**
  * The slot tools through the real command line: `slotstream tail`, `slots list|create|drop|peek` and
  * `doctor`, spawned as child processes against this file's database.
@@ -128,9 +129,10 @@ function checkChanges(lines: Line[]): void {
 test('create, list, peek (twice, consuming nothing), tail, then a second tail starts after the acknowledged changes', async () => {
   const created = await runCli(['slots', 'create', 'cli_tail', ...db]);
   assert.equal(created.code, 0, created.stderr);
-  const consistent = /^created slot cli_tail \(pgoutput\) at consistent point ([0-9A-F]+\/[0-9A-F]+)\n$/.exec(
-    created.stdout,
-  );
+  const consistent =
+    /^created slot cli_tail \(pgoutput(?:, failover)?\) at consistent point ([0-9A-F]+\/[0-9A-F]+)\n$/.exec(
+      created.stdout,
+    );
   assert.ok(consistent, created.stdout);
   assert.equal((await slotState(url, 'cli_tail'))?.confirmed_flush_lsn, consistent[1]);
 
@@ -285,6 +287,7 @@ test('tail --wait: a second tail waits for the slot and takes over when the firs
 test('doctor passes here, and fails where the publication is missing', async () => {
   const ok = await runCli(['doctor', ...db]);
   assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+  assert.match(ok.stdout, /^ok {4}server: primary, PostgreSQL \d+$/m);
   assert.match(ok.stdout, /^ok {4}wal_level: logical$/m);
   assert.match(ok.stdout, /^ok {4}role: \w+ may use replication$/m);
   assert.match(

@@ -9,55 +9,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { eventsStream } from '../../app/streams.ts';
-import type { StreamReader } from '../../src/reader/stream-reader.ts';
-import type { StreamToken } from '../../src/streams/token.ts';
 import { prng } from '../support/prng.ts';
 import { event, migratedDatabase, startReader, writerFor } from '../support/runtime.ts';
+import { followTokens, unevenReads, writeEvents } from '../support/token-follower.ts';
 
 const url = await migratedDatabase('gap');
 const controlUrl = await migratedDatabase('gap_control');
 const ROOMS = Array.from({ length: 16 }, (_, i) => `!gap${i}:test`);
 const WRITERS = 8;
-
-/**
- * Follows tokens until `expected` rows were read (or the writers are done and the reader has applied
- * everything), as a /sync client would: wait for an update after the token, take the reader's token as
- * next_batch, read the window from the database.
- */
-async function follow(url: string, reader: StreamReader, done: () => boolean, finalPosition: () => bigint) {
-  const client = new pg.Client(url);
-  await client.connect();
-  const seen = new Map<string, number>();
-  let since: StreamToken = reader.token;
-  try {
-    for (;;) {
-      const finished = done() && reader.position >= finalPosition();
-      if (!finished) await reader.wait({ keys: ROOMS, since, timeoutMs: 200 });
-      const next = reader.token;
-      const { rows } = await client.query<{ event_id: string }>(
-        'SELECT event_id FROM events WHERE stream_ordering > $1 AND stream_ordering <= $2',
-        [since.position.toString(), next.position.toString()],
-      );
-      for (const row of rows) seen.set(row.event_id, (seen.get(row.event_id) ?? 0) + 1);
-      since = next;
-      if (finished) return seen;
-    }
-  } finally {
-    await client.end();
-  }
-}
-
-async function allEventIds(url: string): Promise<Set<string>> {
-  const client = new pg.Client(url);
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ event_id: string }>('SELECT event_id FROM events');
-    return new Set(rows.map((r) => r.event_id));
-  } finally {
-    await client.end();
-  }
-}
 
 test('8 writers committing out of order, 20,000 rows: a client following tokens reads every row exactly once', async () => {
   const random = prng(20261126);
@@ -71,38 +30,12 @@ test('8 writers committing out of order, 20,000 rows: a client following tokens 
   });
   const { reader } = await startReader(url, 'gap_commit_order', { record: false });
   const target = 20_000;
-  let written = 0;
-  let finalPosition = 0n;
-  const writers = Array.from({ length: WRITERS }, async (_, w) => {
-    const rnd = prng(w + 1);
-    while (written < target) {
-      const rows = Math.min(1 + Math.floor(rnd() * 3), target - written);
-      written += rows;
-      const { position } = await writer.transaction(async (tx) => {
-        for (let i = 0; i < rows; i++)
-          tx.insert(eventsStream, event(ROOMS[Math.floor(rnd() * ROOMS.length)] as string, i));
-        // Work before the commit step runs concurrently with the other writers.
-        await sleep(rnd() < 0.3 ? Math.floor(rnd() * 4) : 0);
-      });
-      if (position > finalPosition) finalPosition = position;
-    }
-  });
-  let writing = true;
-  const all = Promise.all(writers).finally(() => {
-    writing = false;
-  });
-  const seen = await follow(
-    url,
-    reader,
-    () => !writing,
-    () => finalPosition,
-  );
-  await all;
+  const writing = writeEvents(writer, { connections: WRITERS, target, rooms: ROOMS });
+  const seen = await followTokens(url, reader, ROOMS, writing);
+  await writing;
 
-  const ids = await allEventIds(url);
-  assert.equal(ids.size, target);
-  const missing = [...ids].filter((id) => !seen.has(id));
-  const repeated = [...seen].filter(([, n]) => n > 1);
+  const { total, missing, repeated } = await unevenReads(url, ROOMS, seen);
+  assert.equal(total, target);
   assert.deepEqual(missing, [], 'rows skipped');
   assert.deepEqual(repeated, [], 'rows read twice');
 });
@@ -123,7 +56,6 @@ test('control: positions taken at insert time (a plain sequence) lose rows behin
   const target = 3_000;
   let written = 0;
   let finalPosition = 0n;
-  let writing = true;
   const writers = clients.map(async (client, w) => {
     const rnd = prng(100 + w);
     while (written < target) {
@@ -142,20 +74,12 @@ test('control: positions taken at insert time (a plain sequence) lose rows behin
       if (p > finalPosition) finalPosition = p;
     }
   });
-  const all = Promise.all(writers).finally(() => {
-    writing = false;
-  });
-  const seen = await follow(
-    controlUrl,
-    reader,
-    () => !writing,
-    () => finalPosition,
-  );
-  await all;
+  const writing = Promise.all(writers).then(() => finalPosition);
+  const seen = await followTokens(controlUrl, reader, ROOMS, writing);
+  await writing;
   await Promise.all(clients.map((c) => c.end()));
 
-  const ids = await allEventIds(controlUrl);
-  const missing = [...ids].filter((id) => !seen.has(id));
+  const { total, missing } = await unevenReads(controlUrl, ROOMS, seen);
   assert.ok(missing.length > 0, 'with insert-time positions, a client following tokens skips rows');
-  console.log(`control: ${missing.length} of ${ids.size} rows skipped with insert-time positions`);
+  console.log(`control: ${missing.length} of ${total} rows skipped with insert-time positions`);
 });

@@ -353,7 +353,7 @@ test("npx slotstream migrate applies slotstream's schema, the project's migratio
   t.diagnostic(`npx slotstream migrate: ${migrated.ms} ms`);
   assert.equal(
     migrated.stdout,
-    `applied:\n  slotstream 0001_stream_head\n  ${migration}\ncreated publication todo: public.todos\n`,
+    `applied:\n  slotstream 0001_stream_head\n  slotstream 0002_stream_cursors\n  ${migration}\ncreated publication todo: public.todos\n`,
   );
   const published = await query<{ t: string }>(
     url,
@@ -396,7 +396,10 @@ test('slots create, a write through the StreamWriter, and tail prints the insert
   needsInstall();
   const created = await slotstream(['slots', 'create', TAIL_SLOT, ...db]);
   assert.equal(created.code, 0, created.stderr);
-  assert.match(created.stdout, new RegExp(`^created slot ${TAIL_SLOT} \\(pgoutput\\) at consistent point`));
+  assert.match(
+    created.stdout,
+    new RegExp(`^created slot ${TAIL_SLOT} \\(pgoutput(, failover)?\\) at consistent point`),
+  );
 
   // The library's writer from the installed package, in the project, under plain node.
   const write = await node(

@@ -1,3 +1,4 @@
+// slotstream-test: version-sensitive
 /**
  * Slots stay safe (docs/design.md): a slot invalidated by max_slot_wal_keep_size (its WAL removed while the reader lagged)
  * becomes a reset event and a new slot, and the reader carries on: no crash loop, no silent staleness.

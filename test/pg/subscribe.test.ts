@@ -1,3 +1,4 @@
+// slotstream-test: version-sensitive
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pg from 'pg';

@@ -28,6 +28,10 @@ export interface ReaderOptions {
   writerUrl?: string;
   /** Passed as `--push-url`: the pusher role. */
   pushUrl?: string;
+  /** The server it reads from (`--database-url`), when not the deployment's: a hot standby of it. */
+  databaseUrl?: string;
+  /** Passed as `--primary-url`: the primary, for a reader on a hot standby. */
+  primaryUrl?: string;
 }
 
 /** One `slotstream` process. `start()` spawns it and resolves with its URL once it listens. */
@@ -167,11 +171,16 @@ export class AppDeployment {
     return this.#start(new AppProcess(name, ['writer', '--database-url', this.databaseUrl]));
   }
 
-  /** `slotstream reader --slot SLOT --json [--writer-url URL] [--push-url URL] --port 0 …`, started. */
+  /**
+   * `slotstream reader --slot SLOT --json [--writer-url URL] [--push-url URL] [--primary-url URL] --port 0 …`,
+   * started.
+   */
   reader(slot: string, options: ReaderOptions = {}): Promise<AppProcess> {
-    const args = ['reader', '--slot', slot, '--json', '--database-url', this.databaseUrl];
+    const database = options.databaseUrl ?? this.databaseUrl;
+    const args = ['reader', '--slot', slot, '--json', '--database-url', database];
     if (options.writerUrl !== undefined) args.push('--writer-url', options.writerUrl);
     if (options.pushUrl !== undefined) args.push('--push-url', options.pushUrl);
+    if (options.primaryUrl !== undefined) args.push('--primary-url', options.primaryUrl);
     return this.#start(new AppProcess(slot, args));
   }
 

@@ -11,17 +11,37 @@ export interface CliResult {
   stderr: string;
 }
 
+/**
+ * Where a command runs: the repository by default (its slotstream.config.ts applies); another directory
+ * gets the repository's config through SLOTSTREAM_CONFIG, and an embedded cluster of its own. There, tsx
+ * is pointed at the repository's tsconfig too: its paths are what map `slotstream` to the sources (found
+ * from the working directory, the package would resolve to its compiled dist/ instead).
+ */
+export interface CliOptions {
+  cwd?: string;
+}
+
 /** Spawns `slotstream ARGS`. DATABASE_URL is cleared so only an explicit --database-url counts. */
-export function spawnCli(args: readonly string[]): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, ['bin/slotstream.js', ...args], {
-    cwd: root,
-    env: { ...process.env, DATABASE_URL: '' },
+export function spawnCli(args: readonly string[], options: CliOptions = {}): ChildProcessWithoutNullStreams {
+  const cwd = options.cwd ?? root;
+  return spawn(process.execPath, [path.join(root, 'bin', 'slotstream.js'), ...args], {
+    cwd,
+    env: {
+      ...process.env,
+      DATABASE_URL: '',
+      ...(cwd === root
+        ? {}
+        : {
+            SLOTSTREAM_CONFIG: path.join(root, 'slotstream.config.ts'),
+            TSX_TSCONFIG_PATH: path.join(root, 'tsconfig.json'),
+          }),
+    },
   });
 }
 
 /** Runs `slotstream ARGS` to completion. */
-export function runCli(args: readonly string[]): Promise<CliResult> {
-  const child = spawnCli(args);
+export function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
+  const child = spawnCli(args, options);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => {
@@ -43,8 +63,8 @@ export class RunningCli {
   stderr = '';
   readonly exited: Promise<number | null>;
 
-  constructor(args: readonly string[]) {
-    this.child = spawnCli(args);
+  constructor(args: readonly string[], options: CliOptions = {}) {
+    this.child = spawnCli(args, options);
     this.child.stdout.on('data', (c: Buffer) => {
       this.stdout += c.toString();
     });

@@ -5,9 +5,10 @@ import { test } from 'node:test';
 import { LineWriter, OutputClosedError } from '../../src/cli/line-writer.ts';
 import { formatSlotTable, slotRow } from '../../src/cli/slots-list.ts';
 import { parseLsn } from '../../src/replication/lsn.ts';
+import type { SlotInfo } from '../../src/replication/slots.ts';
 
-test('slots table: one row per slot, - for nothing, temporary slots marked', () => {
-  const row = slotRow({
+test('slots table: one row per slot, - for nothing (failover and synced before 17), temporary slots marked', () => {
+  const info: SlotInfo = {
     name: 'reader_1',
     plugin: 'pgoutput',
     database: 'app',
@@ -21,7 +22,10 @@ test('slots table: one row per slot, - for nothing, temporary slots marked', () 
     lagBytes: 123n,
     invalidationReason: null,
     inactiveSince: null,
-  });
+    failover: null,
+    synced: null,
+  };
+  const row = slotRow(info);
   assert.deepEqual(row, {
     name: 'reader_1',
     plugin: 'pgoutput',
@@ -33,17 +37,25 @@ test('slots table: one row per slot, - for nothing, temporary slots marked', () 
     wal_status: 'reserved',
     safe_wal_size: null,
     inactive_since: null,
+    failover: null,
+    synced: null,
   });
   const table = formatSlotTable([row]).split('\n');
   assert.match(
     table[0] ?? '',
-    /^name +plugin +database +active_pid +confirmed_flush_lsn +lag_bytes +wal_status +safe_wal_size +inactive_since$/,
+    /^name +plugin +database +active_pid +confirmed_flush_lsn +lag_bytes +wal_status +safe_wal_size +inactive_since +failover +synced$/,
   );
   assert.match(
     table[1] ?? '',
-    /^reader_1 \(temporary\) +pgoutput +app +4242 +0\/16B3800 +123 +reserved +- +-$/,
+    /^reader_1 \(temporary\) +pgoutput +app +4242 +0\/16B3800 +123 +reserved +- +- +- +-$/,
   );
   assert.equal(formatSlotTable([]), 'no replication slots');
+
+  // PostgreSQL 17+ has the failover and synced columns: shown as they are, in JSON as booleans.
+  const newer = slotRow({ ...info, temporary: false, failover: true, synced: false });
+  assert.equal(newer.failover, true);
+  assert.equal(newer.synced, false);
+  assert.match(formatSlotTable([newer]).split('\n')[1] ?? '', /^reader_1 +pgoutput .* +- +true +false$/);
 });
 
 /** A sink that takes one chunk at a time and completes it only when told. */

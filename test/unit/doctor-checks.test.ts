@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formatCheck, runChecks } from '../../src/cli/doctor-checks.ts';
-import type { ServerFacts } from '../../src/cli/doctor-facts.ts';
+import type { ServerFacts, TopologyFacts } from '../../src/cli/doctor-facts.ts';
 import type { SlotInfo } from '../../src/replication/slots.ts';
 
 function slot(name: string, over: Partial<SlotInfo> = {}): SlotInfo {
@@ -20,6 +20,8 @@ function slot(name: string, over: Partial<SlotInfo> = {}): SlotInfo {
     lagBytes: 0n,
     invalidationReason: null,
     inactiveSince: null,
+    failover: true,
+    synced: false,
     ...over,
   };
 }
@@ -44,9 +46,39 @@ function healthy(over: Partial<ServerFacts> = {}): ServerFacts {
       tablesWithoutIdentity: [],
     },
     slots: [slot('reader_1')],
+    topology: primary(),
     ...over,
   };
 }
+
+/** A primary on 17+ with no standby yet. */
+function primary(over: Partial<TopologyFacts> = {}): TopologyFacts {
+  return {
+    inRecovery: false,
+    hotStandbyFeedback: false,
+    primarySlotName: '',
+    primaryConninfoHasDbname: null,
+    syncReplicationSlots: false,
+    synchronizedStandbySlots: [],
+    physicalSenders: 0,
+    ...over,
+  };
+}
+
+/** A standby on 17+ set up to decode and to sync the primary's failover slots. */
+function standby(over: Partial<TopologyFacts> = {}): TopologyFacts {
+  return primary({
+    inRecovery: true,
+    hotStandbyFeedback: true,
+    primarySlotName: 'standby_1',
+    primaryConninfoHasDbname: true,
+    syncReplicationSlots: true,
+    ...over,
+  });
+}
+
+/** A physical slot, as a standby's on its primary. */
+const physicalSlot = (name: string) => slot(name, { plugin: null, database: null, failover: false });
 
 const options = { tables: ['public.events'], staleLagBytes: 1000n };
 const verdicts = (facts: ServerFacts) =>
@@ -66,11 +98,13 @@ test('a healthy server: every check ok', () => {
   assert.deepEqual(
     results.map((r) => r.check),
     [
+      'server',
       'wal_level',
       'max_replication_slots',
       'max_wal_senders',
       'max_slot_wal_keep_size',
       'idle_replication_slot_timeout',
+      'synchronized_standby_slots',
       'role',
       'publication slotstream',
       'slots',
@@ -176,6 +210,131 @@ test('stale slots: lost, unreserved, or inactive and far behind, each with the c
   );
   assert.match(stale[3]?.fix ?? '', /^slotstream slots drop abandoned /);
   assert.match(stale[1]?.detail ?? '', /idle_timeout/);
+});
+
+test('the server line says primary or standby, and the version', () => {
+  assert.equal(find(healthy(), 'server').detail, 'primary, PostgreSQL 18');
+  const onStandby = find(healthy({ versionNum: 170004, topology: standby() }), 'server');
+  assert.equal(onStandby.verdict, 'ok');
+  assert.equal(onStandby.detail, 'standby, PostgreSQL 17: readers decode here');
+  assert.deepEqual(
+    runChecks(healthy({ versionNum: 170004, topology: standby() }), options).filter(
+      (r) => r.verdict !== 'ok',
+    ),
+    [],
+  );
+});
+
+test('a PostgreSQL 15 standby: no reader can decode there, so they must use the primary', () => {
+  const facts = healthy({
+    versionNum: 150013,
+    idleReplicationSlotTimeoutS: null,
+    topology: standby({
+      syncReplicationSlots: null,
+      synchronizedStandbySlots: null,
+      hotStandbyFeedback: false,
+    }),
+  });
+  const r = find(facts, 'server');
+  assert.equal(r.verdict, 'fail');
+  assert.match(r.detail, /^standby, PostgreSQL 15: logical decoding on a standby needs PostgreSQL 16\+/);
+  assert.match(r.fix ?? '', /point the readers at the primary/);
+  // Nothing else about the standby: none of it would help.
+  for (const check of ['hot_standby_feedback', 'primary_slot_name', 'sync_replication_slots'])
+    assert.equal(verdicts(facts)[check], undefined, check);
+});
+
+test('primary 17+: failover slots and a standby with synchronized_standby_slots empty warn, naming its physical slot', () => {
+  const withSlot = healthy({ slots: [slot('reader_1'), physicalSlot('standby_1')] });
+  const r = find(withSlot, 'synchronized_standby_slots');
+  assert.equal(r.verdict, 'warn');
+  assert.match(r.detail, /a reader can apply a transaction the standby never received/);
+  assert.equal(r.fix, "ALTER SYSTEM SET synchronized_standby_slots = 'standby_1'; SELECT pg_reload_conf();");
+  // A standby streaming without a slot of its own: the fix says to make one.
+  const attached = find(healthy({ topology: primary({ physicalSenders: 1 }) }), 'synchronized_standby_slots');
+  assert.equal(attached.verdict, 'warn');
+  assert.match(attached.fix ?? '', /'<the standby's physical slot>'.*pg_create_physical_replication_slot/);
+  // No standby at all: nothing could be promoted, so nothing to guard yet.
+  const alone = find(healthy(), 'synchronized_standby_slots');
+  assert.equal(alone.verdict, 'ok');
+  assert.match(alone.detail, /1 failover slot\(s\), no standby yet/);
+  // Listed: ok.
+  const guarded = healthy({
+    slots: [slot('reader_1'), physicalSlot('standby_1')],
+    topology: primary({ synchronizedStandbySlots: ['standby_1'] }),
+  });
+  assert.equal(find(guarded, 'synchronized_standby_slots').verdict, 'ok');
+  // Before 17 there are no failover slots, and no such setting.
+  assert.equal(
+    verdicts(healthy({ versionNum: 160004, topology: primary({ synchronizedStandbySlots: null }) }))
+      .synchronized_standby_slots,
+    undefined,
+  );
+});
+
+test('primary 17+: synchronized_standby_slots naming no physical slot fails (readers would stall)', () => {
+  const facts = healthy({
+    slots: [slot('reader_1'), physicalSlot('standby_1')],
+    topology: primary({ synchronizedStandbySlots: ['standby_1', 'standby_9', 'reader_1'] }),
+  });
+  const r = find(facts, 'synchronized_standby_slots');
+  assert.equal(r.verdict, 'fail');
+  assert.match(r.detail, /^lists standby_9, reader_1, not a physical slot on this server: .*readers stall/);
+  assert.equal(r.fix, "ALTER SYSTEM SET synchronized_standby_slots = 'standby_1'; SELECT pg_reload_conf();");
+  const none = find(
+    healthy({ topology: primary({ synchronizedStandbySlots: ['gone'] }) }),
+    'synchronized_standby_slots',
+  );
+  assert.match(none.fix ?? '', /^ALTER SYSTEM RESET synchronized_standby_slots; SELECT pg_reload_conf\(\);/);
+});
+
+test('standby: hot_standby_feedback off fails, with the setting to change', () => {
+  const r = find(healthy({ topology: standby({ hotStandbyFeedback: false }) }), 'hot_standby_feedback');
+  assert.equal(r.verdict, 'fail');
+  assert.match(r.detail, /invalidates those slots/);
+  assert.equal(
+    r.fix,
+    'ALTER SYSTEM SET hot_standby_feedback = on; SELECT pg_reload_conf(); (on this standby)',
+  );
+});
+
+test('standby: primary_slot_name empty warns, with the slot to create on the primary', () => {
+  const r = find(healthy({ topology: standby({ primarySlotName: '' }) }), 'primary_slot_name');
+  assert.equal(r.verdict, 'warn');
+  assert.match(r.detail, /failover slots cannot be synced here$/);
+  assert.match(
+    r.fix ?? '',
+    /pg_create_physical_replication_slot\('standby_1'\).*primary_slot_name = 'standby_1'/,
+  );
+  // 16 has no slot sync to lose.
+  const on16 = find(
+    healthy({ versionNum: 160004, topology: standby({ primarySlotName: '' }) }),
+    'primary_slot_name',
+  );
+  assert.doesNotMatch(on16.detail, /failover/);
+});
+
+test('standby 17+: sync_replication_slots off warns (a promotion would reset the readers)', () => {
+  const r = find(healthy({ topology: standby({ syncReplicationSlots: false }) }), 'sync_replication_slots');
+  assert.equal(r.verdict, 'warn');
+  assert.match(r.detail, /find their slots gone and reset/);
+  assert.match(r.fix ?? '', /^ALTER SYSTEM SET sync_replication_slots = on; SELECT pg_reload_conf\(\);/);
+  // 16 has no slot sync: no such line.
+  const on16 = healthy({ versionNum: 160004, topology: standby({ syncReplicationSlots: null }) });
+  assert.equal(verdicts(on16).sync_replication_slots, undefined);
+});
+
+test('standby 17+: slot sync on but primary_conninfo without dbname fails', () => {
+  const facts = healthy({ topology: standby({ primaryConninfoHasDbname: false }) });
+  const r = find(facts, 'primary_conninfo');
+  assert.equal(r.verdict, 'fail');
+  assert.match(r.detail, /names no database/);
+  assert.match(r.fix ?? '', /dbname=postgres/);
+  // With sync off the warning about sync says it all.
+  const off = healthy({
+    topology: standby({ primaryConninfoHasDbname: false, syncReplicationSlots: false }),
+  });
+  assert.equal(verdicts(off).primary_conninfo, undefined);
 });
 
 test('formatCheck: verdict, check, detail, fix on one line', () => {
