@@ -52,7 +52,7 @@
  * postmaster when it has to be synchronous), the temporary directory removed; SIGINT, SIGTERM and SIGHUP
  * included. The machine's load average is printed before and after: other work shows up in the figures.
  */
-import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -62,7 +62,18 @@ import pg from 'pg';
 import { embeddedBinaries } from '../../src/devdb/binaries.ts';
 import { LocalCluster } from '../../src/devdb/local-cluster.ts';
 import { waitForReplay } from '../../src/devdb/standby.ts';
-import { loadAverage, median, withClient } from './common.ts';
+import {
+  codeVersion,
+  dropSlot,
+  exited,
+  loadAverage,
+  median,
+  positive,
+  procStat,
+  reply,
+  table,
+  withClient,
+} from './common.ts';
 import type {
   ReadersDrain,
   ReadersGo,
@@ -98,25 +109,6 @@ const STANDBY_SLOT = 'bench_standby';
 const ROOMS = 1000;
 const PLACES = ['primary', 'standby'] as const;
 type Place = (typeof PLACES)[number];
-
-function positive(name: string, value: string | undefined): number {
-  const n = Number(value);
-  if (!(Number.isFinite(n) && n > 0)) throw new Error(`--${name} must be a positive number, got ${value}`);
-  return n;
-}
-
-/** The code measured: HEAD, and whether src/ differs from it (other work in progress in this checkout). */
-function codeVersion(): string {
-  try {
-    // --no-optional-locks: status must not refresh the index, which someone else may be using.
-    const git = (...a: string[]) =>
-      execFileSync('git', ['--no-optional-locks', ...a], { cwd: HERE, encoding: 'utf8' }).trim();
-    const dirty = git('status', '--porcelain', '--', '../../src', '../../app');
-    return `code: ${git('rev-parse', '--short', 'HEAD')}${dirty ? ' + uncommitted changes in src/ or app/' : ''}`;
-  } catch {
-    return 'code: (not a git checkout)';
-  }
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -205,19 +197,6 @@ for (const [signal, code] of [
 
 // ---------------------------------------------------------------------------------------------------------
 // Server processes and their CPU, from /proc (both clusters run on this machine)
-
-const CLOCK_TICKS = 100; // USER_HZ
-
-function procStat(pid: number): { ppid: number; cpu: number } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3 (state)
-    const at = (n: number) => Number(fields[n - 3]);
-    return { ppid: at(4), cpu: (at(14) + at(15)) / CLOCK_TICKS };
-  } catch {
-    return undefined;
-  }
-}
 
 function processTitle(pid: number): string {
   try {
@@ -330,65 +309,6 @@ function child(script: string): ChildProcess {
   // A message sent after the child died: its death is reported by reply(), not as an uncaught 'error'.
   proc.on('error', (error) => console.error(`${script}: ${error.message}`));
   return proc;
-}
-
-/** The child's next message of `type`; rejects if it exits first, or after `timeoutMs` (0: no limit). */
-function reply<T extends { type: string }>(proc: ChildProcess, type: T['type'], timeoutMs = 0): Promise<T> {
-  return new Promise((resolve, reject) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) {
-      reject(new Error(`${path.basename(String(proc.spawnargs.at(-1)))} had exited before '${type}'`));
-      return;
-    }
-    const onMessage = (message: { type?: string }) => {
-      if (message.type !== type) return;
-      cleanup();
-      resolve(message as T);
-    };
-    const onExit = (code: number | null, signal: string | null) => {
-      cleanup();
-      reject(
-        new Error(
-          `${path.basename(String(proc.spawnargs.at(-1)))} exited (${signal ?? code}) before '${type}'`,
-        ),
-      );
-    };
-    const timer =
-      timeoutMs > 0
-        ? setTimeout(() => {
-            cleanup();
-            reject(
-              new Error(
-                `${path.basename(String(proc.spawnargs.at(-1)))}: no '${type}' after ${timeoutMs} ms`,
-              ),
-            );
-          }, timeoutMs)
-        : undefined;
-    const cleanup = () => {
-      clearTimeout(timer);
-      proc.off('message', onMessage);
-      proc.off('exit', onExit);
-    };
-    proc.on('message', onMessage);
-    proc.on('exit', onExit);
-  });
-}
-
-const exited = (proc: ChildProcess) =>
-  proc.exitCode !== null || proc.signalCode !== null
-    ? Promise.resolve()
-    : new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-
-/** Drops `slot` once no walsender holds it any more (a reader that just closed lets go within moments). */
-async function dropSlot(url: string, slot: string): Promise<void> {
-  await withClient(url, async (c) => {
-    for (let i = 0; i < 200; i++) {
-      const { rows } = await c.query('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot]);
-      if (rows.length === 0) return;
-      if (!rows[0].active) break;
-      await sleep(50);
-    }
-    await c.query('SELECT pg_drop_replication_slot($1)', [slot]);
-  });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -578,14 +498,6 @@ function trialLine(t: Trial): string {
   );
 }
 
-function table(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
-  for (const row of [header, ...rows])
-    console.log(
-      row.map((cell, i) => (i <= 1 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  '),
-    );
-}
-
 // ---------------------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -692,6 +604,7 @@ async function main(): Promise<void> {
       s(med(place, n, (t) => t.primary.total)),
       `${(100 * med(place, n, (t) => t.readersResult.loopBusy)).toFixed(0)}%`,
     ]),
+    2,
   );
   console.log(
     '(primary walsender CPU: every walsender on the primary, the readers’ logical ones when they read there and the ' +

@@ -15,6 +15,7 @@ import pg from 'pg';
 import { defineChatCaches } from '../../app/caches.ts';
 import { CHAT_STREAMS } from '../../app/streams.ts';
 import { CacheRegistry } from '../../src/cache/registry.ts';
+import { NotifierClosedError } from '../../src/notifier/errors.ts';
 import { CacheRules } from '../../src/reader/cache-rules.ts';
 import { StreamReader } from '../../src/reader/stream-reader.ts';
 import { StreamSet } from '../../src/streams/stream-set.ts';
@@ -113,6 +114,8 @@ async function slotstreamWaiters(options: WaitersStart, rec: Recorder): Promise<
   };
   for (let i = 0; i < options.rooms; i++)
     loop(i).catch((error: unknown) => {
+      // close() ends the waits still pending: that is the end of the loop, not a failure.
+      if (stopping && error instanceof NotifierClosedError) return;
       console.error('wake-waiters:', error);
       process.exit(1);
     });

@@ -55,7 +55,7 @@
  * figure. Server CPU is read from /proc per server process (local clusters only), and the machine's load
  * average is printed before and after: other work on the machine shows up in the figures.
  */
-import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -64,7 +64,18 @@ import { parseArgs } from 'node:util';
 import { migrateChat } from '../../app/schema.ts';
 import { embeddedBinaries, SYSTEM_PG15_BIN, systemBinaries } from '../../src/devdb/binaries.ts';
 import { LocalCluster } from '../../src/devdb/local-cluster.ts';
-import { loadAverage, median, withClient } from './common.ts';
+import {
+  codeVersion,
+  dropSlot,
+  exited,
+  loadAverage,
+  median,
+  positive,
+  procStat,
+  reply,
+  table,
+  withClient,
+} from './common.ts';
 import {
   LABELS,
   METHODS,
@@ -96,24 +107,7 @@ const { values: args } = parseArgs({
   },
 });
 
-function positive(name: string, value: string | undefined): number {
-  const n = Number(value);
-  if (!(Number.isFinite(n) && n > 0)) throw new Error(`--${name} must be a positive number, got ${value}`);
-  return n;
-}
-
 const HERE = import.meta.dirname;
-
-/** The code measured: HEAD, and whether src/ differs from it (other work in progress in this checkout). */
-function codeVersion(): string {
-  try {
-    const git = (...a: string[]) => execFileSync('git', a, { cwd: HERE, encoding: 'utf8' }).trim();
-    const dirty = git('status', '--porcelain', '--', '../../src', '../../migrations');
-    return `code: ${git('rev-parse', '--short', 'HEAD')}${dirty ? ' + uncommitted changes in src/ or migrations/' : ''}`;
-  } catch {
-    return 'code: (not a git checkout)';
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Statistics
@@ -319,19 +313,6 @@ function analyse(
 // ---------------------------------------------------------------------------------------------------------
 // Server CPU from /proc (a local cluster only): every child of the postmaster, grouped by kind
 
-const CLOCK_TICKS = 100; // USER_HZ
-
-function procStat(pid: number): { ppid: number; cpu: number } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3 (state)
-    const at = (n: number) => Number(fields[n - 3]);
-    return { ppid: at(4), cpu: (at(14) + at(15)) / CLOCK_TICKS };
-  } catch {
-    return undefined;
-  }
-}
-
 /** "walsender", "walwriter", "checkpointer", … or "backend" for a client connection. */
 function processKind(pid: number, user: string): string {
   try {
@@ -398,47 +379,6 @@ function child(script: string): ChildProcess {
   return fork(path.join(HERE, script), [], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'advanced',
-  });
-}
-
-function reply<T extends { type: string }>(proc: ChildProcess, type: T['type']): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (message: { type?: string }) => {
-      if (message.type !== type) return;
-      cleanup();
-      resolve(message as T);
-    };
-    const onExit = (code: number | null, signal: string | null) => {
-      cleanup();
-      reject(
-        new Error(
-          `${path.basename(String(proc.spawnfile))} child exited (${signal ?? code}) before '${type}'`,
-        ),
-      );
-    };
-    const cleanup = () => {
-      proc.off('message', onMessage);
-      proc.off('exit', onExit);
-    };
-    proc.on('message', onMessage);
-    proc.on('exit', onExit);
-  });
-}
-
-const exited = (proc: ChildProcess) =>
-  proc.exitCode !== null || proc.signalCode !== null
-    ? Promise.resolve()
-    : new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-
-async function dropSlot(url: string, slot: string): Promise<void> {
-  await withClient(url, async (c) => {
-    for (let i = 0; i < 100; i++) {
-      const { rows } = await c.query('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot]);
-      if (rows.length === 0) return;
-      if (!rows[0].active) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    await c.query('SELECT pg_drop_replication_slot($1)', [slot]);
   });
 }
 
@@ -526,16 +466,6 @@ async function runTrial(plan: Plan, method: Method, round: number): Promise<Tria
 const ms = (v: number) => (Number.isNaN(v) ? '-' : v < 10 ? v.toFixed(2) : v.toFixed(1));
 const cpu = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(1));
 const pct = (v: number) => `${(100 * v).toFixed(0)}%`;
-
-function table(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
-  for (const row of [header, ...rows])
-    console.log(
-      row
-        .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
-        .join('  '),
-    );
-}
 
 function serverCpuText(t: Trial): string {
   const s = t.serverCpu;
