@@ -65,13 +65,16 @@ export class StreamWriter {
   }
 
   /**
-   * Returns once the WAL is flushed past every commit made before the call. The commit step commits
-   * asynchronously (see WriterTransaction.commitStep), so this flushes explicitly: an empty
-   * non-transactional message, emitted with a flush (readers ignore its prefix). Concurrent writers'
-   * flushes are grouped by the server as ordinary commits are.
+   * Returns once every commit made before the call is as durable as the server's settings ask of a commit:
+   * flushed here and, with synchronous_standby_names, received by the synchronous standbys. The commit step
+   * commits asynchronously (see WriterTransaction.commitStep), so this commits a tiny transaction of its own
+   * after it (an empty message, which readers ignore): its synchronous commit waits for all of that, and
+   * its commit record lies after ours. pg_logical_emit_message's `flush` argument (17+) would not do: it
+   * flushes locally and waits for no standby, so a failover could lose a write already acknowledged.
+   * Concurrent writers' commits are grouped by the server as ordinary commits are.
    */
   async #flushed(): Promise<void> {
-    await this.#emitFlushed(FLUSH_PREFIX, '');
+    await this.knex.raw(COMMITTED_MESSAGE, [FLUSH_PREFIX, '']);
   }
 
   /** The highest committed position. Throws StreamHeadMissingError when the schema is not there. */
@@ -101,7 +104,7 @@ export class StreamWriter {
     const sql =
       (await this.#version()) >= 170000
         ? 'SELECT pg_logical_emit_message(false, ?, ?, true)::text AS lsn'
-        : 'SELECT pg_logical_emit_message(false, ?, ?)::text AS lsn, pg_current_xact_id()';
+        : COMMITTED_MESSAGE;
     const result = await this.knex.raw<{ rows: { lsn: string }[] }>(sql, [prefix, content]);
     return parseLsn(result.rows[0]?.lsn ?? '0/0');
   }
@@ -111,3 +114,10 @@ export class StreamWriter {
     return this.#serverVersion;
   }
 }
+
+/**
+ * A non-transactional message in an autocommit transaction that has an xid (pg_current_xact_id) and has
+ * written WAL (the message): the kind of transaction whose synchronous commit flushes, and waits for
+ * synchronous standbys.
+ */
+const COMMITTED_MESSAGE = 'SELECT pg_logical_emit_message(false, ?, ?)::text AS lsn, pg_current_xact_id()';

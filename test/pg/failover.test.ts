@@ -28,12 +28,10 @@
  * of the standby, not the writer's clients. A deployment that must not lose acknowledged writes across a
  * failover runs synchronous replication, so this test does, and checks every acknowledged write is in the
  * promoted server and no position was acknowledged twice. How far that holds is tests 3 and 4, on a
- * synchronous standby whose link is held: before 17 the writer's acknowledgement waits for the standby; on
- * 17+ it does not (StreamWriter's commit step commits with synchronous_commit off, and its flush on 17+
- * assigns no xid, so nothing waits for synchronous_standby_names), and on every version a write is visible,
- * so readable and cacheable by a reader, before the synchronous standby has it. Both are `todo` until
- * StreamWriter honours synchronous replication. In the failover scenario the local standby keeps up, so its
- * durability checks pass; they are not a guarantee on 17+.
+ * synchronous standby whose link is held: the writer's acknowledgement waits for the standby (its closing
+ * commit waits for synchronous_standby_names; test 3), but on every version a write is visible, so readable
+ * and cacheable by a reader, before the synchronous standby has it (StreamWriter's commit step commits with
+ * synchronous_commit off): test 4 is `todo` until the commit step itself waits.
  *
  * Randomness (rooms, message spread) is seeded; every wait is on a condition; every process, proxy and
  * cluster, and their directory, are removed after the file's tests, whatever happened.
@@ -702,13 +700,6 @@ let heldLink: HeldLink | undefined;
 test('a write is acknowledged only once the synchronous standby has it', {
   skip: SKIP,
   timeout: 60_000,
-  todo:
-    major >= 17
-      ? 'on PostgreSQL 17+ StreamWriter acknowledges a write once it is flushed locally: the commit step ' +
-        'commits with synchronous_commit off, and the flush after it, pg_logical_emit_message(…, flush => ' +
-        'true), assigns no xid, so nothing waits for synchronous_standby_names (before 17 the flush is a ' +
-        'transaction with an xid, whose commit waits for the synchronous standby)'
-      : false,
 }, async (t) => {
   const s = afterFailover;
   if (s === undefined) return t.skip('the failover scenario (test 1) failed before it got this far');
