@@ -9,7 +9,7 @@ import { migrateChat } from '../../app/schema.ts';
 import { parseLsn } from '../../src/replication/lsn.ts';
 import type { CommitMessage } from '../../src/replication/pgoutput/types.ts';
 import type { ReplicationEvent } from '../../src/replication/subscribe.ts';
-import { FreezeProxy } from '../support/freeze-proxy.ts';
+import { EndpointProxy } from '../support/endpoint-proxy.ts';
 import { adminUrl, freshDatabase, query } from '../support/pg.ts';
 import { insertEvents, slotState, subscribeForTest, waitFor } from '../support/replication.ts';
 
@@ -125,7 +125,7 @@ test('a transaction cut off mid-way by a lost connection is announced incomplete
 });
 
 test('a network path that goes silent (no error, no close) is noticed and the reader reconnects', async () => {
-  const proxy = await FreezeProxy.start(url);
+  const proxy = await EndpointProxy.start(url);
   const { sub, connected, statuses } = subscribeForTest({
     connectionString: proxy.url(url),
     slot: 'silent_path',

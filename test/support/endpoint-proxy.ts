@@ -11,6 +11,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 export class EndpointProxy {
   readonly #server: Server;
   readonly #pairs = new Set<[Socket, Socket]>();
+  /** Connections freeze() left hanging: no longer forwarded, destroyed by close(). */
+  readonly #frozen = new Set<[Socket, Socket]>();
   #held = false;
   #target: { host: string; port: number };
   port = 0;
@@ -37,6 +39,7 @@ export class EndpointProxy {
       }
       const drop = () => {
         this.#pairs.delete(pair);
+        this.#frozen.delete(pair);
         client.destroy();
         upstream.destroy();
       };
@@ -77,12 +80,19 @@ export class EndpointProxy {
   hold(): void {
     if (this.#held) return;
     this.#held = true;
-    for (const [client, upstream] of this.#pairs) {
-      client.unpipe(upstream);
-      upstream.unpipe(client);
-      client.pause();
-      upstream.pause();
+    for (const pair of this.#pairs) stopForwarding(pair);
+  }
+
+  /**
+   * A dropped network path: the connections open now stop forwarding for good, without closing (no RST, no
+   * FIN), and are left to time out; connections made afterwards pass normally.
+   */
+  freeze(): void {
+    for (const pair of this.#pairs) {
+      stopForwarding(pair);
+      this.#frozen.add(pair);
     }
+    this.#pairs.clear();
   }
 
   /** Forwards again, starting with what arrived while held. */
@@ -105,11 +115,23 @@ export class EndpointProxy {
     this.#pairs.clear();
   }
 
-  /** Stops listening and cuts every connection. */
+  /** Stops listening and cuts every connection, frozen ones included. */
   async close(): Promise<void> {
     this.cutAll();
+    for (const [client, upstream] of this.#frozen) {
+      client.destroy();
+      upstream.destroy();
+    }
+    this.#frozen.clear();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
+}
+
+function stopForwarding([client, upstream]: [Socket, Socket]): void {
+  client.unpipe(upstream);
+  upstream.unpipe(client);
+  client.pause();
+  upstream.pause();
 }
 
 function hostPort(url: string): { host: string; port: number } {
