@@ -1,14 +1,13 @@
 /**
  * The wake benchmark's writer (a child of scripts/bench/wake.ts, never run by hand): single-row
  * transactions through StreamWriter, each inserting one event into a random room, paced open-loop at the
- * target rate over a few connections. Every transaction takes stream_head's row lock in its commit step and
- * holds it through COMMIT, so commits are serialised; the extra connections let the next transaction's
- * BEGIN (and pg_notify) overlap the current one's commit. With `notify`, each transaction also calls
+ * target rate with up to `connections` in flight. StreamWriter batches the transactions that arrive while
+ * one is being written (one database transaction, one commit). With `notify`, each transaction also calls
  * pg_notify(CHANNEL, room_id) before its commit step.
  *
  * Timestamps (CLOCK_MONOTONIC, see wake-protocol.ts): knex emits 'query' synchronously just before it hands
  * a statement to the connection, which writes it to the socket at once (the connection is otherwise idle
- * inside a transaction); the 'COMMIT;' of each transaction is recognised by its knex transaction id.
+ * inside a transaction); a transaction's COMMIT is that of the batch that carried it.
  */
 import knexFactory from 'knex';
 import { eventsStream } from '../../app/streams.ts';
@@ -23,11 +22,6 @@ import {
   type WriterResult,
   type WriterStart,
 } from './wake-protocol.ts';
-
-/** What knex's transaction client hands back for its connection (untyped in knex's declarations). */
-interface TxClient {
-  acquireConnection(): Promise<{ __knexTxId?: string }>;
-}
 
 async function run(options: WriterStart): Promise<WriterResult> {
   const { rate, total, connections, method } = options;
@@ -44,10 +38,22 @@ async function run(options: WriterStart): Promise<WriterResult> {
     process.send?.({ type: 'ready' });
     const { t0Ns } = await go;
 
-    const issued = new Map<string, number>();
+    // A batch's COMMIT is found by its knex transaction id, and that id by the batch's position, which the
+    // commit step's last statement returns.
+    const committedAt = new Map<string, number>();
+    const txOfPosition = new Map<string, string>();
     knex.on('query', (query: { sql?: string; __knexTxId?: string }) => {
-      if (query.sql === 'COMMIT;' && query.__knexTxId !== undefined) issued.set(query.__knexTxId, nowNs());
+      if (query.sql === 'COMMIT;' && query.__knexTxId !== undefined)
+        committedAt.set(query.__knexTxId, nowNs());
     });
+    knex.on(
+      'query-response',
+      (response: { rows?: { position?: unknown }[] }, query: { __knexTxId?: string }) => {
+        const position = response.rows?.[0]?.position;
+        if (typeof position === 'string' && query.__knexTxId !== undefined)
+          txOfPosition.set(position, query.__knexTxId);
+      },
+    );
 
     const random = prng(options.seed);
     const result: WriterResult = {
@@ -82,11 +88,9 @@ async function run(options: WriterStart): Promise<WriterResult> {
       result.room[i] = room;
       result.dueNs[i] = t0 + i * intervalNs;
       result.startNs[i] = nowNs();
-      let txid: string | undefined;
       inFlight++;
       writer
         .transaction(async (tx) => {
-          txid = (await (tx.knex.client as TxClient).acquireConnection()).__knexTxId;
           if (method === 'notify') await tx.knex.raw('SELECT pg_notify(?, ?)', [CHANNEL, roomId(room)]);
           tx.insert(eventsStream, {
             event_id: `$w${i}-${options.writer}-${options.seed}-${method}`,
@@ -101,9 +105,9 @@ async function run(options: WriterStart): Promise<WriterResult> {
         .then(({ position }) => {
           result.commitReturnedNs[i] = nowNs();
           result.position[i] = Number(position);
-          const at = txid === undefined ? undefined : issued.get(txid);
+          const txid = txOfPosition.get(String(position));
+          const at = txid === undefined ? undefined : committedAt.get(txid);
           if (at === undefined) throw new Error(`transaction ${i}: its COMMIT was not seen`);
-          issued.delete(txid as string);
           result.commitIssuedNs[i] = at;
         })
         .catch((error: unknown) => {

@@ -23,8 +23,19 @@ export const CREATE_STREAM_HEAD: readonly string[] = [
   `INSERT INTO ${STREAM_HEAD_TABLE} (id, position) VALUES (true, 0) ON CONFLICT (id) DO NOTHING`,
 ];
 
+/**
+ * Positions of timeline `t` start at `(t - 1) << TIMELINE_SHIFT`: the first allocation after a promotion
+ * jumps there. A failover to a standby that lacked the last commits (asynchronous replication) would
+ * otherwise hand their positions out again, and a client whose token is past them would skip the new rows
+ * for good; with the jump, a position is never reused, whatever was lost. 2^40 positions per timeline.
+ */
+export const TIMELINE_SHIFT = 40;
+
+/** The first position of the server's current timeline (the insert timeline, in the WAL file name). */
+const TIMELINE_FLOOR = `((('x' || left(pg_walfile_name(pg_current_wal_insert_lsn()), 8))::bit(32)::bigint - 1) << ${TIMELINE_SHIFT})`;
+
 /** A CTE body taking the number of positions to allocate (`?`) and returning the new head as `position`. */
-export const ALLOCATE_POSITIONS = `UPDATE ${STREAM_HEAD_TABLE} SET position = position + ? RETURNING position`;
+export const ALLOCATE_POSITIONS = `UPDATE ${STREAM_HEAD_TABLE} SET position = GREATEST(position, ${TIMELINE_FLOOR}) + ? RETURNING position`;
 
 /**
  * The table is missing or empty: the library's migrations have not run against this database.

@@ -4,12 +4,19 @@ import { serverVersionNum } from '../replication/server-version.ts';
 import type { MessageStream } from '../streams/define.ts';
 import { FLUSH_PREFIX } from '../streams/protocol.ts';
 import { readStreamHead } from '../streams/stream-head.ts';
-import { WriterTransaction } from './writer-transaction.ts';
+import { WriterUsageError } from './errors.ts';
+import { type BatchMember, runBatch } from './write-batch.ts';
+import type { WriterTransaction } from './writer-transaction.ts';
 
 export interface StreamWriterOptions {
   /**
-   * Runs inside the commit step, after positions are allocated and before the rows are written and the
-   * transaction commits, with the allocation lock held. For tests that stretch that window.
+   * The most writer transactions one database transaction carries (default 256). Callers queued beyond it
+   * wait for the next batch.
+   */
+  maxBatch?: number;
+  /**
+   * Runs inside the commit step after each allocation of positions, with the allocation lock held and
+   * before the rows are written and the transaction commits. For tests that stretch that window.
    */
   lockHeld?: () => Promise<void>;
 }
@@ -20,12 +27,25 @@ export interface WriteResult<T> {
   position: bigint;
 }
 
+const DEFAULT_MAX_BATCH = 256;
+
+interface QueuedWrite extends BatchMember {
+  resolve: (result: WriteResult<unknown>) => void;
+  reject: (error: unknown) => void;
+}
+
 /**
- * The single writer's API (docs/design.md: writer/). `transaction(work)` runs `work` in a database transaction,
- * then, as its last step, allocates positions for the stream rows it added, writes them, emits its
- * invalidations and its position message, and commits. Positions therefore grow in commit order across any
- * number of concurrent transactions, which is what lets a reader's token be a single number with no gaps
+ * The single writer's API (docs/design.md: writer/). `transaction(work)` runs `work` against a database
+ * transaction, then, as its last step, allocates positions for the stream rows it added, writes them, emits
+ * its invalidations and its position message, and commits. Positions therefore grow in commit order across
+ * any number of concurrent transactions, which is what lets a reader's token be a single number with no gaps
  * behind it (docs/positions.md).
+ *
+ * Like Synapse's persistence queue, the writer batches: callers that arrive while a batch is being written
+ * wait for the next one, and one database transaction then carries all of them (write-batch.ts), so one
+ * commit, one flush and one position message serve many writes. Each caller still gets its own outcome:
+ * its value and the batch's position, or its own error, while its batch-mates commit. When the writer is
+ * idle a call starts at once: nothing waits on a timer.
  *
  * @example
  * ```ts
@@ -41,37 +61,64 @@ export interface WriteResult<T> {
 export class StreamWriter {
   readonly knex: Knex;
   readonly #options: StreamWriterOptions;
+  readonly #maxBatch: number;
+  readonly #queue: QueuedWrite[] = [];
+  #writing = false;
   #serverVersion: Promise<number> | undefined;
 
   constructor(knex: Knex, options: StreamWriterOptions = {}) {
     this.knex = knex;
     this.#options = options;
+    this.#maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+    if (!(Number.isInteger(this.#maxBatch) && this.#maxBatch > 0))
+      throw new WriterUsageError(`maxBatch must be a positive integer, got ${options.maxBatch}`);
   }
 
   /**
-   * Runs `work` in one database transaction, then the commit step, and resolves once the commit is flushed,
-   * with `work`'s value and the transaction's position. Whatever `work` throws (a WriterUsageError for a
-   * misuse of `tx`, too) rolls the transaction back and rejects with it.
+   * Runs `work` in a database transaction (shared with the calls batched with it, see the class), then the
+   * commit step, and resolves once the commit is durable, with `work`'s value and the transaction's
+   * position. Whatever `work` throws (a WriterUsageError for a misuse of `tx`, too) rolls back what it did
+   * and rejects with it; a failure of the batch as a whole (the connection lost, COMMIT refused) rejects
+   * every call in it.
    */
-  async transaction<T>(work: (tx: WriterTransaction) => Promise<T> | T): Promise<WriteResult<T>> {
-    const result = await this.knex.transaction(async (trx) => {
-      const tx = new WriterTransaction(trx);
-      const value = await work(tx);
-      const position = await tx.commitStep(this.#options.lockHeld);
-      return { value, position };
+  transaction<T>(work: (tx: WriterTransaction) => Promise<T> | T): Promise<WriteResult<T>> {
+    return new Promise<WriteResult<T>>((resolve, reject) => {
+      this.#queue.push({ work, resolve: resolve as QueuedWrite['resolve'], reject });
+      this.#writeNext();
     });
-    await this.#flushed();
-    return result;
+  }
+
+  /** Starts the next batch unless one is being written; its COMMIT frees the way for the one after. */
+  #writeNext(): void {
+    if (this.#writing || this.#queue.length === 0) return;
+    this.#writing = true;
+    const batch = this.#queue.splice(0, this.#maxBatch);
+    const committed = this.knex.transaction((trx) => runBatch(trx, batch, this.#options.lockHeld));
+    committed
+      .finally(() => {
+        this.#writing = false;
+        this.#writeNext();
+      })
+      .then(async ({ position, durable }) => {
+        for (const member of batch) if (member.outcome?.ok === false) member.reject(member.outcome.error);
+        if (!durable) await this.#flushed();
+        for (const member of batch)
+          if (member.outcome?.ok)
+            member.resolve({ value: member.outcome.value, position: position as bigint });
+      })
+      .catch((error: unknown) => {
+        for (const member of batch)
+          member.reject(member.outcome?.ok === false ? member.outcome.error : error);
+      });
   }
 
   /**
    * Returns once every commit made before the call is as durable as the server's settings ask of a commit:
    * flushed here and, with synchronous_standby_names, received by the synchronous standbys. The commit step
-   * commits asynchronously (see WriterTransaction.commitStep), so this commits a tiny transaction of its own
-   * after it (an empty message, which readers ignore): its synchronous commit waits for all of that, and
-   * its commit record lies after ours. pg_logical_emit_message's `flush` argument (17+) would not do: it
-   * flushes locally and waits for no standby, so a failover could lose a write already acknowledged.
-   * Concurrent writers' commits are grouped by the server as ordinary commits are.
+   * commits asynchronously when there is no synchronous standby (see write-batch.ts), so this commits a tiny
+   * transaction of its own after it (an empty message, which readers ignore): its synchronous commit waits
+   * for the flush, and its commit record lies after ours. Concurrent writers' commits are grouped by the
+   * server as ordinary commits are.
    */
   async #flushed(): Promise<void> {
     await this.knex.raw(COMMITTED_MESSAGE, [FLUSH_PREFIX, '']);

@@ -1,30 +1,23 @@
 import type { Knex } from 'knex';
-import { type ColumnSpecs, type InputRowOf, parseColumnSpec } from '../streams/columns.ts';
+import type { ColumnSpecs, InputRowOf } from '../streams/columns.ts';
 import type { TableStream } from '../streams/define.ts';
-import { type CacheInvalidation, cachesStream, POSITION_PREFIX } from '../streams/protocol.ts';
-import { ALLOCATE_POSITIONS } from '../streams/stream-head.ts';
+import type { CacheInvalidation } from '../streams/protocol.ts';
 import { WriterUsageError } from './errors.ts';
+import type { PendingRow } from './pending-rows.ts';
 import { StreamRowRef } from './row-ref.ts';
 
 /** A row to insert into a stream with columns `C`, without its position: the commit step fills it in. */
 export type NewRow<C extends ColumnSpecs = ColumnSpecs> = InputRowOf<C>;
 
-/** Keeps a multi-row INSERT well under PostgreSQL's 65,535 bind parameters. */
-const ROWS_PER_INSERT = 1000;
-
-interface PendingRow {
-  stream: TableStream;
-  row: NewRow;
-  /** Upsert on these columns (ON CONFLICT … DO UPDATE), for tables keyed by something else than position. */
-  onConflict: readonly string[] | undefined;
-  ref: StreamRowRef;
-}
-
 /**
  * What the callback of `StreamWriter.transaction` works with: `knex` for anything (reads, updates, deletes,
- * other tables), and stream rows and invalidations, which are held back until the commit step gives them
- * their positions. Everything happens in one database transaction. Made by `StreamWriter.transaction`,
- * not by hand; a call after the commit step throws WriterUsageError.
+ * other tables), and stream rows and invalidations, which are held back until the commit gives them their
+ * positions. Made by `StreamWriter.transaction`, not by hand; a call after the callback returned throws
+ * WriterUsageError.
+ *
+ * Concurrent callers share one database transaction (the writer batches them), each in a savepoint of its
+ * own once it touches `knex`: what a callback does through `knex` commits or rolls back with its own rows
+ * only, and it may see the effects of callers batched before it, as if they had committed just before.
  *
  * @example
  * ```ts
@@ -37,19 +30,28 @@ interface PendingRow {
  * ```
  */
 export class WriterTransaction {
-  readonly knex: Knex.Transaction;
+  readonly #knex: Knex.Transaction;
   readonly #rows: PendingRow[] = [];
   readonly #invalidations: CacheInvalidation[] = [];
+  #touched = false;
   #done = false;
 
+  /** @internal Made by the writer for one caller of `transaction`. */
   constructor(knex: Knex.Transaction) {
-    this.knex = knex;
+    this.#knex = knex;
+  }
+
+  /** The database transaction, for anything besides stream rows. Await every query made with it. */
+  get knex(): Knex.Transaction {
+    this.#open();
+    this.#touched = true;
+    return this.#knex;
   }
 
   /**
-   * Adds a row to `stream`, inserted in the commit step with the next position in its position column.
-   * With `onConflict`, an existing row with the same values in those columns is updated instead (its
-   * position moves to the new one, so readers see an update at a new position).
+   * Adds a row to `stream`, inserted at commit with the next position in its position column. With
+   * `onConflict`, an existing row with the same values in those columns is updated instead (its position
+   * moves to the new one, so readers see an update at a new position).
    */
   insert<C extends ColumnSpecs>(
     stream: TableStream<C>,
@@ -86,82 +88,27 @@ export class WriterTransaction {
     return this.#rows.length;
   }
 
-  /**
-   * @internal The commit step, run as the transaction's last statements: allocate, announce, write.
-   * `lockHeld` runs between allocation and the writes (the gap test delays there).
-   *
-   * The UPDATE of stream_head takes the row lock that orders commits (docs/positions.md); it is held until
-   * COMMIT. The commit itself is asynchronous (synchronous_commit off, for this transaction only), so the
-   * lock is released once the commit record is in the WAL rather than after its fsync: commits stay
-   * serialised in position order without serialising their flushes. `StreamWriter` then waits for the
-   * flush before it reports success, so durability is unchanged.
-   */
-  async commitStep(lockHeld?: () => Promise<void>): Promise<bigint> {
-    this.#done = true;
-    const count = Math.max(this.#rows.length, 1);
-    // One round trip: allocation, the explicit invalidations and the position message. Their order inside
-    // the transaction does not matter: a reader applies a transaction's effects together, at its commit.
-    const head = await this.knex.raw<{ rows: { position: string }[] }>(
-      `WITH head AS (${ALLOCATE_POSITIONS})
-       SELECT head.position::text AS position,
-              set_config('synchronous_commit', 'off', true),
-              (SELECT count(pg_logical_emit_message(true, m.prefix, m.content))
-                 FROM unnest(?::text[], ?::text[]) AS m(prefix, content)),
-              pg_logical_emit_message(true, ?, head.position::text)
-         FROM head`,
-      [
-        count,
-        this.#invalidations.map(() => cachesStream.prefix),
-        this.#invalidations.map((inv) => cachesStream.encode(inv)),
-        POSITION_PREFIX,
-      ],
-    );
-    const last = BigInt(head.rows[0]?.position ?? Number.NaN);
-    await lockHeld?.();
-    let next = last - BigInt(count) + 1n;
-    for (const pending of this.#rows) pending.ref.allocated(next++);
-    await this.#writeRows();
-    return last;
+  /** @internal The rows the callback added, in order. */
+  get rows(): readonly PendingRow[] {
+    return this.#rows;
   }
 
-  /**
-   * Consecutive plain inserts into one stream go out as one multi-row INSERT, in position order. Upserts go
-   * one by one: a multi-row upsert fails when two of its rows hit the same key.
-   */
-  async #writeRows(): Promise<void> {
-    let start = 0;
-    while (start < this.#rows.length) {
-      const first = this.#rows[start] as PendingRow;
-      let end = start + 1;
-      if (first.onConflict === undefined) {
-        const limit = Math.min(this.#rows.length, start + ROWS_PER_INSERT);
-        while (end < limit && isPlainInsertInto(this.#rows[end] as PendingRow, first.stream)) end++;
-      }
-      const values = this.#rows.slice(start, end).map((p) => toColumns(p.stream, p.row, p.ref.position));
-      const insert = this.knex(first.stream.table).withSchema(first.stream.schema).insert(values);
-      if (first.onConflict === undefined) await insert;
-      else await insert.onConflict([...first.onConflict]).merge();
-      start = end;
-    }
+  /** @internal The invalidations the callback asked for. */
+  get invalidations(): readonly CacheInvalidation[] {
+    return this.#invalidations;
+  }
+
+  /** @internal Whether the callback reached for `knex`: then it may have changed the database itself. */
+  get touched(): boolean {
+    return this.#touched;
+  }
+
+  /** @internal The callback returned: from now on the transaction belongs to the writer. */
+  close(): void {
+    this.#done = true;
   }
 
   #open(): void {
     if (this.#done) throw new WriterUsageError('this writer transaction has already committed');
   }
-}
-
-function isPlainInsertInto(pending: PendingRow, stream: TableStream): boolean {
-  return pending.stream === stream && pending.onConflict === undefined;
-}
-
-/** JSON columns are sent as JSON text: node-postgres would turn a JS array into a PostgreSQL array. */
-function toColumns(stream: TableStream, row: NewRow, position: bigint): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...row, [stream.position]: position.toString() };
-  for (const [name, spec] of Object.entries(stream.columns)) {
-    const { type } = parseColumnSpec(spec);
-    if ((type === 'json' || type === 'jsonb') && out[name] !== undefined && out[name] !== null) {
-      out[name] = JSON.stringify(out[name]);
-    }
-  }
-  return out;
 }

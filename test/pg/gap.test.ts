@@ -1,7 +1,7 @@
 /**
  * No gaps in tokens, the way a client sees it: a client follows next_batch tokens on a
- * reader, reading each window (since, next_batch] from the database, while 8 writer connections commit
- * out of order. Every row must be read exactly once. The control run shows the failure the design guards
+ * reader, reading each window (since, next_batch] from the database, while 8 clients write through 2
+ * writers, each batching its clients' transactions, whose batches commit out of order. Every row must be read exactly once. The control run shows the failure the design guards
  * against: with positions taken at insert time, rows committed behind a token the client already passed
  * are never read.
  */
@@ -18,26 +18,33 @@ const controlUrl = await migratedDatabase('gap_control');
 const ROOMS = Array.from({ length: 16 }, (_, i) => `!gap${i}:test`);
 const WRITERS = 8;
 
-test('8 writers committing out of order, 20,000 rows: a client following tokens reads every row exactly once', async () => {
+test('8 clients over 2 batching writers committing out of order, 20,000 rows: a client following tokens reads every row exactly once', async () => {
   const random = prng(20261126);
   // Inside the commit step, between allocating positions and committing: the window where a
   // sequence-based design lets a later transaction commit first.
-  const writer = writerFor(url, {
-    poolSize: WRITERS,
-    lockHeld: async () => {
-      if (random() < 0.2) await sleep(1);
-    },
-  });
+  const lockHeld = async () => {
+    if (random() < 0.2) await sleep(1);
+  };
+  const writers = Array.from({ length: 2 }, () => writerFor(url, { poolSize: 2, lockHeld }));
   const { reader } = await startReader(url, 'gap_commit_order', { record: false });
   const target = 20_000;
-  const writing = writeEvents(writer, { connections: WRITERS, target, rooms: ROOMS });
-  const seen = await followTokens(url, reader, ROOMS, writing);
-  await writing;
+  const writing = writeEvents(writers, { connections: WRITERS, target, rooms: ROOMS });
+  const seen = await followTokens(
+    url,
+    reader,
+    ROOMS,
+    writing.then((w) => w.finalPosition),
+  );
+  const { transactions, batches } = await writing;
 
   const { total, missing, repeated } = await unevenReads(url, ROOMS, seen);
   assert.equal(total, target);
   assert.deepEqual(missing, [], 'rows skipped');
   assert.deepEqual(repeated, [], 'rows read twice');
+  assert.ok(
+    batches < transactions,
+    `the writers batched (${transactions} transactions in ${batches} commits)`,
+  );
 });
 
 test('control: positions taken at insert time (a plain sequence) lose rows behind the token', async () => {

@@ -12,33 +12,47 @@ import type { StreamWriter } from '../../src/writer/stream-writer.ts';
 import { prng } from './prng.ts';
 import { event } from './runtime.ts';
 
+/** What `writeEvents` wrote: the highest position, and how the writers batched the transactions. */
+export interface EventsWritten {
+  finalPosition: bigint;
+  transactions: number;
+  /** Distinct transaction positions: one per database transaction, so fewer than `transactions` when batched. */
+  batches: number;
+}
+
 /**
- * `target` events in transactions of 1 to 3, from `connections` concurrent writers, each into a random
- * room of `rooms`, with random work before each commit step; resolves with the highest position written.
+ * `target` events in transactions of 1 to 3 from `connections` concurrent clients spread over `writers`
+ * (each batches its clients' transactions; the writers race each other for the allocation lock), each
+ * event into a random room of `rooms`, with random work before each commit step.
  */
 export async function writeEvents(
-  writer: StreamWriter,
+  writers: readonly StreamWriter[],
   options: { connections: number; target: number; rooms: readonly string[] },
-): Promise<bigint> {
+): Promise<EventsWritten> {
   const { connections, target, rooms } = options;
   let written = 0;
-  let finalPosition = 0n;
-  const writers = Array.from({ length: connections }, async (_, w) => {
+  let transactions = 0;
+  const positions = new Set<bigint>();
+  const clients = Array.from({ length: connections }, async (_, w) => {
     const rnd = prng(w + 1);
+    const writer = writers[w % writers.length] as StreamWriter;
     while (written < target) {
       const rows = Math.min(1 + Math.floor(rnd() * 3), target - written);
       written += rows;
       const { position } = await writer.transaction(async (tx) => {
         for (let i = 0; i < rows; i++)
           tx.insert(eventsStream, event(rooms[Math.floor(rnd() * rooms.length)] as string, i));
-        // Work before the commit step runs concurrently with the other writers.
+        // Work before the commit step, during which other clients queue or other writers commit.
         await sleep(rnd() < 0.3 ? Math.floor(rnd() * 4) : 0);
       });
-      if (position > finalPosition) finalPosition = position;
+      transactions++;
+      positions.add(position);
     }
   });
-  await Promise.all(writers);
-  return finalPosition;
+  await Promise.all(clients);
+  let finalPosition = 0n;
+  for (const p of positions) if (p > finalPosition) finalPosition = p;
+  return { finalPosition, transactions, batches: positions.size };
 }
 
 /**
