@@ -6,7 +6,7 @@
  * messages, and returns the position a caller can wait for on any reader. `emitEphemeral` sends typing-like
  * rows as non-transactional messages.
  */
-export { WriterUsageError } from './errors.ts';
+export { UnconfirmedWriteError, WriterUsageError } from './errors.ts';
 export type { StreamRowRef } from './row-ref.ts';
 export { StreamWriter, type StreamWriterOptions, type WriteResult } from './stream-writer.ts';
 export type { NewRow, WriterTransaction } from './writer-transaction.ts';

@@ -4,7 +4,7 @@ import { serverVersionNum } from '../replication/server-version.ts';
 import type { MessageStream } from '../streams/define.ts';
 import { FLUSH_PREFIX } from '../streams/protocol.ts';
 import { readStreamHead } from '../streams/stream-head.ts';
-import { WriterUsageError } from './errors.ts';
+import { UnconfirmedWriteError, WriterUsageError } from './errors.ts';
 import { type BatchMember, runBatch } from './write-batch.ts';
 import type { WriterTransaction } from './writer-transaction.ts';
 
@@ -79,7 +79,8 @@ export class StreamWriter {
    * commit step, and resolves once the commit is durable, with `work`'s value and the transaction's
    * position. Whatever `work` throws (a WriterUsageError for a misuse of `tx`, too) rolls back what it did
    * and rejects with it; a failure of the batch as a whole (the connection lost, COMMIT refused) rejects
-   * every call in it.
+   * every call in it; a batch that committed but whose flush could not be confirmed rejects with
+   * UnconfirmedWriteError, which carries the position.
    */
   transaction<T>(work: (tx: WriterTransaction) => Promise<T> | T): Promise<WriteResult<T>> {
     return new Promise<WriteResult<T>>((resolve, reject) => {
@@ -101,7 +102,10 @@ export class StreamWriter {
       })
       .then(async ({ position, durable }) => {
         for (const member of batch) if (member.outcome?.ok === false) member.reject(member.outcome.error);
-        if (!durable) await this.#flushed();
+        if (!durable)
+          await this.#flushed().catch((error: unknown) => {
+            throw new UnconfirmedWriteError(position as bigint, error);
+          });
         for (const member of batch)
           if (member.outcome?.ok)
             member.resolve({ value: member.outcome.value, position: position as bigint });
@@ -156,8 +160,12 @@ export class StreamWriter {
     return parseLsn(result.rows[0]?.lsn ?? '0/0');
   }
 
+  /** The server's version, asked once; a failed attempt is not kept, so the next call asks again. */
   #version(): Promise<number> {
-    this.#serverVersion ??= serverVersionNum((sql) => this.knex.raw(sql));
+    this.#serverVersion ??= serverVersionNum((sql) => this.knex.raw(sql)).catch((error: unknown) => {
+      this.#serverVersion = undefined;
+      throw error;
+    });
     return this.#serverVersion;
   }
 }

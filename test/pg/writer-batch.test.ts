@@ -5,11 +5,15 @@
  * batched with what.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
+import knexFactory from 'knex';
 import { eventsStream } from '../../app/streams.ts';
+import { knexConfig } from '../../src/migrations/knex-config.ts';
 import { sqlState } from '../../src/replication/errors.ts';
-import type { StreamWriter, WriteResult } from '../../src/writer/stream-writer.ts';
+import { UnconfirmedWriteError } from '../../src/writer/errors.ts';
+import { StreamWriter, type WriteResult } from '../../src/writer/stream-writer.ts';
 import type { WriterTransaction } from '../../src/writer/writer-transaction.ts';
+import { EndpointProxy } from '../support/endpoint-proxy.ts';
 import { query } from '../support/pg.ts';
 import { event, migratedDatabase, writerFor } from '../support/runtime.ts';
 
@@ -157,4 +161,31 @@ test('a batch whose every callback fails writes nothing and takes no position', 
   const [after] = await query<{ position: string }>(url, 'SELECT position FROM stream_head');
   // The held first transaction took one position (it wrote nothing, but still announces one).
   assert.equal(BigInt(after?.position ?? -1), BigInt(before?.position ?? -1) + 1n);
+});
+
+test('a batch that committed but whose flush failed rejects with UnconfirmedWriteError, which has its position', async () => {
+  const proxy = await EndpointProxy.start(url);
+  after(() => proxy.close());
+  // One connection, through the proxy: the flush after COMMIT is cut as it is sent.
+  const knex = knexFactory({ ...knexConfig(proxy.url(url)), pool: { min: 0, max: 1 } });
+  after(() => knex.destroy());
+  let committed = false;
+  knex.on('query', (q: { sql?: string }) => {
+    if (q.sql === 'COMMIT;') committed = true;
+    else if (committed) proxy.cutAll();
+  });
+  const writer = new StreamWriter(knex);
+  const outcome = await writer
+    .transaction((tx) => tx.insert(eventsStream, event(ROOM, 400, { event_id: '$unconfirmed' })))
+    .then(
+      () => assert.fail('the write was confirmed'),
+      (error: unknown) => error,
+    );
+  assert.ok(outcome instanceof UnconfirmedWriteError, String(outcome));
+  const [row] = await query<{ stream_ordering: string }>(
+    url,
+    "SELECT stream_ordering FROM events WHERE event_id = '$unconfirmed'",
+  );
+  assert.ok(row, 'the write committed');
+  assert.ok(BigInt(row.stream_ordering) <= outcome.position, "the error's position covers the row");
 });
