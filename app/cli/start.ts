@@ -16,6 +16,7 @@ import {
 } from 'slotstream/cli';
 import { type MigrateResult, migrateLatest } from 'slotstream/migrations';
 import { formatStatus, type ReaderStatus } from './reader.ts';
+import { Supervisor } from './supervisor.ts';
 
 const READER_SLOTS = ['reader_1', 'reader_2'];
 const WRITER_PORT = 8008;
@@ -32,6 +33,8 @@ export const start: Command = {
     'Starts the embedded PostgreSQL (data in .slotstream/pg) unless a URL is given, applies the migrations,',
     `then runs the writer (http://127.0.0.1:${WRITER_PORT}) and one reader process per slot (reader_1 on`,
     `http://127.0.0.1:${FIRST_READER_PORT}, reader_2 on :${FIRST_READER_PORT + 1}) and shows a live status line per reader.`,
+    'A writer or reader that exits on its own is started again (after 0.5 s, doubling while it keeps dying,',
+    'up to 30 s), shown in its status line; the others and PostgreSQL keep running.',
     'Ctrl-C stops everything cleanly: the readers acknowledge what they applied and close their connections',
     '(their slots stay for the next start), then the writer and the embedded PostgreSQL shut down.',
     CONNECTION_USAGE,
@@ -73,55 +76,60 @@ export const start: Command = {
 
     const logs = path.resolve('.slotstream', 'logs');
     await mkdir(logs, { recursive: true });
-    const writer = spawnLogged(
-      ['writer', '--port', String(WRITER_PORT), '--database-url', connection.url],
-      path.join(logs, 'writer.log'),
-    );
-    const board = new StatusBoard(READER_SLOTS);
+    const board = new StatusBoard(['writer', ...READER_SLOTS]);
     // On a standby, a reader also needs the primary: to ask it for the snapshot its new slot waits for.
     const database = standby
       ? ['--database-url', standby.url, '--primary-url', connection.url]
       : ['--database-url', connection.url];
-    const readers = READER_SLOTS.map((slot, i) =>
-      startReader(slot, FIRST_READER_PORT + i, writerUrl, database, board, path.join(logs, `${slot}.log`)),
+    const supervisor = new Supervisor(
+      [
+        {
+          name: 'writer',
+          spawn: () => {
+            board.set('writer', `writer  ${writerUrl}  running`);
+            return spawnLogged(
+              ['writer', '--port', String(WRITER_PORT), '--database-url', connection.url],
+              path.join(logs, 'writer.log'),
+            );
+          },
+        },
+        ...READER_SLOTS.map((slot, i) => ({
+          name: slot,
+          spawn: () =>
+            startReader(
+              slot,
+              FIRST_READER_PORT + i,
+              writerUrl,
+              database,
+              board,
+              path.join(logs, `${slot}.log`),
+            ),
+        })),
+      ],
+      (name, line) => board.set(name, line),
     );
-    let stopping = false;
-    // How a child ended: 'ok' for exit code 0, or for our own SIGTERM arriving before the child had
-    // installed its handler (still loading: it held nothing to close).
-    const exited = (p: ChildProcess) =>
-      new Promise<string>((resolve) =>
-        p.once('exit', (code, signal) =>
-          resolve(code === 0 || (stopping && signal === 'SIGTERM') ? 'ok' : `exited with ${code ?? signal}`),
-        ),
-      );
-    const stopped = Promise.all(readers.map(exited));
-    const writerStopped = exited(writer);
-    const stop = () => {
-      // Once: a second SIGTERM would find a reader mid-shutdown without its handler and kill it outright.
-      if (stopping) return;
-      stopping = true;
-      for (const r of readers) r.kill('SIGTERM');
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    // A process that dies on its own takes the deployment down with it, rather than leaving half of it up.
-    void Promise.race([...readers.map(exited), writerStopped]).then(stop);
-    const outcomes = await stopped;
+    // Until everything has stopped: a second Ctrl-C must not kill this process and orphan the children.
+    let requestStop = () => {};
+    const stopRequested = new Promise<void>((resolve) => {
+      requestStop = resolve;
+    });
+    process.on('SIGINT', requestStop);
+    process.on('SIGTERM', requestStop);
+    await stopRequested;
     // The writer goes last: readers may still be telling it about delivered messages as they stop.
-    writer.kill('SIGTERM');
-    outcomes.push(await writerStopped);
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
+    const outcomes = await supervisor.stop([READER_SLOTS, ['writer']]);
+    process.off('SIGINT', requestStop);
+    process.off('SIGTERM', requestStop);
     board.done();
     // The standby first: stopped after its primary, it would spend its last moments failing to reconnect.
     await standby?.embedded?.stop();
     await connection.embedded?.stop();
     await connection.close();
-    const names = [...READER_SLOTS, 'writer'];
-    outcomes.forEach((outcome, i) => {
-      if (outcome !== 'ok') console.error(`${names[i]} ${outcome} (see .slotstream/logs/)`);
-    });
-    return outcomes.every((o) => o === 'ok') ? 0 : 1;
+    for (const [name, outcome] of outcomes)
+      if (outcome !== 'ok') console.error(`${name} ${outcome} (see .slotstream/logs/)`);
+    for (const [name, restarts] of supervisor.restarts)
+      if (restarts > 0) console.error(`${name} was restarted ${restarts} time(s) (see .slotstream/logs/)`);
+    return [...outcomes.values()].every((o) => o === 'ok') ? 0 : 1;
   },
 };
 
@@ -162,15 +170,19 @@ class StatusBoard {
   readonly #lines: Map<string, string>;
   #drawn = 0;
 
-  constructor(slots: string[]) {
-    this.#lines = new Map(slots.map((s) => [s, `${s}  starting…`]));
+  constructor(names: string[]) {
+    this.#lines = new Map(names.map((s) => [s, `${s}  starting…`]));
     this.#draw();
   }
 
   update(status: ReaderStatus): void {
-    const line = formatStatus(status);
-    const changed = this.#lines.get(status.slot) !== line;
-    this.#lines.set(status.slot, line);
+    this.set(status.slot, formatStatus(status));
+  }
+
+  /** The line of process `name`. */
+  set(name: string, line: string): void {
+    const changed = this.#lines.get(name) !== line;
+    this.#lines.set(name, line);
     if (process.stdout.isTTY) this.#draw();
     else if (changed) console.log(line); // a log gets news, not a line per second
   }
