@@ -376,13 +376,16 @@ async function load(client: pg.Client, rows: number, perTx: number): Promise<voi
   await client.query('SET synchronous_commit = off');
   await client.query(`
     DO $bench$
-    DECLARE first bigint := 1;
+    DECLARE
+      first bigint := 1;
+      head bigint;
     BEGIN
       WHILE first <= ${rows} LOOP
+        head := slotstream_allocate(LEAST(${perTx}, ${rows} - first + 1));
         INSERT INTO events (stream_ordering, event_id, room_id, type, sender, content, origin_server_ts)
         SELECT n, '$e' || n, '!room:bench', 'm.room.message', '@alice:bench',
                jsonb_build_object('body', 'message ' || n), 1764151200000 + n
-          FROM generate_series(first, LEAST(first + ${perTx} - 1, ${rows})) AS n;
+          FROM generate_series(first, head) AS n;
         COMMIT;
         first := first + ${perTx};
       END LOOP;

@@ -62,7 +62,7 @@ const PGBENCH_INSERT = `INSERT INTO bench_events (${EVENT_COLUMNS}, stream_order
 
 /** StreamWriter's statements for one write, one transaction each (the design before batching). */
 const PGBENCH_WRITER_SQL = `BEGIN;
-UPDATE stream_head SET position = position + 1 RETURNING position \\gset
+SELECT slotstream_allocate(1) AS position \\gset
 SELECT set_config('synchronous_commit', 'off', true), pg_logical_emit_message(true, 'slotstream.position', :position::text);
 INSERT INTO events (${EVENT_COLUMNS}, stream_ordering)
   VALUES (${eventValues("$w' || :client_id || '_' || :position || '")}, :position);

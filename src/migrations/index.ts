@@ -6,14 +6,17 @@
  *
  * ```ts
  * import knex from 'knex';
- * import { migrateSlotstream, publishTables, streamTables } from 'slotstream/migrations';
+ * import { guardStreamTables, migrateSlotstream, publishTables, streamTables } from 'slotstream/migrations';
  *
  * const db = knex({ client: 'pg', connection: process.env.DATABASE_URL });
  * await migrateSlotstream(db);                                // stream_head, slotstream_cursors; own ledger
  * await db.migrate.latest();                                  // the service's own tables
  * await publishTables(db, streamTables([todos]), 'slotstream'); // the publication covers the streams
+ * await guardStreamTables(db, [todos]);                       // positions only from the writer
  * ```
  */
+
+export { guardStreamTables } from '../streams/position-guard.ts';
 export { knexConfig } from './knex-config.ts';
 export {
   type MigrateResult,

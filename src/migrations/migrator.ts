@@ -3,6 +3,7 @@ import path from 'node:path';
 import knex, { type Knex } from 'knex';
 import { DEFAULT_PUBLICATION } from '../replication/names.ts';
 import type { AnyStream } from '../streams/define.ts';
+import { guardStreamTables } from '../streams/position-guard.ts';
 import { knexConfig } from './knex-config.ts';
 import {
   type PublicationChange,
@@ -15,8 +16,9 @@ import { SLOTSTREAM_MIGRATIONS_TABLE, slotstreamMigratorConfig } from './schema.
 
 /**
  * What `slotstream migrate` does, callable from code: slotstream's own schema first, then the service's
- * migrations, then the publication made to cover the service's stream tables. The publication is checked
- * on every run, whatever the ledgers say, so a dropped or narrowed publication is repaired by migrating.
+ * migrations, then the publication made to cover the service's stream tables, and the position guard put on
+ * them (position-guard.ts). Both are checked on every run, whatever the ledgers say, so a dropped or narrowed
+ * publication, or a dropped trigger, is repaired by migrating.
  */
 
 /** A service's side of the schema, as its slotstream.config declares it. */
@@ -89,6 +91,7 @@ export function migrateLatest(url: string, schema: ServiceSchema = {}): Promise<
       const name = schema.publication ?? DEFAULT_PUBLICATION;
       publication = { name, ...(await publishTables(db, tables, name)) };
     }
+    await guardStreamTables(db, schema.streams ?? []);
     return { slotstream, service, publication };
   });
 }

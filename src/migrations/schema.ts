@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { CREATE_STREAM_CURSORS, STREAM_CURSORS_TABLE } from '../reader/cursor-table.ts';
-import { CREATE_STREAM_HEAD, STREAM_HEAD_TABLE } from '../streams/stream-head.ts';
+import { CREATE_GUARD_FUNCTION } from '../streams/position-guard.ts';
+import { CREATE_ALLOCATE_FUNCTION, CREATE_STREAM_HEAD, STREAM_HEAD_TABLE } from '../streams/stream-head.ts';
 
 /**
  * slotstream's own schema: what the runtime needs in a service's database, and nothing of the service's.
@@ -42,6 +43,19 @@ const MIGRATIONS: readonly SchemaMigration[] = [
       await knex.schema.dropTableIfExists(STREAM_CURSORS_TABLE);
     },
   },
+  {
+    // Allocation as a function of the database, and the guard that refuses stream rows at positions their
+    // transaction did not allocate (src/streams/position-guard.ts; migrate puts it on each stream table).
+    name: '0003_position_guard',
+    async up(knex) {
+      await knex.raw(CREATE_ALLOCATE_FUNCTION);
+      await knex.raw(CREATE_GUARD_FUNCTION);
+    },
+    async down(knex) {
+      await knex.raw('DROP FUNCTION IF EXISTS slotstream_check_positions() CASCADE');
+      await knex.raw('DROP FUNCTION IF EXISTS slotstream_allocate(bigint)');
+    },
+  },
 ];
 
 /** slotstream's migrations as a knex MigrationSource: `knex.migrate.latest(slotstreamMigratorConfig)`. */
@@ -65,7 +79,7 @@ export const slotstreamMigratorConfig: Knex.MigratorConfig = {
  * import knex from 'knex';
  * import { knexConfig, migrateSlotstream } from 'slotstream/migrations';
  * const db = knex(knexConfig(connectionString));
- * await migrateSlotstream(db); // ['0001_stream_head', '0002_stream_cursors'] the first time, [] after
+ * await migrateSlotstream(db); // ['0001_stream_head', …, '0003_position_guard'] the first time, [] after
  * await db.migrate.latest(); // then the service's own migrations
  * ```
  */

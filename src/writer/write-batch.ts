@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
+import { sqlState } from '../replication/errors.ts';
 import { cachesStream, POSITION_PREFIX } from '../streams/protocol.ts';
-import { ALLOCATE_POSITIONS } from '../streams/stream-head.ts';
+import { ALLOCATE_POSITIONS, StreamHeadMissingError } from '../streams/stream-head.ts';
 import { insertRows, type PendingRow } from './pending-rows.ts';
 import { WriterTransaction } from './writer-transaction.ts';
 
@@ -126,7 +127,9 @@ class Batch {
   /** Allocates positions for `rows` now, under the lock, and writes them. */
   async writeRows(rows: readonly PendingRow[]): Promise<void> {
     if (rows.length === 0) return;
-    const result = await this.#trx.raw<{ rows: { position: string }[] }>(ALLOCATE_POSITIONS, [rows.length]);
+    const result = await this.#trx
+      .raw<{ rows: { position: string }[] }>(ALLOCATE_POSITIONS, [rows.length])
+      .catch(explainMissingSchema);
     this.#head = BigInt(result.rows[0]?.position ?? Number.NaN);
     await this.#lockHeld?.();
     await insertRows(this.#trx, rows, this.#head);
@@ -141,8 +144,9 @@ class Batch {
     if (succeeded.length === 0) return { position: undefined, durable: true };
     const invalidations = succeeded.flatMap((tx) => tx.invalidations);
     const take = rows.length > 0 ? rows.length : this.#head === undefined ? 1 : 0;
-    const result = await this.#trx.raw<{ rows: { position: string; commit: string }[] }>(
-      `WITH head AS (${ALLOCATE_POSITIONS})
+    const result = await this.#trx
+      .raw<{ rows: { position: string; commit: string }[] }>(
+        `WITH head AS (${ALLOCATE_POSITIONS})
        SELECT head.position::text AS position,
               set_config('synchronous_commit',
                 CASE WHEN current_setting('synchronous_standby_names') = '' THEN 'off'
@@ -150,12 +154,20 @@ class Batch {
               (SELECT count(pg_logical_emit_message(true, ?, m.content)) FROM unnest(?::text[]) AS m(content)),
               pg_logical_emit_message(true, ?, head.position::text)
          FROM head`,
-      [take, cachesStream.prefix, invalidations.map((inv) => cachesStream.encode(inv)), POSITION_PREFIX],
-    );
+        [take, cachesStream.prefix, invalidations.map((inv) => cachesStream.encode(inv)), POSITION_PREFIX],
+      )
+      .catch(explainMissingSchema);
     const row = result.rows[0];
     const position = BigInt(row?.position ?? Number.NaN);
     if (take > 0) await this.#lockHeld?.();
     if (rows.length > 0) await insertRows(this.#trx, rows, position);
     return { position, durable: row?.commit !== 'off' };
   }
+}
+
+/** A database that lacks slotstream's allocation function was not migrated by this version of slotstream. */
+function explainMissingSchema(error: unknown): never {
+  if (sqlState(error) === '42883' || sqlState(error) === '42P01')
+    throw new StreamHeadMissingError(`allocating positions failed (${(error as Error).message})`, error);
+  throw error;
 }

@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { migrateChat } from '../../app/schema.ts';
 import { freshDatabase, query } from '../support/pg.ts';
 import { readReaderLog } from '../support/reader-log.ts';
-import { waitFor } from '../support/replication.ts';
+import { handPicked, waitFor } from '../support/replication.ts';
 
 const ROWS = 1_000_000;
 const RSS_LIMIT_MB = 200;
@@ -49,7 +49,7 @@ for (const [proto, how] of [
         url,
         `INSERT INTO events (stream_ordering, event_id, room_id, type, sender, content, origin_server_ts)
          SELECT n, '$big' || n, '!big:test', 'm.room.message', '@bulk:test', jsonb_build_object('body', repeat('x', 100), 'n', n), n
-           FROM generate_series($1::bigint, $2::bigint) AS n`,
+           FROM generate_series($1::bigint, $2::bigint) AS n, ${handPicked('$1', '$2')}`,
         [first, first + ROWS - 1],
       );
       await waitFor(

@@ -79,8 +79,7 @@ async function startAndWrite(
     await query(
       primary,
       `INSERT INTO events (stream_ordering, event_id, room_id, type, sender, content, origin_server_ts)
-       VALUES ((SELECT coalesce(max(stream_ordering), 0) + 1 FROM events), $1, '!r:test', 'm.room.message',
-               '@a:test', '{}', 1)`,
+       VALUES (slotstream_allocate(1), $1, '!r:test', 'm.room.message', '@a:test', '{}', 1)`,
       [`$${label}`],
     );
     await waitFor(

@@ -20,12 +20,11 @@ test('start: migrates, runs reader_1 and reader_2 with status lines, and stops c
         /reader_2 {2}http:\/\/\S+ {2}position/.test(start.stdout),
     );
     assert.match(start.stdout, /migrations {2}applied .*_events\.ts/);
-    // A row written by hand takes its position from stream_head, as the writer's do.
+    // A row written by hand takes its position from slotstream_allocate, as the writer's do.
     await query(
       url,
-      `WITH head AS (UPDATE stream_head SET position = position + 1 RETURNING position)
-       INSERT INTO events (stream_ordering, event_id, room_id, type, sender, content, origin_server_ts)
-       SELECT head.position, '$start', '!r:test', 'm.room.message', '@a:test', '{}', 1 FROM head`,
+      `INSERT INTO events (stream_ordering, event_id, room_id, type, sender, content, origin_server_ts)
+       VALUES (slotstream_allocate(1), '$start', '!r:test', 'm.room.message', '@a:test', '{}', 1)`,
     );
     await waitFor(
       `an update to be reported (stdout: ${start.stdout})`,

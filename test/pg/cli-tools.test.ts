@@ -10,7 +10,7 @@ import { migrateChat } from '../../app/schema.ts';
 import { parseLsn } from '../../src/replication/lsn.ts';
 import { RunningCli, runCli } from '../support/cli.ts';
 import { freshDatabase, query } from '../support/pg.ts';
-import { insertEvents, slotState, waitFor } from '../support/replication.ts';
+import { handPicked, insertEvents, slotState, waitFor } from '../support/replication.ts';
 
 const url = await freshDatabase('cli_tools');
 await migrateChat(url);
@@ -50,7 +50,9 @@ async function writeChanges(): Promise<number> {
   );
   await writer.query('UPDATE cli_types SET n = 8 WHERE id = $1', [BIG_ID]);
   await insertEvents(writer, 1, 2);
-  await writer.query('UPDATE events SET stream_ordering = 10 WHERE stream_ordering = 1');
+  await writer.query(
+    `UPDATE events SET stream_ordering = 10 FROM ${handPicked('10', '10')} WHERE stream_ordering = 1`,
+  );
   await writer.query('DELETE FROM events WHERE stream_ordering = 2');
   await writer.query(`DELETE FROM cli_full WHERE id = 1`);
   await writer.query('BEGIN');

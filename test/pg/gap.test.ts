@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { prng } from '../support/prng.ts';
+import { handPicked } from '../support/replication.ts';
 import { event, migratedDatabase, startReader, writerFor } from '../support/runtime.ts';
 import { followTokens, unevenReads, writeEvents } from '../support/token-follower.ts';
 
@@ -69,6 +70,8 @@ test('control: positions taken at insert time (a plain sequence) lose rows behin
       written++;
       const e = event(ROOMS[Math.floor(rnd() * ROOMS.length)] as string, written);
       await client.query('BEGIN');
+      // Positions from a sequence are what the position guard exists to refuse: told any position goes.
+      await client.query(`SELECT 1 FROM ${handPicked('1', '9223372036854775807')}`);
       const { rows } = await client.query<{ p: string }>(
         `INSERT INTO events (stream_ordering, event_id, room_id, type, sender, content, origin_server_ts)
          VALUES (nextval('control_positions'), $1, $2, $3, $4, $5, $6) RETURNING stream_ordering AS p`,

@@ -11,7 +11,7 @@ import type { CommitMessage } from '../../src/replication/pgoutput/types.ts';
 import type { ReplicationEvent } from '../../src/replication/subscribe.ts';
 import { EndpointProxy } from '../support/endpoint-proxy.ts';
 import { adminUrl, freshDatabase, query } from '../support/pg.ts';
-import { insertEvents, slotState, subscribeForTest, waitFor } from '../support/replication.ts';
+import { handPicked, insertEvents, slotState, subscribeForTest, waitFor } from '../support/replication.ts';
 
 const url = await freshDatabase('reconnect');
 await migrateChat(url);
@@ -100,7 +100,7 @@ test('a transaction cut off mid-way by a lost connection is announced incomplete
     await query(
       url,
       'INSERT INTO events (stream_ordering, event_id, room_id, type, sender, content, origin_server_ts) ' +
-        "SELECT n, '$cut' || n, '!cut:test', 'm.room.message', '@a:test', '{}', n FROM generate_series(1000, 30999) n",
+        `SELECT n, '$cut' || n, '!cut:test', 'm.room.message', '@a:test', '{}', n FROM generate_series(1000, 30999) n, ${handPicked('1000', '30999')}`,
     );
     await started; // the consumer is inside the transaction
     await terminateWalsender('cut_off');

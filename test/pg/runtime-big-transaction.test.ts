@@ -63,10 +63,9 @@ test(`a 1,000,000-row transaction through the runtime: applied as one batch, cap
   const writeStarted = Date.now();
   try {
     await client.query('BEGIN');
-    const head = await client.query<{ position: string }>(
-      'UPDATE stream_head SET position = position + $1 RETURNING position',
-      [ROWS],
-    );
+    const head = await client.query<{ position: string }>('SELECT slotstream_allocate($1) AS position', [
+      ROWS,
+    ]);
     last = BigInt(head.rows[0]?.position ?? Number.NaN);
     await client.query(
       `INSERT INTO events (stream_ordering, event_id, room_id, type, sender, content, origin_server_ts)

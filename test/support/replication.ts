@@ -8,9 +8,20 @@ import {
   type SubscriptionStatus,
   subscribe,
 } from '../../src/replication/subscribe.ts';
+import { ALLOCATED_FROM, ALLOCATED_TO } from '../../src/streams/stream-head.ts';
 import { query } from './pg.ts';
 
-/** Inserts `count` events in one transaction with stream orderings from `first`. */
+/**
+ * A FROM item that lets its statement write stream rows at hand-picked positions, `first` to `last` (SQL
+ * expressions): it declares that range allocated to the transaction, which the position guard on stream
+ * tables (src/streams/position-guard.ts) otherwise demands of slotstream_allocate. For tests of the decoding
+ * layers, which choose positions to recognise rows and read no tokens.
+ */
+export function handPicked(first: string, last: string): string {
+  return `(SELECT set_config('${ALLOCATED_FROM}', (${first})::text, true), set_config('${ALLOCATED_TO}', (${last})::text, true)) AS hand_picked`;
+}
+
+/** Inserts `count` events in one transaction with stream orderings from `first` (hand-picked: see above). */
 export async function insertEvents(
   client: pg.Client,
   first: number,
@@ -20,7 +31,7 @@ export async function insertEvents(
   await client.query(
     `INSERT INTO events (stream_ordering, event_id, room_id, type, sender, content, origin_server_ts)
      SELECT n, '$e' || n, $3, 'm.room.message', '@alice:test', jsonb_build_object('body', 'message ' || n), 1764151200000 + n
-       FROM generate_series($1::bigint, $2::bigint) AS n`,
+       FROM generate_series($1::bigint, $2::bigint) AS n, ${handPicked('$1', '$2')}`,
     [first, first + count - 1, room],
   );
 }
