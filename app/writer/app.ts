@@ -5,10 +5,10 @@
  */
 import knexFactory, { type Knex } from 'knex';
 import type { Logger } from 'pino';
-import { SlotstreamError, StreamWriter, sqlState } from 'slotstream';
+import { missingPrivileges, SlotstreamError, StreamWriter, sqlState } from 'slotstream';
 import { knexConfig } from 'slotstream/migrations';
 import { createLogger, createMetricsRegistry, DEFAULT_HOST, startHttpServer } from '../http/index.ts';
-import { typingStream } from '../streams.ts';
+import { CHAT_STREAMS, typingStream } from '../streams.ts';
 import { WriterMetrics } from './metrics.ts';
 import { writerRouter } from './routes.ts';
 import { TypingTimers } from './typing.ts';
@@ -96,7 +96,10 @@ export async function startWriterApp(options: WriterAppOptions): Promise<WriterA
   };
 }
 
-/** The tables the writer needs exist: else the migrations have not run here. */
+/**
+ * The tables the writer needs exist (else the migrations have not run here), and its role may write them:
+ * a writer that cannot would say ok and fail every request.
+ */
 async function checkSchema(knex: Knex): Promise<void> {
   try {
     await knex.raw('SELECT position FROM stream_head');
@@ -107,6 +110,13 @@ async function checkSchema(knex: Knex): Promise<void> {
         `the database has no slotstream schema (${(err as Error).message}): run \`slotstream migrate\` against it first`,
         { cause: err, code: '42P01' },
       );
-    throw err;
+    if (sqlState(err) !== '42501') throw err;
   }
+  const missing = await missingPrivileges((sql) => knex.raw(sql), 'writer', CHAT_STREAMS);
+  if (missing.length > 0)
+    throw new SlotstreamError(
+      `the writer's database role cannot write the streams: ${missing.map((m) => m.detail).join('; ')}. ` +
+        `As the tables' owner: ${missing.map((m) => `${m.grant};`).join(' ')} (scripts/sql/roles.sql grants it all)`,
+      { code: '42501' },
+    );
 }

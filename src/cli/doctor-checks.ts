@@ -3,6 +3,7 @@
  * each verdict and its advice can be tested without a server that is actually misconfigured.
  */
 import { isLost } from '../replication/slots.ts';
+import type { MissingPrivilege, StreamRole } from '../streams/privileges.ts';
 import type { ServerFacts } from './doctor-facts.ts';
 import { serverCheck, topologyChecks } from './doctor-topology-checks.ts';
 
@@ -202,4 +203,16 @@ function staleSlots(f: ServerFacts, staleLagBytes: bigint): CheckResult[] {
 /** One line per result: `ok    wal_level: logical`, with ` — fix: …` when there is one. */
 export function formatCheck(result: CheckResult): string {
   return `${result.verdict.padEnd(4)}  ${result.check}: ${result.detail}${result.fix ? ` — fix: ${result.fix}` : ''}`;
+}
+
+/** `doctor --reader-role/--writer-role`: what the role lacks for its part, with the GRANTs that fix it. */
+export function roleCheck(kind: StreamRole, role: string, missing: readonly MissingPrivilege[]): CheckResult {
+  const check = `${kind} role ${role}`;
+  if (missing.length === 0) return { check, verdict: 'ok', detail: `has what a ${kind} needs` };
+  return {
+    check,
+    verdict: 'fail',
+    detail: missing.map((m) => m.detail).join('; '),
+    fix: `${missing.map((m) => m.grant).join('; ')}; (as the tables' owner; scripts/sql/roles.sql grants both roles)`,
+  };
 }

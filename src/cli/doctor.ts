@@ -2,10 +2,11 @@ import { parseArgs } from 'node:util';
 import { streamTables } from '../migrations/publication.ts';
 import { connectSql } from '../replication/connect.ts';
 import { validatePublicationName } from '../replication/names.ts';
+import { missingPrivileges } from '../streams/privileges.ts';
 import { type Command, UsageError } from './command.ts';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, resolveConnection } from './connection.ts';
-import { formatCheck, runChecks } from './doctor-checks.ts';
-import { readServerFacts } from './doctor-facts.ts';
+import { type CheckResult, formatCheck, roleCheck, runChecks } from './doctor-checks.ts';
+import { readServerFacts, type ServerFacts } from './doctor-facts.ts';
 
 const DEFAULT_STALE_LAG_BYTES = 1024n ** 3n;
 
@@ -13,7 +14,8 @@ export const doctor: Command = {
   name: 'doctor',
   summary: 'check the server for logical decoding: settings, privileges, publication, stale slots',
   usage: [
-    'usage: slotstream doctor [--publication NAME] [--stale-lag BYTES] [--database-url URL]',
+    'usage: slotstream doctor [--publication NAME] [--stale-lag BYTES] [--reader-role NAME] [--writer-role NAME]',
+    '                         [--database-url URL]',
     '',
     'Prints one line per check, ok / warn / fail, with the fix; exits 1 if any check fails.',
     'Checks wal_level, max_replication_slots and max_wal_senders headroom, max_slot_wal_keep_size,',
@@ -23,6 +25,10 @@ export const doctor: Command = {
     'synchronized_standby_slots; on a standby, hot_standby_feedback, primary_slot_name and (17+) slot sync.',
     "  --publication NAME  default: the project's (slotstream.config), else slotstream",
     `  --stale-lag BYTES   an inactive slot further behind is stale (default ${DEFAULT_STALE_LAG_BYTES}, 1 GiB)`,
+    '  --reader-role NAME  check that role NAME can run a reader: REPLICATION, SELECT on stream_head and the',
+    "                      project's stream tables",
+    '  --writer-role NAME  check that role NAME can run the writer: slotstream_allocate, and SELECT, INSERT,',
+    "                      UPDATE and DELETE on the project's stream tables",
     CONNECTION_USAGE,
   ].join('\n'),
 
@@ -33,6 +39,8 @@ export const doctor: Command = {
         ...CONNECTION_OPTIONS,
         publication: { type: 'string' },
         'stale-lag': { type: 'string' },
+        'reader-role': { type: 'string' },
+        'writer-role': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -46,12 +54,29 @@ export const doctor: Command = {
       log: (line) => console.error(line),
     });
     try {
+      const streams = project.config.streams ?? [];
       const client = await connectSql({ connectionString: connection.url });
-      const facts = await readServerFacts(client, publication).finally(() => client.end());
-      const results = runChecks(facts, {
-        tables: streamTables(project.config.streams ?? []),
-        staleLagBytes: staleLag === undefined ? DEFAULT_STALE_LAG_BYTES : BigInt(staleLag),
-      });
+      let facts: ServerFacts;
+      const roles: CheckResult[] = [];
+      try {
+        facts = await readServerFacts(client, publication);
+        for (const kind of ['reader', 'writer'] as const) {
+          const role = values[`${kind}-role`];
+          if (role === undefined) continue;
+          roles.push(
+            roleCheck(kind, role, await missingPrivileges((sql) => client.query(sql), kind, streams, role)),
+          );
+        }
+      } finally {
+        await client.end();
+      }
+      const results = [
+        ...runChecks(facts, {
+          tables: streamTables(streams),
+          staleLagBytes: staleLag === undefined ? DEFAULT_STALE_LAG_BYTES : BigInt(staleLag),
+        }),
+        ...roles,
+      ];
       for (const r of results) console.log(formatCheck(r));
       const count = (v: string) => results.filter((r) => r.verdict === v).length;
       console.log(`${count('ok')} ok, ${count('warn')} warn, ${count('fail')} fail`);

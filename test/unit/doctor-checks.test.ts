@@ -1,7 +1,7 @@
 /** `slotstream doctor`'s verdicts and advice, from server facts (no server needed to be misconfigured). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatCheck, runChecks } from '../../src/cli/doctor-checks.ts';
+import { formatCheck, roleCheck, runChecks } from '../../src/cli/doctor-checks.ts';
 import type { ServerFacts, TopologyFacts } from '../../src/cli/doctor-facts.ts';
 import type { SlotInfo } from '../../src/replication/slots.ts';
 
@@ -343,4 +343,19 @@ test('formatCheck: verdict, check, detail, fix on one line', () => {
     'ok    wal_level: logical',
   );
   assert.equal(formatCheck({ check: 'x', verdict: 'warn', detail: 'd', fix: 'f' }), 'warn  x: d — fix: f');
+});
+
+test('a role check: ok with nothing missing; else fail, naming what is missing and the GRANTs that fix it', () => {
+  assert.equal(roleCheck('reader', 'r1', []).verdict, 'ok');
+  const failed = roleCheck('writer', 'w1', [
+    { detail: 'no INSERT on "public"."events"', grant: 'GRANT INSERT ON "public"."events" TO "w1"' },
+    {
+      detail: 'cannot execute slotstream_allocate(bigint)',
+      grant: 'GRANT EXECUTE ON FUNCTION slotstream_allocate(bigint) TO "w1"',
+    },
+  ]);
+  assert.equal(failed.verdict, 'fail');
+  assert.equal(failed.check, 'writer role w1');
+  assert.match(failed.detail, /no INSERT on "public"."events"; cannot execute slotstream_allocate/);
+  assert.match(failed.fix ?? '', /^GRANT INSERT ON "public"."events" TO "w1"; GRANT EXECUTE ON FUNCTION/);
 });

@@ -1,0 +1,120 @@
+/**
+ * Least privilege: scripts/sql/roles.sql makes a reader role and a writer role with only what each needs; a
+ * reader and a writer run as login roles in them, end to end; `doctor` checks a role and names the GRANTs it
+ * lacks; the reference writer refuses to start as a role that cannot write, instead of failing each request.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { promisify } from 'node:util';
+import { CHAT_STREAMS, eventsStream } from '../../app/streams.ts';
+import { startWriterApp } from '../../app/writer/app.ts';
+import { sqlState } from '../../src/replication/errors.ts';
+import { missingPrivileges } from '../../src/streams/privileges.ts';
+import { runCli } from '../support/cli.ts';
+import { adminUrl, query } from '../support/pg.ts';
+import { event, migratedDatabase, startReader, writerFor } from '../support/runtime.ts';
+
+const PSQL = '/usr/bin/psql';
+const root = path.resolve(import.meta.dirname, '..', '..');
+const url = await migratedDatabase('roles');
+const database = new URL(url).pathname.slice(1);
+/** Login roles of this file: made here, dropped after (roles belong to the whole cluster). */
+const READER = `${database}_reader`;
+const WRITER = `${database}_writer`;
+const NOBODY = `${database}_nobody`;
+
+const as = (role: string) => {
+  const u = new URL(url);
+  u.username = role;
+  u.password = '';
+  return u.toString();
+};
+
+await promisify(execFile)(PSQL, [
+  url,
+  '-X',
+  '-q',
+  '-v',
+  'ON_ERROR_STOP=1',
+  '-f',
+  path.join(root, 'scripts', 'sql', 'roles.sql'),
+]);
+await query(url, `CREATE ROLE ${READER} LOGIN REPLICATION IN ROLE slotstream_reader`);
+await query(url, `CREATE ROLE ${WRITER} LOGIN IN ROLE slotstream_writer`);
+await query(url, `CREATE ROLE ${NOBODY} LOGIN`);
+// After the database's own clean-up, which may come first (dropping the slot, and with the database every
+// privilege in it); roles belong to the cluster and go last.
+after(async () => {
+  for (const role of [READER, WRITER, NOBODY, 'slotstream_reader', 'slotstream_writer']) {
+    await query(url, `DROP OWNED BY ${role}`).catch((error: unknown) => {
+      if (sqlState(error) !== '3D000') throw error; // the database is gone already
+    });
+    await query(adminUrl(), `DROP ROLE IF EXISTS ${role}`);
+  }
+});
+
+test('roles.sql: a reader role and a writer role lack nothing for their part, and nothing more is granted', async () => {
+  const run = (sql: string) => query(url, sql).then((rows) => ({ rows }));
+  assert.deepEqual(await missingPrivileges(run, 'reader', CHAT_STREAMS, READER), []);
+  assert.deepEqual(await missingPrivileges(run, 'writer', CHAT_STREAMS, WRITER), []);
+  const readerAsWriter = await missingPrivileges(run, 'writer', CHAT_STREAMS, READER);
+  assert.ok(
+    readerAsWriter.some((m) => m.grant.startsWith('GRANT EXECUTE ON FUNCTION slotstream_allocate')),
+    'a reader cannot allocate positions',
+  );
+  const writerAsReader = await missingPrivileges(run, 'reader', CHAT_STREAMS, WRITER);
+  assert.deepEqual(
+    writerAsReader.map((m) => m.grant),
+    [`ALTER ROLE "${WRITER}" REPLICATION`],
+  );
+});
+
+test('a writer and a reader run as those roles, end to end', async () => {
+  const writer = writerFor(as(WRITER), { poolSize: 2 });
+  const { reader } = await startReader(as(READER), 'roles_reader', { record: false });
+  try {
+    const { position } = await writer.transaction((tx) =>
+      tx.insert(eventsStream, event('!roles:test', 1, { event_id: '$as-the-writer-role' })),
+    );
+    await reader.waitForPosition(position, 20_000);
+    const [slot] = await query<{ active: boolean }>(
+      url,
+      "SELECT active FROM pg_replication_slots WHERE slot_name = 'roles_reader'",
+    );
+    assert.equal(slot?.active, true);
+  } finally {
+    await reader.close();
+  }
+});
+
+test('doctor checks given roles: ok for the right ones, fail naming the GRANTs for one that lacks them', async () => {
+  const ok = await runCli([
+    'doctor',
+    '--database-url',
+    url,
+    '--reader-role',
+    READER,
+    '--writer-role',
+    WRITER,
+  ]);
+  assert.match(ok.stdout, new RegExp(`^ok +reader role ${READER}`, 'm'));
+  assert.match(ok.stdout, new RegExp(`^ok +writer role ${WRITER}`, 'm'));
+  const bad = await runCli(['doctor', '--database-url', url, '--writer-role', NOBODY]);
+  assert.equal(bad.code, 1, bad.stdout);
+  assert.match(
+    bad.stdout,
+    new RegExp(`^fail +writer role ${NOBODY}: .*no SELECT, INSERT, UPDATE, DELETE on "public"."events"`, 'm'),
+  );
+  assert.match(bad.stdout, /GRANT SELECT, INSERT, UPDATE, DELETE ON "public"."events" TO/);
+});
+
+test('the reference writer refuses to start as a role that cannot write the streams, naming the GRANTs', async () => {
+  const started = startWriterApp({ connectionString: as(NOBODY), port: 0 });
+  await assert.rejects(started, (error: Error) => {
+    assert.match(error.message, /the writer's database role cannot write the streams/);
+    assert.match(error.message, /GRANT EXECUTE ON FUNCTION slotstream_allocate\(bigint\) TO/);
+    return true;
+  });
+});
