@@ -1,4 +1,4 @@
-import { NotifierClosedError } from 'slotstream';
+import { isDatabaseUnavailable, NotifierClosedError, UnconfirmedWriteError } from 'slotstream';
 
 /**
  * Errors the reference application answers with. Every error response has the body
@@ -14,6 +14,7 @@ export type HttpErrorCode =
   | 'M_BAD_JSON'
   | 'M_TOO_LARGE'
   | 'M_INVALID_PARAM'
+  | 'M_UNAVAILABLE'
   | 'M_UNKNOWN';
 
 /** The JSON body of every error response. */
@@ -99,9 +100,12 @@ export class RequestAbortedError extends Error {
 }
 
 /**
- * The error response for anything a handler threw. HttpErrors are answered as they are; a shutdown abort,
- * or a wait ended because the reader stopped, becomes 503 so the client retries elsewhere; anything else is a bug or an outage: 500 M_UNKNOWN with the
- * error's own message only — never its stack, cause or properties (those go to the log).
+ * The error response for anything a handler threw. HttpErrors are answered as they are. A shutdown abort, or
+ * a wait ended because the reader stopped, is 503 so the client retries elsewhere; so is a database that is
+ * unavailable (down, restarting, failing over), with Retry-After, and a write that committed but whose flush
+ * could not be confirmed (retrying with the same transaction id gives the first result, or writes it again if
+ * it was lost). Anything else is a bug: 500 M_UNKNOWN. None of them carries the error's own text (a driver's
+ * message can hold SQL): that, the stack and the cause go to the log.
  */
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
@@ -112,6 +116,17 @@ export function toHttpError(err: unknown): HttpError {
       cause: err,
     });
   }
-  const message = err instanceof Error && err.message ? err.message : 'internal server error';
-  return new HttpError(500, 'M_UNKNOWN', message, { cause: err });
+  if (err instanceof UnconfirmedWriteError)
+    return new HttpError(
+      503,
+      'M_UNAVAILABLE',
+      `the write committed at position ${err.position} but could not be confirmed durable: retry it (with the same transaction id, a retry returns it if it is there)`,
+      { headers: { 'Retry-After': '1' }, cause: err },
+    );
+  if (isDatabaseUnavailable(err))
+    return new HttpError(503, 'M_UNAVAILABLE', 'the database is unavailable: retry shortly', {
+      headers: { 'Retry-After': '1' },
+      cause: err,
+    });
+  return new HttpError(500, 'M_UNKNOWN', 'internal server error', { cause: err });
 }

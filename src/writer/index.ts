@@ -9,4 +9,5 @@
 export { UnconfirmedWriteError, WriterUsageError } from './errors.ts';
 export type { StreamRowRef } from './row-ref.ts';
 export { StreamWriter, type StreamWriterOptions, type WriteResult } from './stream-writer.ts';
+export { isDatabaseUnavailable } from './unavailable.ts';
 export type { NewRow, WriterTransaction } from './writer-transaction.ts';

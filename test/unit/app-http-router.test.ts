@@ -36,9 +36,15 @@ before(async () => {
       throw new HttpError(418, 'M_TEAPOT', 'short and stout');
     })
     .route('GET', '/boom', () => {
-      const err = new Error('database is down');
+      const err = new Error('insert into "events" values ($1) - a driver error with SQL in it');
       Object.assign(err, { password: 'hunter2' });
       throw err;
+    })
+    .route('GET', '/db-down', () => {
+      throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    })
+    .route('GET', '/db-restarting', () => {
+      throw Object.assign(new Error('the database system is starting up'), { code: '57P03' });
     })
     .route('GET', '/undefined-body', () => ({ body: undefined }))
     .route('GET', '/self', ({ res }) => {
@@ -163,14 +169,26 @@ test('an HttpError is answered as thrown', async () => {
   assert.deepEqual(res.json, { error: 'M_TEAPOT', message: 'short and stout' });
 });
 
-test('an unexpected error is 500 M_UNKNOWN with its message only: no stack, no properties', async () => {
+test('an unexpected error is 500 M_UNKNOWN with none of its text: no message (it may hold SQL), stack or properties', async () => {
   const res = await call('GET', '/boom');
   assert.equal(res.status, 500);
-  assert.deepEqual(res.json, { error: 'M_UNKNOWN', message: 'database is down' });
-  assert.doesNotMatch(res.text, /hunter2|at |\.ts/);
+  assert.deepEqual(res.json, { error: 'M_UNKNOWN', message: 'internal server error' });
+  assert.doesNotMatch(res.text, /hunter2|at |\.ts|insert/);
   const undef = await call('GET', '/undefined-body');
   assert.equal(undef.status, 500);
   assert.equal(undef.json.error, 'M_UNKNOWN');
+});
+
+test('a database that is down or restarting is 503 M_UNAVAILABLE with Retry-After, not the driver text', async () => {
+  for (const path of ['/db-down', '/db-restarting']) {
+    const res = await call('GET', path);
+    assert.equal(res.status, 503, path);
+    assert.equal(res.headers.get('retry-after'), '1');
+    assert.deepEqual(res.json, {
+      error: 'M_UNAVAILABLE',
+      message: 'the database is unavailable: retry shortly',
+    });
+  }
 });
 
 test('route() refuses malformed patterns and duplicates at once', () => {
