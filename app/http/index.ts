@@ -33,5 +33,6 @@ export {
   validateEventId,
   validateEventType,
   validateRoomId,
+  validateTxnId,
   validateUserId,
 } from './validate.ts';

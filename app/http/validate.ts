@@ -34,6 +34,7 @@ const SERVER_NAME = String.raw`(?:[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1
 const USER_ID = new RegExp(String.raw`^@[a-z0-9._=\-/+]+:${SERVER_NAME}$`);
 const ROOM_ID = new RegExp(String.raw`^![\x21-\x2E\x30-\x39\x3B-\x7E]+:${SERVER_NAME}$`);
 const EVENT_ID = /^\$[\x21-\x2E\x30-\x7E]+$/;
+const TXN_ID = /^[\x21-\x7E]+$/;
 /** Control characters (C0, DEL, C1) and lone surrogates (not encodable as UTF-8). */
 const CONTROL_OR_LONE_SURROGATE = /\p{Cc}|\p{Cs}/u;
 
@@ -66,6 +67,11 @@ export function validateUserId(value: unknown, field: string, source: Source = '
 /** `!opaque:server`. */
 export function validateRoomId(value: unknown, field: string, source: Source = 'param'): string {
   return checkId(value, field, source, ROOM_ID, 'room id (!opaque:server)');
+}
+
+/** A client's transaction id: printable ASCII without spaces, as it sits in a path. */
+export function validateTxnId(value: unknown, field: string, source: Source = 'param'): string {
+  return checkId(value, field, source, TXN_ID, 'transaction id (printable ASCII)');
 }
 
 /** `$opaque`. */

@@ -7,6 +7,7 @@
 
 import {
   badJson,
+  invalidParam,
   MAX_ID_BYTES,
   optionalInteger,
   requireBoolean,
@@ -15,6 +16,7 @@ import {
   validateEventId,
   validateEventType,
   validateRoomId,
+  validateTxnId,
   validateUserId,
 } from '../http/index.ts';
 import { MEMBERSHIP_EVENT } from '../streams.ts';
@@ -55,12 +57,33 @@ export function sendInput(params: Params, body: unknown): SendInput {
   const roomId = validateRoomId(params.roomId, 'roomId');
   const obj = requireObject(body);
   const sender = validateUserId(obj.sender, 'sender', 'body');
-  const type = validateEventType(obj.type, 'type', 'body');
-  // Membership has its own endpoints, which set state_key; an m.room.member without one would make the
-  // member's room list depend on which endpoint wrote it.
-  if (type === MEMBERSHIP_EVENT)
-    throw badJson(`type ${MEMBERSHIP_EVENT} cannot be sent: use POST /rooms/:roomId/join or /leave`);
+  const type = sendable(validateEventType(obj.type, 'type', 'body'), badJson);
   return { roomId, sender, type, content: requireContent(obj.content, 'content') };
+}
+
+/** A send with the client's transaction id: a retry of it returns the first result. */
+export interface SendOnceInput extends SendInput {
+  txnId: string;
+}
+
+/** `PUT /rooms/:roomId/send/:eventType/:txnId`, body `{"sender", "content"}`. */
+export function sendOnceInput(params: Params, body: unknown): SendOnceInput {
+  const roomId = validateRoomId(params.roomId, 'roomId');
+  const type = sendable(validateEventType(params.eventType, 'eventType'), invalidParam);
+  const txnId = validateTxnId(params.txnId, 'txnId');
+  const obj = requireObject(body);
+  const sender = validateUserId(obj.sender, 'sender', 'body');
+  return { roomId, sender, type, content: requireContent(obj.content, 'content'), txnId };
+}
+
+/**
+ * Membership has its own endpoints, which set state_key; an m.room.member without one would make the
+ * member's room list depend on which endpoint wrote it.
+ */
+function sendable(type: string, refuse: (message: string) => Error): string {
+  if (type === MEMBERSHIP_EVENT)
+    throw refuse(`type ${MEMBERSHIP_EVENT} cannot be sent: use POST /rooms/:roomId/join or /leave`);
+  return type;
 }
 
 export interface ReceiptInput {

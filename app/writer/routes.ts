@@ -10,6 +10,7 @@ import {
   membershipInput,
   receiptInput,
   sendInput,
+  sendOnceInput,
   toDeviceDeleteInput,
   toDeviceInput,
   typingInput,
@@ -47,6 +48,10 @@ export function writerRouter({ writes, typing, metrics, registry }: WriterRouteD
 
   write('POST', '/rooms/:roomId/send', 'send', async (ctx) => {
     return writes.send(sendInput(ctx.params, await ctx.body()));
+  });
+
+  write('PUT', '/rooms/:roomId/send/:eventType/:txnId', 'send', async (ctx) => {
+    return writes.sendOnce(sendOnceInput(ctx.params, await ctx.body()));
   });
 
   write('POST', '/rooms/:roomId/receipt', 'receipt', async (ctx) => ({

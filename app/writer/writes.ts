@@ -4,7 +4,7 @@
  * transaction so a refused receipt rolls back with nothing written and no position allocated.
  */
 
-import type { StreamWriter } from 'slotstream';
+import { type StreamWriter, sqlState } from 'slotstream';
 import { HttpError } from '../http/index.ts';
 import {
   accountDataStream,
@@ -19,6 +19,7 @@ import type {
   MembershipInput,
   ReceiptInput,
   SendInput,
+  SendOnceInput,
   ToDeviceDeleteInput,
   ToDeviceInput,
 } from './input.ts';
@@ -55,6 +56,51 @@ export class ChatWrites {
       state_key: null,
       content: input.content,
     });
+  }
+
+  /**
+   * A send the client may retry: the first one with this (sender, transaction id) writes the event and
+   * records the id in the same transaction; any later one returns that event. Two at once: the second's
+   * record hits the first's key and fails alone, after the first committed, and finds it.
+   */
+  async sendOnce(input: SendOnceInput): Promise<EventWritten> {
+    const earlier = await this.#sentWith(input.sender, input.txnId);
+    if (earlier) return earlier;
+    const event_id = newEventId();
+    try {
+      const { value: ref, position } = await this.writer.transaction(async (tx) => {
+        await tx.knex('event_txns').insert({ sender: input.sender, txn_id: input.txnId, event_id });
+        return tx.insert(eventsStream, {
+          event_id,
+          room_id: input.roomId,
+          sender: input.sender,
+          type: input.type,
+          state_key: null,
+          content: input.content,
+          origin_server_ts: Date.now(),
+        });
+      });
+      return { event_id, stream_ordering: ref.position, position };
+    } catch (error) {
+      const first = sqlState(error) === '23505' ? await this.#sentWith(input.sender, input.txnId) : undefined;
+      if (first) return first;
+      throw error;
+    }
+  }
+
+  /** The event a (sender, transaction id) wrote, if any; its position is its row's. */
+  async #sentWith(sender: string, txnId: string): Promise<EventWritten | undefined> {
+    const row = await this.writer
+      .knex('event_txns')
+      .join('events', 'events.event_id', 'event_txns.event_id')
+      .where({ 'event_txns.sender': sender, 'event_txns.txn_id': txnId })
+      .first<{ event_id: string; stream_ordering: string } | undefined>(
+        'events.event_id',
+        'events.stream_ordering',
+      );
+    if (row === undefined) return undefined;
+    const position = BigInt(row.stream_ordering);
+    return { event_id: row.event_id, stream_ordering: position, position };
   }
 
   async #event(fields: {

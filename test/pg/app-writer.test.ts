@@ -832,3 +832,26 @@ test('`slotstream writer` serves the API and stops cleanly on SIGTERM', async ()
     await cli.stop('SIGKILL');
   }
 });
+
+test('a send with a transaction id, retried, returns the first event; at once too; another id is another event', async () => {
+  const route = (txn: string) => `/rooms/${enc('!txn:test')}/send/m.room.message/${enc(txn)}`;
+  const body = { sender: '@t:test', content: { body: 'once' } };
+  const first = await ok('PUT', route('t1'), body);
+  const retry = await ok('PUT', route('t1'), body);
+  assert.deepEqual(retry, first, 'the retry answers with the first event');
+  const racing = await Promise.all(Array.from({ length: 6 }, () => ok('PUT', route('t2'), body)));
+  assert.equal(new Set(racing.map((r) => r.event_id)).size, 1, 'six at once: one event');
+  const other = await ok('PUT', route('t3'), body);
+  assert.notEqual(other.event_id, first.event_id);
+  const [count] = await query<{ n: string }>(
+    url,
+    "SELECT count(*) AS n FROM events WHERE room_id = '!txn:test'",
+  );
+  assert.equal(count?.n, '3');
+  // Another sender's t1 is its own.
+  const theirs = await ok('PUT', route('t1'), { ...body, sender: '@u:test' });
+  assert.notEqual(theirs.event_id, first.event_id);
+  const refused = await call('PUT', `/rooms/${enc('!txn:test')}/send/m.room.member/t9`, body);
+  assert.equal(refused.status, 400);
+  assert.equal(refused.body.error, 'M_INVALID_PARAM');
+});

@@ -8,7 +8,11 @@ import { freshDatabase, query, withDatabase } from '../support/pg.ts';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 const OWN = ['0001_stream_head', '0002_stream_cursors', '0003_position_guard'];
-const MIGRATIONS = ['20261126000000_events.ts', '20261126000300_chat_streams.ts'];
+const MIGRATIONS = [
+  '20261126000000_events.ts',
+  '20261126000300_chat_streams.ts',
+  '20261130000000_event_txns.ts',
+];
 const STREAM_TABLES = ['public.account_data', 'public.device_inbox', 'public.events', 'public.receipts'];
 /** The order the chat streams declare their tables, which is the order migrate reports them in. */
 const DECLARED = ['public.events', 'public.receipts', 'public.account_data', 'public.device_inbox'];
