@@ -75,9 +75,17 @@ export function writerRouter({ writes, typing, metrics, registry }: WriterRouteD
     writes.deleteToDevice(toDeviceDeleteInput(await ctx.body())),
   );
 
-  router.route('GET', '/health', async () => ({
-    body: { status: 'ok', position: await writes.head() },
-  }));
+  // Healthy only if the database answers and the writer's role may still write the streams (a revoked
+  // GRANT would fail every write while the process looked fine).
+  router.route('GET', '/health', async () => {
+    const position = await writes.head();
+    const missing = await writes.missingPrivileges();
+    if (missing.length === 0) return { body: { status: 'ok', position } };
+    return {
+      status: 503,
+      body: { status: 'failing', reason: `the writer's role lacks: ${missing.join('; ')}`, position },
+    };
+  });
   router.route('GET', '/metrics', metricsHandler(registry));
   return router;
 }

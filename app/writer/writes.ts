@@ -4,10 +4,11 @@
  * transaction so a refused receipt rolls back with nothing written and no position allocated.
  */
 
-import { type StreamWriter, sqlState } from 'slotstream';
+import { missingPrivileges, type StreamWriter, sqlState } from 'slotstream';
 import { HttpError } from '../http/index.ts';
 import {
   accountDataStream,
+  CHAT_STREAMS,
   eventsStream,
   MEMBERSHIP_EVENT,
   receiptsStream,
@@ -195,5 +196,11 @@ export class ChatWrites {
   /** The highest committed position. */
   head(): Promise<bigint> {
     return this.writer.head();
+  }
+
+  /** What the writer's role lacks to write the streams, if anything. */
+  async missingPrivileges(): Promise<string[]> {
+    const missing = await missingPrivileges((sql) => this.writer.knex.raw(sql), 'writer', CHAT_STREAMS);
+    return missing.map((m) => `${m.detail} (${m.grant})`);
   }
 }

@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
+import { createLogger } from '../../app/http/index.ts';
 import { CHAT_STREAMS, eventsStream } from '../../app/streams.ts';
 import { startWriterApp } from '../../app/writer/app.ts';
 import { sqlState } from '../../src/replication/errors.ts';
@@ -117,4 +118,31 @@ test('the reference writer refuses to start as a role that cannot write the stre
     assert.match(error.message, /GRANT EXECUTE ON FUNCTION slotstream_allocate\(bigint\) TO/);
     return true;
   });
+});
+
+test("the writer's /health fails, naming the GRANT, while its role cannot write the streams", async () => {
+  const app = await startWriterApp({
+    connectionString: as(WRITER),
+    port: 0,
+    logger: createLogger('writer', { level: 'silent' }),
+  });
+  try {
+    const health = async () => {
+      const res = await fetch(`${app.url}/health`);
+      return { status: res.status, body: (await res.json()) as { status: string; reason?: string } };
+    };
+    assert.equal((await health()).status, 200);
+    await query(url, 'REVOKE INSERT ON events FROM slotstream_writer');
+    const failing = await health();
+    assert.equal(failing.status, 503);
+    assert.equal(failing.body.status, 'failing');
+    assert.match(
+      failing.body.reason ?? '',
+      /no INSERT on "public"."events" \(GRANT INSERT ON "public"."events" TO/,
+    );
+    await query(url, 'GRANT INSERT ON events TO slotstream_writer');
+    assert.equal((await health()).status, 200);
+  } finally {
+    await app.close();
+  }
 });
