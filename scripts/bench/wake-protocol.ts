@@ -8,16 +8,49 @@
  * (exact in a double for about 104 days of uptime).
  */
 
-export const METHODS = ['slotstream', 'notify'] as const;
+/**
+ * slotstream: StreamWriter transactions, woken through a StreamReader. notify: plain transactions that
+ * notify, committed synchronously, so delivered once flushed, as slotstream's wakes are (equal durability).
+ * notify-async: pg_notify inside the StreamWriter transactions, whose commit is asynchronous: delivered
+ * before the flush.
+ */
+export const METHODS = ['slotstream', 'notify', 'notify-async'] as const;
 export type Method = (typeof METHODS)[number];
 
 export const LABELS: Record<Method, string> = {
   slotstream: 'slotstream (StreamReader)',
-  notify: 'LISTEN/NOTIFY',
+  notify: 'LISTEN/NOTIFY, sync commit',
+  'notify-async': 'LISTEN/NOTIFY, async commit',
 };
 
-/** The LISTEN/NOTIFY channel the writer notifies on, with the room id as payload. */
+/** The LISTEN/NOTIFY channel the writer notifies on. */
 export const CHANNEL = 'room_events';
+
+/**
+ * The notify method's own copy of the events table, and the sequence its events take their positions from
+ * (both created by wake.ts): a LISTEN/NOTIFY application has no stream positions.
+ */
+export const NOTIFY_EVENTS = 'wake_notify_events';
+export const NOTIFY_POSITIONS = 'wake_notify_position';
+
+/**
+ * A transaction's number among all the trial's writers, in schedule order (writer `writer` of `writers`
+ * is due at t0 + (i + writer / writers) / rate).
+ */
+export const txNumber = (i: number, writer: number, writers: number): number => i * writers + writer;
+
+/**
+ * A notification's payload: the room id, which the listener dispatches on, and the number of the
+ * transaction that sent it. Concurrent plain transactions commit in no set order, so a room's k-th
+ * notification need not be its k-th transaction: the number says which one it is.
+ */
+export const notifyPayload = (room: number, tx: number): string => `${roomId(room)} ${tx}`;
+
+/** The room id and transaction number of a notifyPayload. */
+export function parseNotifyPayload(payload: string): { room: string; tx: number } {
+  const space = payload.lastIndexOf(' ');
+  return { room: payload.slice(0, space), tx: Number(payload.slice(space + 1)) };
+}
 
 /** CLOCK_MONOTONIC in nanoseconds: comparable across the processes of this machine. */
 export const nowNs = (): number => Number(process.hrtime.bigint());
@@ -70,7 +103,7 @@ export interface WriterResult {
   type: 'result';
   /** Transactions before this index were warm-up. */
   warmup: number;
-  /** Its writer position (= the event's stream_ordering). */
+  /** Its event's stream_ordering: the writer's position, or (notify) a NOTIFY_POSITIONS value. */
   position: number[];
   room: number[];
   /** When it was due by the schedule, when it began (BEGIN requested). */
@@ -110,7 +143,7 @@ export interface WaitersDrain {
   type: 'drain';
   /** slotstream: the highest position written. */
   lastPosition: number;
-  /** notify: how many notifications were sent. */
+  /** notify methods: how many notifications were sent. */
   notifications: number;
   timeoutMs: number;
 }
@@ -120,7 +153,7 @@ export interface WaitersResult {
   /**
    * Every wake, as parallel arrays. slotstream: `a` is the waiter's token position (since) and `b` the
    * reader's position when its callback ran, so the wake covers transactions with a < position <= b.
-   * notify: `a` is the ordinal of the notification (per room, 1-based) that woke it, `b` is 0.
+   * notify methods: `a` is the number (txNumber) of the transaction whose notification woke it, `b` is 0.
    */
   wakeRoom: number[];
   wakeA: number[];
@@ -129,7 +162,7 @@ export interface WaitersResult {
   /** slotstream: when each events row was handed to onUpdate (decoded), by position. */
   decodedPosition: number[];
   decodedNs: number[];
-  /** notify: notifications that found no waiter on their room (it was still re-registering). */
+  /** notify methods: notifications that found no waiter on their room (it was still re-registering). */
   unclaimed: number;
   /** Polls that timed out (and re-polled). */
   timeouts: number;

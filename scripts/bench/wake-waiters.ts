@@ -5,8 +5,9 @@
  *   slotstream  a StreamReader on its slot, with the chat streams and caches (as test/support/runtime.ts
  *               wires it); each loop calls reader.wait({keys: [room], since: token}) and takes
  *               reader.token as its next token once woken, as a client takes next_batch.
- *   notify      one connection LISTENing on CHANNEL; each notification (payload: the room id) wakes the
- *               room's waiters through a Map, each with its long-poll timer, as a LISTEN/NOTIFY server would.
+ *   notify, notify-async  one connection LISTENing on CHANNEL; each notification (payload: the room id and
+ *               the transaction's number) wakes the room's waiters through a Map, each with its long-poll
+ *               timer, as a LISTEN/NOTIFY server would.
  *
  * A wake is timed (CLOCK_MONOTONIC, wake-protocol.ts) where the client's code resumes after its await.
  */
@@ -22,6 +23,7 @@ import { StreamSet } from '../../src/streams/stream-set.ts';
 import {
   CHANNEL,
   nowNs,
+  parseNotifyPayload,
   roomId,
   roomIndex,
   type WaitersDrain,
@@ -143,44 +145,40 @@ async function slotstreamWaiters(options: WaitersStart, rec: Recorder): Promise<
 async function notifyWaiters(options: WaitersStart, rec: Recorder): Promise<Waiters> {
   const client = new pg.Client({ connectionString: options.url });
   await client.connect();
-  /** Per room, the resolvers of its registered waiters. */
-  const waiting = new Map<string, Set<(ordinal: number) => void>>();
-  /** Per room, notifications received so far. */
-  const ordinals = new Map<string, number>();
+  /** Per room, the resolvers of its registered waiters, called with the transaction that woke them. */
+  const waiting = new Map<string, Set<(tx: number) => void>>();
   let received = 0;
   let onReceived: (() => void) | undefined;
   client.on('notification', (message) => {
     received++;
-    const room = message.payload ?? '';
-    const ordinal = (ordinals.get(room) ?? 0) + 1;
-    ordinals.set(room, ordinal);
+    const { room, tx } = parseNotifyPayload(message.payload ?? '');
     const set = waiting.get(room);
     if (set === undefined) rec.result.unclaimed++;
     else {
       waiting.delete(room);
-      for (const resolve of set) resolve(ordinal);
+      for (const resolve of set) resolve(tx);
     }
     onReceived?.();
   });
   await client.query(`LISTEN ${CHANNEL}`);
 
-  /** One long-poll: the ordinal of the notification that woke it, or 0 on timeout. */
+  /** One long-poll: the number of the transaction whose notification woke it, or undefined on timeout. */
   const wait = (room: string, timeoutMs: number) =>
-    new Promise<number>((resolve) => {
+    new Promise<number | undefined>((resolve) => {
       let set = waiting.get(room);
       if (set === undefined) {
         set = new Set();
         waiting.set(room, set);
       }
-      const waiter = (ordinal: number) => {
+      const waiter = (tx: number) => {
         clearTimeout(timer);
-        resolve(ordinal);
+        resolve(tx);
       };
       const timer = setTimeout(() => {
         const mine = waiting.get(room);
         mine?.delete(waiter);
         if (mine?.size === 0) waiting.delete(room);
-        resolve(0);
+        resolve(undefined);
       }, timeoutMs);
       set.add(waiter);
     });
@@ -190,10 +188,10 @@ async function notifyWaiters(options: WaitersStart, rec: Recorder): Promise<Wait
     const room = roomId(i);
     let timeoutMs = firstTimeout(options.pollTimeoutMs);
     while (!stopping) {
-      const ordinal = await wait(room, timeoutMs);
+      const tx = await wait(room, timeoutMs);
       timeoutMs = options.pollTimeoutMs;
       const at = nowNs();
-      if (ordinal > 0) rec.wake(roomIndex(room), ordinal, 0, at);
+      if (tx !== undefined) rec.wake(roomIndex(room), tx, 0, at);
       else rec.result.timeouts++;
     }
   };

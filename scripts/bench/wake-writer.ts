@@ -1,33 +1,107 @@
 /**
  * The wake benchmark's writer (a child of scripts/bench/wake.ts, never run by hand): single-row
- * transactions through StreamWriter, each inserting one event into a random room, paced open-loop at the
- * target rate with up to `connections` in flight. StreamWriter batches the transactions that arrive while
- * one is being written (one database transaction, one commit). With `notify`, each transaction also calls
- * pg_notify(CHANNEL, room_id) before its commit step.
+ * transactions, each inserting one event into a random room, paced open-loop at the target rate with up to
+ * `connections` in flight.
+ *
+ *   slotstream, notify-async  through StreamWriter, which batches the transactions that arrive while one is
+ *               being written (one database transaction, one asynchronous commit, then a wait for the
+ *               flush); with notify-async, each also calls pg_notify before its commit step.
+ *   notify      plain transactions, one per event, as a LISTEN/NOTIFY application writes: BEGIN; INSERT
+ *               the event; SELECT pg_notify; COMMIT, with the session's synchronous_commit (on), so that
+ *               the notification goes out only once the commit is flushed. The event goes to a copy of
+ *               the events table (NOTIFY_EVENTS, same columns and indexes) with its position from a
+ *               sequence (NOTIFY_POSITIONS), not from stream_head: that is what such an application has,
+ *               stream_head's row lock, held through a synchronous COMMIT, would add a serialisation of its
+ *               own to the one NOTIFY brings (its commit-order lock, also held through COMMIT), and the
+ *               events table refuses positions slotstream_allocate did not hand out.
  *
  * Timestamps (CLOCK_MONOTONIC, see wake-protocol.ts): knex emits 'query' synchronously just before it hands
  * a statement to the connection, which writes it to the socket at once (the connection is otherwise idle
- * inside a transaction); a transaction's COMMIT is that of the batch that carried it.
+ * inside a transaction); a StreamWriter transaction's COMMIT is that of the batch that carried it.
  */
-import knexFactory from 'knex';
+import knexFactory, { type Knex } from 'knex';
 import { eventsStream } from '../../app/streams.ts';
 import { knexConfig } from '../../src/migrations/knex-config.ts';
 import { StreamWriter } from '../../src/writer/stream-writer.ts';
 import { prng } from '../../test/support/prng.ts';
 import {
   CHANNEL,
+  NOTIFY_EVENTS,
+  NOTIFY_POSITIONS,
+  notifyPayload,
   nowNs,
   roomId,
+  txNumber,
   type WriterGo,
   type WriterResult,
   type WriterStart,
 } from './wake-protocol.ts';
 
+/** Writes transaction `i`, one event in `room`; resolves once it is durable, with the event's position. */
+type WriteOne = (i: number, room: number) => Promise<string>;
+
+/** Transaction `i`'s event, the same whatever the method (its position aside). */
+function eventRow(options: WriterStart, i: number, room: number) {
+  return {
+    event_id: `$w${i}-${options.writer}-${options.seed}-${options.method}`,
+    room_id: roomId(room),
+    type: 'm.room.message',
+    state_key: null,
+    sender: '@writer:bench',
+    content: { body: `message ${i}` },
+    origin_server_ts: 1764151200000 + i,
+  };
+}
+
+const notifyArgs = (options: WriterStart, i: number, room: number) => [
+  CHANNEL,
+  notifyPayload(room, txNumber(i, options.writer, options.writers)),
+];
+
+function streamWriterTransactions(knex: Knex, options: WriterStart): WriteOne {
+  const writer = new StreamWriter(knex);
+  return async (i, room) => {
+    const { position } = await writer.transaction(async (tx) => {
+      if (options.method === 'notify-async')
+        await tx.knex.raw('SELECT pg_notify(?, ?)', notifyArgs(options, i, room));
+      tx.insert(eventsStream, eventRow(options, i, room));
+    });
+    return position.toString();
+  };
+}
+
+/** It returns the event's position as `position`, the name run() finds a transaction's COMMIT by. */
+const INSERT_EVENT = `INSERT INTO ${NOTIFY_EVENTS}
+  (stream_ordering, event_id, room_id, type, state_key, sender, content, origin_server_ts)
+  VALUES (nextval('${NOTIFY_POSITIONS}'), ?, ?, ?, ?, ?, ?, ?)
+  RETURNING stream_ordering::text AS position`;
+
+function plainTransactions(knex: Knex, options: WriterStart): WriteOne {
+  return (i, room) =>
+    knex.transaction(async (trx) => {
+      const row = eventRow(options, i, room);
+      const { rows } = await trx.raw<{ rows: { position: string }[] }>(INSERT_EVENT, [
+        row.event_id,
+        row.room_id,
+        row.type,
+        row.state_key,
+        row.sender,
+        JSON.stringify(row.content),
+        row.origin_server_ts,
+      ]);
+      await trx.raw('SELECT pg_notify(?, ?)', notifyArgs(options, i, room));
+      return (rows[0] as { position: string }).position;
+    });
+}
+
 async function run(options: WriterStart): Promise<WriterResult> {
-  const { rate, total, connections, method } = options;
+  const { rate, total, connections } = options;
   const knex = knexFactory({ ...knexConfig(options.url), pool: { min: connections, max: connections } });
   try {
-    const writer = new StreamWriter(knex);
+    const write =
+      options.method === 'notify'
+        ? plainTransactions(knex, options)
+        : streamWriterTransactions(knex, options);
     // Open every connection before the clock starts.
     await Promise.all(Array.from({ length: connections }, () => knex.raw('SELECT 1')));
     const go = new Promise<WriterGo>((resolve) => {
@@ -38,8 +112,8 @@ async function run(options: WriterStart): Promise<WriterResult> {
     process.send?.({ type: 'ready' });
     const { t0Ns } = await go;
 
-    // A batch's COMMIT is found by its knex transaction id, and that id by the batch's position, which the
-    // commit step's last statement returns.
+    // A transaction's COMMIT is found by its knex transaction id, and that id by its position, which a
+    // statement of it returns as `position` (StreamWriter: the commit step's last, for the whole batch).
     const committedAt = new Map<string, number>();
     const txOfPosition = new Map<string, string>();
     knex.on('query', (query: { sql?: string; __knexTxId?: string }) => {
@@ -89,23 +163,11 @@ async function run(options: WriterStart): Promise<WriterResult> {
       result.dueNs[i] = t0 + i * intervalNs;
       result.startNs[i] = nowNs();
       inFlight++;
-      writer
-        .transaction(async (tx) => {
-          if (method === 'notify') await tx.knex.raw('SELECT pg_notify(?, ?)', [CHANNEL, roomId(room)]);
-          tx.insert(eventsStream, {
-            event_id: `$w${i}-${options.writer}-${options.seed}-${method}`,
-            room_id: roomId(room),
-            type: 'm.room.message',
-            state_key: null,
-            sender: '@writer:bench',
-            content: { body: `message ${i}` },
-            origin_server_ts: 1764151200000 + i,
-          });
-        })
-        .then(({ position }) => {
+      write(i, room)
+        .then((position) => {
           result.commitReturnedNs[i] = nowNs();
           result.position[i] = Number(position);
-          const txid = txOfPosition.get(String(position));
+          const txid = txOfPosition.get(position);
           const at = txid === undefined ? undefined : committedAt.get(txid);
           if (at === undefined) throw new Error(`transaction ${i}: its COMMIT was not seen`);
           result.commitIssuedNs[i] = at;

@@ -1,10 +1,10 @@
 /**
  * Commit-to-wake latency benchmark (not a test): N long-poll waiters, each on a room of its own,
- * woken by single-row writer transactions at a steady rate, through slotstream's StreamReader and through
- * LISTEN/NOTIFY, in the same run.
+ * woken by single-row transactions at a steady rate, through slotstream's StreamReader and through
+ * LISTEN/NOTIFY (at equal durability, and as it was first measured here, before the flush), in turn.
  *
  *   node --import tsx scripts/bench/wake.ts [--pg 15|18] [--rate 1000] [--seconds 10] [--waiters 10000]
- *        [--warmup 2] [--rounds 3] [--writers 1] [--connections 4] [--only slotstream,notify]
+ *        [--warmup 2] [--rounds 3] [--writers 1] [--connections 4] [--only slotstream,notify,notify-async]
  *        [--poll-timeout 30000] [--target-p99 5] [--set name=value ...]
  *
  * Server: DATABASE_URL if set (the bench creates and drops a database of its own there), otherwise a
@@ -15,15 +15,22 @@
  *   waiters (wake-waiters.ts)  N loops, one per room, each waiting and re-waiting like a /sync client:
  *                slotstream: reader.wait({keys: [room], since: token}) on a StreamReader (chat streams and
  *                caches as test/support/runtime.ts wires them, a slot of its own), next token = reader.token
- *                once woken; notify: a LISTEN connection dispatching each notification (payload: the room
- *                id) to the room's waiters through a Map. Both with a --poll-timeout timer per poll (the first
- *                poll's timeout drawn uniformly in (0, timeout], so that polls are out of phase as in steady
- *                state rather than 10,000 of them timing out together).
- *   writers (wake-writer.ts)   StreamWriter transactions, one event row each in a uniformly random room,
- *                paced open-loop at --rate (split over --writers processes, interleaved, each with
- *                --connections connections, so the next transaction's BEGIN overlaps the current commit);
- *                with notify, each transaction also calls pg_notify('room_events', room_id). Nothing about
- *                timing goes into the rows. Both methods write the same transactions (same rooms, rows).
+ *                once woken; notify methods: a LISTEN connection dispatching each notification (payload: the
+ *                room id and the transaction's number) to the room's waiters through a Map. Both with a
+ *                --poll-timeout timer per poll (the first poll's timeout drawn uniformly in (0, timeout], so
+ *                that polls are out of phase as in steady state rather than 10,000 of them timing out
+ *                together).
+ *   writers (wake-writer.ts)   one event row each in a uniformly random room, paced open-loop at --rate
+ *                (split over --writers processes, interleaved, each with --connections connections, so the
+ *                next transaction's BEGIN overlaps the current commit). The methods write the same rows
+ *                (same rooms) in transactions of their own kind:
+ *                  slotstream    StreamWriter transactions.
+ *                  notify        plain transactions, BEGIN; INSERT the event (position from a sequence);
+ *                                SELECT pg_notify(...); COMMIT, with synchronous_commit on: the notification
+ *                                goes out once the commit is flushed. The fair comparison.
+ *                  notify-async  StreamWriter transactions that also call pg_notify: delivered at their
+ *                                asynchronous commit, before the flush.
+ *                Nothing about timing goes into the rows.
  * The writers run in processes of their own so that their event loops (knex, the pacing timers) do not
  * delay the waiters'; on a small machine a single Node writer runs out of CPU before 1,000 tx/s, hence
  * --writers.
@@ -31,29 +38,36 @@
  * Latency = wake − commit, on CLOCK_MONOTONIC, which every child reads (process.hrtime: one clock for the
  * whole machine on Linux, so readings from two processes subtract exactly). "Commit" is the moment just
  * BEFORE the writer hands COMMIT to its connection (knex's 'query' event, emitted synchronously before the
- * send), not when writer.transaction() returns: a waiter can be woken before the writer's process has read
- * the reply, so the return is no lower bound. "Wake" is when the waiter's code resumes after its await.
- * The figure includes everything after the writer's last statement: the commit, the flush the writer
- * waits for (a walsender sends flushed WAL only), decoding, the reader's apply. Also shown: latency from
- * writer.transaction()'s return (negative when the wake came first) and COMMIT sent → return.
- * slotstream trials also split the latency at the moment the reader hands the row to onUpdate ("decoded").
+ * send), not when the transaction returns: a waiter can be woken before the writer's process has read the
+ * reply, so the return is no lower bound. "Wake" is when the waiter's code resumes after its await. The
+ * figure includes everything after the transaction's last statement: the commit and its flush (for
+ * StreamWriter, the flush it waits for after an asynchronous commit), then for slotstream decoding and the
+ * reader's apply. Also shown: latency from the transaction's return (durable; negative when the wake came
+ * first) and COMMIT sent → return. slotstream trials also split the latency at the moment the reader hands
+ * the row to onUpdate ("decoded").
  *
- * Reading the comparison: StreamWriter commits asynchronously under stream_head's lock and then waits for
- * a flush (docs/positions.md). A notification is delivered at commit, before that flush — a LISTEN/NOTIFY
- * client can be woken for a write that is not yet durable — while a walsender sends only flushed WAL, so
- * slotstream's figure always contains the flush (fsync) and LISTEN/NOTIFY's does not.
+ * Equal durability. StreamWriter commits asynchronously under stream_head's lock and then waits for a
+ * flush (docs/positions.md); a walsender sends only flushed WAL, so slotstream's wake always comes after
+ * the flush. A notification is delivered when its transaction's commit is visible: with synchronous_commit
+ * on, after the commit record is flushed (notify), but in StreamWriter's asynchronous commit before it
+ * (notify-async: a client can be woken for a write that a crash would lose). notify is the comparison at
+ * equal durability; notify-async is kept to show what the flush costs. Note that NOTIFY serialises the
+ * commits of notifying transactions (a cluster-wide lock from its pre-commit step until the transaction
+ * ends, so that the queue is in commit order): synchronous, their fsyncs queue one behind the other.
  *
  * Attribution. slotstream: a wake covers the transactions of its room with since < position ≤ the reader's
- * position when it ran; the first of them is the one that woke it. notify: notifications of a room arrive in
- * commit order, which is position order (commits are serialised by stream_head's row lock), so a room's
- * k-th notification belongs to its k-th transaction. A transaction that shared its wake with an earlier one
- * in the same room (its waiter had not registered again yet) counts as coalesced, not as a sample; one
- * never woken for is "missed" and a wake with no transaction is "spurious": both must be 0.
+ * position when it ran; the first of them is the one that woke it. notify methods: the payload names the
+ * transaction (its number in the schedule across writer processes): plain transactions commit concurrently
+ * from several connections, in no set order, so a room's k-th notification need not be its k-th
+ * transaction. A transaction that shared its wake with an earlier one in the same room (its waiter had not
+ * registered again yet) counts as coalesced, not as a sample; one never woken for is "missed" and a wake
+ * with no transaction of its room is "spurious": both must be 0.
  *
  * The first --warmup seconds of each trial are written and woken but left out of the figures. Methods
  * alternate, their order rotating with the round; the summary gives the median over rounds of each
- * figure. Server CPU is read from /proc per server process (local clusters only), and the machine's load
- * average is printed before and after: other work on the machine shows up in the figures.
+ * figure, and the ratios of slotstream's to each LISTEN/NOTIFY method's. Server CPU is read from /proc per
+ * server process (local clusters only), and the machine's load average is printed before and after: other
+ * work on the machine shows up in the figures.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -80,7 +94,10 @@ import {
   LABELS,
   METHODS,
   type Method,
+  NOTIFY_EVENTS,
+  NOTIFY_POSITIONS,
   nowNs,
+  txNumber,
   type WaitersReady,
   type WaitersResult,
   type WaitersStart,
@@ -139,6 +156,8 @@ function dist(samples: number[]): Dist {
 
 /** Every writer process's transactions, concatenated, with the warm-up ones flagged. */
 interface Written {
+  /** Its number across writer processes (txNumber), as notification payloads carry it. */
+  tx: number[];
   position: number[];
   room: number[];
   dueNs: number[];
@@ -153,6 +172,7 @@ interface Written {
 
 function merge(results: WriterResult[]): Written {
   const out: Written = {
+    tx: [],
     position: [],
     room: [],
     dueNs: [],
@@ -163,7 +183,8 @@ function merge(results: WriterResult[]): Written {
     cpuSeconds: [],
     loopBusy: [],
   };
-  for (const r of results) {
+  results.forEach((r, writer) => {
+    out.tx.push(...r.position.map((_, i) => txNumber(i, writer, results.length)));
     out.position.push(...r.position);
     out.room.push(...r.room);
     out.dueNs.push(...r.dueNs);
@@ -173,7 +194,7 @@ function merge(results: WriterResult[]): Written {
     out.measured.push(...r.position.map((_, i) => i >= r.warmup));
     out.cpuSeconds.push(r.cpuSeconds);
     out.loopBusy.push(r.loopBusy);
-  }
+  });
   return out;
 }
 
@@ -213,7 +234,7 @@ function analyse(
   serverCpu: Record<string, number>,
 ): Trial {
   const total = w.position.length;
-  /** Per room, its transactions in position (= commit) order. */
+  /** Per room, its transactions in position order (slotstream: commit order, which wakes follow). */
   const byRoom = new Map<number, number[]>();
   for (let i = 0; i < total; i++) {
     const list = byRoom.get(w.room[i] as number);
@@ -222,14 +243,16 @@ function analyse(
   }
   for (const list of byRoom.values())
     list.sort((a, b) => (w.position[a] as number) - (w.position[b] as number));
+  /** notify methods: a transaction's index here by the number its notification's payload carries. */
+  const byTx = new Map(w.tx.map((tx, i) => [tx, i]));
 
   const wokeAt = new Array<number>(total).fill(Number.NaN);
   let coalesced = 0;
   let spurious = 0;
   for (let k = 0; k < r.wakeRoom.length; k++) {
-    const txs = byRoom.get(r.wakeRoom[k] as number) ?? [];
     const at = r.wakeNs[k] as number;
     if (method === 'slotstream') {
+      const txs = byRoom.get(r.wakeRoom[k] as number) ?? [];
       const since = r.wakeA[k] as number;
       const upto = r.wakeB[k] as number;
       const covered = txs.filter(
@@ -241,12 +264,12 @@ function analyse(
         else coalesced++;
       });
     } else {
-      const i = txs[(r.wakeA[k] as number) - 1];
-      if (i === undefined) spurious++;
+      const i = byTx.get(r.wakeA[k] as number);
+      if (i === undefined || w.room[i] !== r.wakeRoom[k]) spurious++;
       else wokeAt[i] = at;
     }
   }
-  if (method === 'notify') coalesced = r.unclaimed;
+  if (method !== 'slotstream') coalesced = r.unclaimed;
   let missed = -coalesced;
   for (let i = 0; i < total; i++) if (Number.isNaN(wokeAt[i])) missed++;
 
@@ -397,7 +420,7 @@ interface Plan {
 async function runTrial(plan: Plan, method: Method, round: number): Promise<Trial> {
   // Every trial starts from the same state: no dead tuples from the last one, no checkpoint due mid-run.
   await withClient(plan.url, async (c) => {
-    await c.query('VACUUM events, stream_head');
+    await c.query(`VACUUM events, stream_head, ${NOTIFY_EVENTS}`);
     await c.query('CHECKPOINT');
   });
   const slot = `wake_${method}_${round}`;
@@ -446,7 +469,7 @@ async function runTrial(plan: Plan, method: Method, round: number): Promise<Tria
     waiters.send({
       type: 'drain',
       lastPosition: Math.max(...written.position),
-      notifications: method === 'notify' ? written.position.length : 0,
+      notifications: method === 'slotstream' ? 0 : written.position.length,
       timeoutMs: 30_000,
     });
     const woken = await reply<WaitersResult>(waiters, 'result');
@@ -463,6 +486,7 @@ async function runTrial(plan: Plan, method: Method, round: number): Promise<Tria
 // ---------------------------------------------------------------------------------------------------------
 // Reporting
 
+const LABEL_WIDTH = Math.max(...Object.values(LABELS).map((l) => l.length));
 const ms = (v: number) => (Number.isNaN(v) ? '-' : v < 10 ? v.toFixed(2) : v.toFixed(1));
 const cpu = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(1));
 const pct = (v: number) => `${(100 * v).toFixed(0)}%`;
@@ -479,7 +503,7 @@ function serverCpuText(t: Trial): string {
 function trialLine(t: Trial): string {
   const r = t.waiters;
   return (
-    `  round ${t.round + 1}  ${LABELS[t.method].padEnd(26)} ${Math.round(t.rate).toString().padStart(5)} tx/s  ` +
+    `  round ${t.round + 1}  ${LABELS[t.method].padEnd(LABEL_WIDTH)} ${Math.round(t.rate).toString().padStart(5)} tx/s  ` +
     `wake−commit p50 ${ms(t.latency.p50)}  p99 ${ms(t.latency.p99)}  max ${ms(t.latency.max)} ms ` +
     `(n=${t.latency.n}; after transaction() returned p50 ${ms(t.fromReturn.p50)} p99 ${ms(t.fromReturn.p99)}; ` +
     `COMMIT sent → transaction() returned p50 ${ms(t.commit.p50)} p99 ${ms(t.commit.p99)})` +
@@ -561,6 +585,9 @@ async function main(): Promise<void> {
       // Autovacuum would start on these tables mid-run; each trial vacuums them beforehand instead.
       await c.query('ALTER TABLE events SET (autovacuum_enabled = false)');
       await c.query('ALTER TABLE stream_head SET (autovacuum_enabled = false)');
+      await c.query(`CREATE TABLE ${NOTIFY_EVENTS} (LIKE events INCLUDING ALL)`); // no triggers: see its definition
+      await c.query(`ALTER TABLE ${NOTIFY_EVENTS} SET (autovacuum_enabled = false)`);
+      await c.query(`CREATE SEQUENCE ${NOTIFY_POSITIONS}`);
       const names = [
         'server_version',
         'synchronous_commit',
@@ -573,6 +600,10 @@ async function main(): Promise<void> {
         'SELECT name, setting, unit FROM pg_settings WHERE name = ANY($1)',
         [names],
       );
+      // The notify method is the comparison at equal durability only if its COMMIT waits for the flush.
+      const syncCommit = rows.find((r) => r.name === 'synchronous_commit')?.setting;
+      if (methods.includes('notify') && syncCommit === 'off')
+        throw new Error('the notify method needs synchronous_commit on (its commits must be durable)');
       return names.map((n) => {
         const row = rows.find((r) => r.name === n);
         return `${n}=${row ? `${row.setting}${row.unit && row.unit !== '' ? row.unit : ''}` : '?'}`;
@@ -680,12 +711,21 @@ async function main(): Promise<void> {
         ];
       }),
     );
+    if (methods.includes('slotstream'))
+      for (const m of methods.filter((other) => other !== 'slotstream')) {
+        const ratio = (pick: (t: Trial) => number) => (med('slotstream', pick) / med(m, pick)).toFixed(2);
+        console.log(
+          `slotstream / ${LABELS[m]}: p50 ${ratio((t) => t.latency.p50)}×, p99 ${ratio((t) => t.latency.p99)}×, ` +
+            `max ${ratio((t) => t.latency.max)}×`,
+        );
+      }
     if (methods.includes('slotstream') && methods.includes('notify')) {
-      const ratio = (pick: (t: Trial) => number) =>
-        (med('slotstream', pick) / med('notify', pick)).toFixed(2);
+      const p99 = med('slotstream', (t) => t.latency.p99);
+      const notifyP99 = med('notify', (t) => t.latency.p99);
+      const rates = `${Math.round(med('slotstream', (t) => t.rate))} and ${Math.round(med('notify', (t) => t.rate))} tx/s`;
       console.log(
-        `slotstream / LISTEN-NOTIFY: p50 ${ratio((t) => t.latency.p50)}×, p99 ${ratio((t) => t.latency.p99)}×, ` +
-          `max ${ratio((t) => t.latency.max)}×`,
+        `target: slotstream p99 ≤ ${LABELS.notify} p99 (equal durability): ${ms(p99)} vs ${ms(notifyP99)} ms ` +
+          `at ${rates}: ${p99 <= notifyP99 ? 'met' : 'MISSED'}`,
       );
     }
     if (methods.includes('slotstream')) {
