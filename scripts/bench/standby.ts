@@ -62,6 +62,7 @@ import pg from 'pg';
 import { embeddedBinaries } from '../../src/devdb/binaries.ts';
 import { LocalCluster } from '../../src/devdb/local-cluster.ts';
 import { waitForReplay } from '../../src/devdb/standby.ts';
+import { isAlive, postmasterPid } from '../../test/support/postmaster.ts';
 import {
   codeVersion,
   dropSlot,
@@ -135,24 +136,6 @@ async function starting<T>(start: Promise<T>): Promise<T> {
   }
 }
 
-function postmasterPid(dataDir: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
@@ -173,8 +156,8 @@ function cleanUpSync(): void {
     }
   }
   const deadline = Date.now() + 10_000;
-  while (postmasters.some(alive) && Date.now() < deadline) sleepSync(50);
-  for (const pid of postmasters.filter(alive)) process.kill(pid, 'SIGKILL');
+  while (postmasters.some(isAlive) && Date.now() < deadline) sleepSync(50);
+  for (const pid of postmasters.filter(isAlive)) process.kill(pid, 'SIGKILL');
   running.dataDirs = [];
   if (running.tempDir) {
     rmSync(running.tempDir, { recursive: true, force: true });

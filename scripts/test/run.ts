@@ -14,8 +14,8 @@
  * SLOTSTREAM_TEST_PG=18 (a comma list of 18, 17, 16, 15) to run only those servers and
  * SLOTSTREAM_TEST_UNIT=0 to skip the unit tests. `npm test` sets neither.
  */
-import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -23,6 +23,7 @@ import type { PostgresBinaries } from '../../src/devdb/binaries.ts';
 import { LocalCluster } from '../../src/devdb/local-cluster.ts';
 import { connectSql } from '../../src/replication/connect.ts';
 import { serverVersionNum } from '../../src/replication/server-version.ts';
+import { quitAndWait } from '../../test/support/postmaster.ts';
 import { isVersionSensitive, LEGS, type Leg } from './legs.ts';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
@@ -59,6 +60,7 @@ function nodeTest(
     ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...testFiles],
     { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
   );
+  running.child = child;
   let tail = '';
   child.stdout.on('data', (chunk: Buffer) => {
     process.stdout.write(chunk);
@@ -109,11 +111,28 @@ async function serverVersion(url: string): Promise<string> {
   }
 }
 
+/** What runs now, for an interrupted run to end: the test process, and the directory of the leg's cluster. */
+const running: { child?: ChildProcess; dir?: string } = {};
+
+// Ctrl-C or a CI timeout must not leave a server running and its files behind: end the tests, the
+// cluster (immediate shutdown, waited for) and its directory, then exit as interrupted.
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, async () => {
+    running.child?.kill('SIGTERM');
+    const dir = running.dir;
+    if (dir !== undefined) {
+      await quitAndWait(path.join(dir, 'data'));
+      rmSync(dir, { recursive: true, force: true });
+    }
+    process.exit(130);
+  });
+
 async function withCluster(leg: Leg, binaries: PostgresBinaries, testFiles: string[]): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'slotstream-test-'));
   const dataDir = path.join(dir, 'data');
   let cluster: LocalCluster | undefined;
   try {
+    running.dir = dir;
     cluster = await LocalCluster.start({ binaries, dataDir });
     const version = await serverVersion(cluster.url());
     // A bumped alias or a stray install must not pass as the version the leg is there to cover.
@@ -139,6 +158,7 @@ async function withCluster(leg: Leg, binaries: PostgresBinaries, testFiles: stri
   } finally {
     await cluster?.stop('immediate').catch(() => {});
     await rm(dir, { recursive: true, force: true });
+    running.dir = undefined;
   }
 }
 

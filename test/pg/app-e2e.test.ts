@@ -12,7 +12,11 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppDeployment, type AppProcess, call, enc, ok, qs, WriterClient } from '../support/app-processes.ts';
 import { query } from '../support/pg.ts';
+import { seeded } from '../support/prng.ts';
 import { waitFor } from '../support/replication.ts';
+
+/** Pauses between bursts of writes: varied from run to run, replayable from the printed seed. */
+const pauses = seeded('app-e2e pauses');
 
 const app = await AppDeployment.create('app_e2e');
 const writerProc = await app.writer();
@@ -372,7 +376,7 @@ test('to-device: ~50 messages in bursts, a client alternating readers gets each 
           writer.toDevice(user, `DEV${i % 3}`, 'm.test', { n: burst * (COUNT / 5) + i }),
         ),
       );
-      await sleep(100 + Math.random() * 200);
+      await sleep(100 + pauses() * 200);
     }
   })().finally(() => {
     sending = false;

@@ -15,8 +15,8 @@ import { embeddedBinaries } from '../../src/devdb/binaries.ts';
 import { LocalCluster } from '../../src/devdb/local-cluster.ts';
 import { RunningCli, runCli } from '../support/cli.ts';
 import { query } from '../support/pg.ts';
+import { quitPostmaster } from '../support/postmaster.ts';
 import { waitFor } from '../support/replication.ts';
-import { quitPostmaster } from '../support/standby.ts';
 
 const cwd = await mkdtemp(path.join(tmpdir(), 'slotstream-start-standby-'));
 // The standby first, as `slotstream db stop` does.

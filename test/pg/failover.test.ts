@@ -50,9 +50,10 @@ import { AppProcess, call, enc, type Json, qs, within } from '../support/app-pro
 import { runCli } from '../support/cli.ts';
 import { EndpointProxy } from '../support/endpoint-proxy.ts';
 import { query } from '../support/pg.ts';
+import { quitPostmaster } from '../support/postmaster.ts';
 import { prng } from '../support/prng.ts';
 import { waitFor } from '../support/replication.ts';
-import { quitPostmaster, serverVersion } from '../support/standby.ts';
+import { serverVersion } from '../support/standby.ts';
 
 const SEED = 20_261_126;
 const DATABASE = 'chat';

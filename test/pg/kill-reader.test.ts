@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import pg from 'pg';
 import { migrateChat } from '../../app/schema.ts';
 import { freshDatabase, query } from '../support/pg.ts';
+import { seeded } from '../support/prng.ts';
 import { type DeliveredTransaction, readReaderLog } from '../support/reader-log.ts';
 import { insertEvents, waitFor } from '../support/replication.ts';
 
@@ -24,7 +25,20 @@ await migrateChat(url);
 const dir = mkdtempSync(path.join(tmpdir(), 'slotstream-kill-'));
 const logFile = path.join(dir, 'reader.log');
 
+/** Reader processes still running: killed if this file's process exits first, whatever failed. */
+const alive = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of alive) child.kill('SIGKILL');
+});
+
 function startReader(): ChildProcess {
+  const child = spawnReader();
+  alive.add(child);
+  child.once('exit', () => alive.delete(child));
+  return child;
+}
+
+function spawnReader(): ChildProcess {
   return spawn(
     process.execPath,
     ['--import', 'tsx', 'test/support/reader-process.ts', url, 'kill_reader', logFile],
@@ -34,7 +48,8 @@ function startReader(): ChildProcess {
   );
 }
 
-const randomBetween = (lo: number, hi: number) => lo + Math.random() * (hi - lo);
+const random = seeded('kill-reader');
+const randomBetween = (lo: number, hi: number) => lo + random() * (hi - lo);
 
 test('kill -9 a reader at random moments while 20,000 transactions commit: nothing lost, order kept', {
   timeout: 600_000,
@@ -53,7 +68,7 @@ test('kill -9 a reader at random moments while 20,000 transactions commit: nothi
   let writing = true;
   const writes = (async () => {
     for (let t = 0; t < TRANSACTIONS; t++) {
-      const rows = t % 3 === 0 ? 1 + Math.floor(Math.random() * 20) : 1; // single- and multi-row
+      const rows = t % 3 === 0 ? 1 + Math.floor(random() * 20) : 1; // single- and multi-row
       await insertEvents(writer, rowsWritten + 1, rows);
       rowsWritten += rows;
       // Paced to take a while on a fast server, so the kills fall while transactions are committing.

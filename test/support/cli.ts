@@ -21,8 +21,21 @@ export interface CliOptions {
   cwd?: string;
 }
 
+/** Commands still running: killed if the test process exits first, so none outlives a failed file. */
+const alive = new Set<ChildProcessWithoutNullStreams>();
+process.once('exit', () => {
+  for (const child of alive) child.kill('SIGKILL');
+});
+
 /** Spawns `slotstream ARGS`. DATABASE_URL is cleared so only an explicit --database-url counts. */
 export function spawnCli(args: readonly string[], options: CliOptions = {}): ChildProcessWithoutNullStreams {
+  const child = spawnCommand(args, options);
+  alive.add(child);
+  child.once('exit', () => alive.delete(child));
+  return child;
+}
+
+function spawnCommand(args: readonly string[], options: CliOptions): ChildProcessWithoutNullStreams {
   const cwd = options.cwd ?? root;
   return spawn(process.execPath, [path.join(root, 'bin', 'slotstream.js'), ...args], {
     cwd,

@@ -3,16 +3,14 @@
  * temporary directory, with everything they need undone whatever happens: each server is stopped after the
  * file's tests, or at process exit if the file dies first, proxies are closed, the directory removed.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
-import { setTimeout as pause } from 'node:timers/promises';
 import type { PostgresBinaries } from '../../src/devdb/binaries.ts';
 import { LocalCluster } from '../../src/devdb/local-cluster.ts';
 import { EndpointProxy } from './endpoint-proxy.ts';
-import { quitPostmaster } from './standby.ts';
+import { quitAndWait, quitPostmaster } from './postmaster.ts';
 
 export class OwnClusters {
   /** Why the file's tests cannot run here (undefined: they can), for `test(…, { skip })`. */
@@ -98,23 +96,5 @@ export class OwnClusters {
     const dataDir = path.join(this.#dir, name);
     this.#dataDirs.push(dataDir);
     return dataDir;
-  }
-}
-
-/** SIGQUIT to the postmaster of `dataDir`, if one runs, then wait until it is gone. */
-async function quitAndWait(dataDir: string): Promise<void> {
-  const pidFile = path.join(dataDir, 'postmaster.pid');
-  if (!existsSync(pidFile)) return;
-  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-  quitPostmaster(dataDir);
-  while (alive(pid)) await pause(50);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }

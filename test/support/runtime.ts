@@ -68,9 +68,12 @@ export async function startReader(
   return { reader, caches, updates };
 }
 
+/** Events made by this process so far: what keeps their ids apart. */
+let eventCount = 0;
+
 export function event(room: string, n: number, extra: Record<string, unknown> = {}) {
   return {
-    event_id: `$e${n}-${Math.random().toString(36).slice(2)}`,
+    event_id: `$e${n}-${process.pid}-${++eventCount}`,
     room_id: room,
     type: 'm.room.message',
     state_key: null,

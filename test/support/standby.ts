@@ -5,7 +5,7 @@
  * the primary's WAL for the rest of the suite).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,6 +14,7 @@ import type { PostgresBinaries } from '../../src/devdb/binaries.ts';
 import { LocalCluster } from '../../src/devdb/local-cluster.ts';
 import { dropStandbySlot } from '../../src/devdb/standby.ts';
 import { adminUrl, localCluster, query } from './pg.ts';
+import { quitPostmaster } from './postmaster.ts';
 
 /** Logical decoding on a standby, pg_log_standby_snapshot(): PostgreSQL 16 and later. */
 export const DECODING_ON_STANDBY = 160000;
@@ -85,17 +86,4 @@ export async function testStandbys(label: string): Promise<TestStandbys | undefi
     }
   });
   return standbys;
-}
-
-/**
- * Sends SIGQUIT (immediate shutdown) to the postmaster of `dataDir`, if one runs: for `exit` handlers,
- * which can still send a signal but not wait for pg_ctl.
- */
-export function quitPostmaster(dataDir: string): void {
-  try {
-    const pid = Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    process.kill(pid, 'SIGQUIT');
-  } catch {
-    // No postmaster.pid, or no such process: nothing runs there.
-  }
 }
