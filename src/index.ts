@@ -7,8 +7,8 @@
  *   only by your `ack` (replication/).
  * - `tableStream()` / `messageStream()` / `StreamSet` — typed stream declarations, checked against the
  *   database (streams/).
- * - `TupleCache` / `CacheRegistry` / `CacheRules` — bounded caches and the rules that invalidate them
- *   (cache/, reader/).
+ * - `TupleCache` / `CacheRegistry` / `CacheRules` — bounded caches and the rules that invalidate them;
+ *   `StreamChangeCache` — per stream, where each entity last changed, kept by the same rules (cache/, reader/).
  * - `StreamReader` — applies each transaction as one unit: caches, position, wake-ups, ack (reader/).
  * - `StreamWriter` — the single writer: gap-free positions in commit order (writer/).
  * - `Notifier` — key-indexed long-poll waiters (notifier/).

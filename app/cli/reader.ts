@@ -40,7 +40,7 @@ export const reader: Command = {
     'run one reader process on a slot: the reader HTTP API, served from its caches (optionally a pusher)',
   usage: [
     'usage: slotstream reader --slot NAME [--port P] [--host H] [--writer-url URL] [--push-url URL] [--json]',
-    '                         [--publication NAME] [--database-url URL] [--primary-url URL]',
+    '                         [--publication NAME] [--database-url URL] [--primary-url URL] [--no-caches]',
     '',
     'Consumes the slot (created on first start; when another process holds it, waits for it), applies each',
     'transaction to its caches and waiting clients, then acknowledges it, and serves the reader endpoints',
@@ -53,6 +53,7 @@ export const reader: Command = {
     '  --push-url URL      pusher role: POST every new event to URL, in order, at least once; its cursor in the',
     '                      database (named after the slot) survives crashes, outages and lost slots',
     '  --json              a status line as JSON on stdout every second (logs go to stderr)',
+    '  --no-caches         keep no cache: every request queries PostgreSQL (a baseline for benchmarks)',
     CONNECTION_USAGE,
     '  --primary-url URL   the primary, when --database-url is a hot standby (PostgreSQL 16+): asked for a',
     "                      snapshot while the reader's slot is created, which otherwise waits up to 15 s",
@@ -69,6 +70,7 @@ export const reader: Command = {
         'push-url': { type: 'string' },
         'primary-url': { type: 'string' },
         json: { type: 'boolean', default: false },
+        'no-caches': { type: 'boolean', default: false },
       },
       strict: true,
       allowPositionals: false,
@@ -97,6 +99,7 @@ export const reader: Command = {
         port,
         writerUrl: values['writer-url'],
         pushUrl: values['push-url'],
+        caching: !values['no-caches'],
         logger,
       });
     } catch (error) {

@@ -1,14 +1,29 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { StreamReader } from 'slotstream';
+import type { StreamChangeCache, StreamReader } from 'slotstream';
 import type { Pusher } from '../pusher/pusher.ts';
 import { readerLag } from './health.ts';
+import type { RouteCount } from './routes.ts';
+
+/** What the reader process measures besides its runtime. */
+export interface ReaderMeasures {
+  /** Requests and the database queries they issued, by route. */
+  routes: ReadonlyMap<string, RouteCount>;
+  changes: readonly StreamChangeCache[];
+  pusher?: Pusher;
+}
 
 /**
  * The reader's Prometheus metrics, read from the runtime's counters at scrape time (nothing is counted
- * twice): lag, updates per stream, cache hits/misses/invalidations per cache, waiters, reconnects, resets.
- * prom-client counters only go up through inc(), so each collect adds the difference since the last one.
+ * twice): lag, updates per stream, cache hits/misses/invalidations per cache, change caches, waiters,
+ * reconnects, resets, and per route the requests served and the database queries they issued (so queries
+ * per request). prom-client counters only go up through inc(), so each collect adds the difference since
+ * the last one.
  */
-export function registerReaderMetrics(registry: Registry, reader: StreamReader, pusher?: Pusher): void {
+export function registerReaderMetrics(
+  registry: Registry,
+  reader: StreamReader,
+  { routes, changes, pusher }: ReaderMeasures,
+): void {
   const gauge = (name: string, help: string, collect: (g: Gauge) => void, labelNames: string[] = []) =>
     new Gauge({
       name,
@@ -78,6 +93,31 @@ export function registerReaderMetrics(registry: Registry, reader: StreamReader, 
       (reader.caches?.stats ?? []).map((cache) => [{ cache: cache.name }, cache[kind]]),
     );
   }
+  gauge(
+    'slotstream_change_cache_size',
+    'Entities whose last change a change cache remembers',
+    (g) => {
+      for (const cache of changes) g.set({ cache: cache.name }, cache.size);
+    },
+    ['cache'],
+  );
+  for (const [kind, help] of [
+    ['hits', 'Change cache questions answered from what it remembers'],
+    ['misses', 'Change cache questions about a position older than it remembers ("maybe changed")'],
+  ] as const) {
+    counter(`slotstream_change_cache_${kind}_total`, help, ['cache'], () =>
+      changes.map((cache) => [{ cache: cache.name }, cache.stats[kind]]),
+    );
+  }
+  counter('slotstream_requests_total', 'HTTP requests served, by route', ['route'], () =>
+    [...routes].map(([route, count]) => [{ route }, count.requests]),
+  );
+  counter(
+    'slotstream_db_queries_total',
+    'Database queries issued serving requests, by route (per request: over slotstream_requests_total)',
+    ['route'],
+    () => [...routes].map(([route, count]) => [{ route }, count.queries]),
+  );
   if (pusher !== undefined) {
     counter('slotstream_pushed_total', 'Events the webhook accepted', [], () => [[{}, pusher.pushed]]);
     counter('slotstream_push_retries_total', 'Failed webhook deliveries, retried', [], () => [

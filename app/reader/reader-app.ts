@@ -6,14 +6,14 @@ import {
   StreamSet,
   type SubscriptionStatus,
 } from 'slotstream';
-import { defineChatCaches } from '../caches.ts';
+import { defineChangeCaches, defineChatCaches } from '../caches.ts';
 import { createMetricsRegistry } from '../http/metrics.ts';
 import { DEFAULT_HOST, type HttpLogger, startHttpServer } from '../http/server.ts';
 import { Pusher } from '../pusher/pusher.ts';
 import { CHAT_STREAMS, typingStream } from '../streams.ts';
 import { DeliveryAcks } from './delivery-acks.ts';
 import { registerReaderMetrics } from './metrics.ts';
-import { readerRoutes } from './routes.ts';
+import { type RouteCount, readerRoutes } from './routes.ts';
 import { ChatStore } from './store.ts';
 import { TypingState } from './typing-state.ts';
 
@@ -33,6 +33,11 @@ export interface ReaderAppOptions {
    * The slot is acknowledged as usual: the pusher catches up from the events table.
    */
   pushUrl?: string;
+  /**
+   * False: the baseline that benchmarks compare with, a reader that keeps nothing and queries PostgreSQL
+   * on every request (as one did before its caches). Default true.
+   */
+  caching?: boolean;
   logger: HttpLogger & { info: (obj: object, msg?: string) => void };
   /** Passed to the runtime (temporary slots, waiting for an active slot, …). */
   subscription?: StreamReaderOptions['subscription'];
@@ -57,6 +62,10 @@ export async function startReaderApp(options: ReaderAppOptions): Promise<ReaderA
   const { logger } = options;
   const rules = new CacheRules(new CacheRegistry());
   const caches = defineChatCaches(rules);
+  const changes = defineChangeCaches(rules);
+  // The baseline gives the runtime no rules: no cache is filled (the store reads through), and the change
+  // caches, never started, answer "maybe changed" to everything, so /sync reads every stream.
+  const caching = options.caching ?? true;
   const typing = new TypingState();
   const reader = await StreamReader.start({
     connectionString: options.connectionString,
@@ -64,7 +73,7 @@ export async function startReaderApp(options: ReaderAppOptions): Promise<ReaderA
     slot: options.slot,
     publication: options.publication,
     streams: new StreamSet(CHAT_STREAMS),
-    caches: rules,
+    caches: caching ? rules : undefined,
     onUpdate: (update) => {
       if (typingStream.is(update)) typing.apply(update.row, update.position);
     },
@@ -98,10 +107,11 @@ export async function startReaderApp(options: ReaderAppOptions): Promise<ReaderA
       logger.error({ err: error }, 'the pusher stopped: nothing more is pushed until a restart'),
     );
   }
-  const store = new ChatStore(options.connectionString, caches);
+  const store = ChatStore.open(options.connectionString, caching ? caches : undefined);
   const acks = options.writerUrl === undefined ? undefined : new DeliveryAcks(options.writerUrl, logger);
   const metrics = createMetricsRegistry({ process: options.slot });
-  registerReaderMetrics(metrics, reader, pusher);
+  const counts = new Map<string, RouteCount>();
+  registerReaderMetrics(metrics, reader, { routes: counts, changes: Object.values(changes), pusher });
   let server: Awaited<ReturnType<typeof startHttpServer>>;
   try {
     server = await startHttpServer({
@@ -109,7 +119,9 @@ export async function startReaderApp(options: ReaderAppOptions): Promise<ReaderA
         reader,
         store,
         typing,
+        changes,
         metrics,
+        counts,
         onDelivered: acks === undefined ? undefined : (user, upto) => acks.delivered(user, upto),
       }),
       logger,

@@ -1,17 +1,11 @@
 import pg from 'pg';
-import type { JsonValue } from 'slotstream';
-import type { ChatCaches } from '../caches.ts';
+import type { JsonValue, TupleCache } from 'slotstream';
+import type { ChatCaches, Membership } from '../caches.ts';
 import { EVENT_COLUMNS, type EventJson, type EventRecord, toEventJson } from '../event-json.ts';
 import { MEMBERSHIP_EVENT } from '../streams.ts';
+import { byStreamOrdering, SYNC_TIMELINE, timelineWindow } from './timeline-window.ts';
 
 const EVENT_SELECT = EVENT_COLUMNS.map((c) => `e.${c}`).join(', ');
-
-/** A user's membership of a room as of some position: its latest m.room.member event there. */
-export interface Membership {
-  room_id: string;
-  membership: string;
-  stream_ordering: bigint;
-}
 
 export interface ReceiptJson {
   user_id: string;
@@ -27,20 +21,41 @@ export interface RoomWindow {
   upto: bigint;
 }
 
+/** Where a store counts the queries it issues: one per route, so /metrics tells queries per request. */
+export interface QueryCount {
+  queries: number;
+}
+
 /**
  * The reader's read-only view of the database. Point reads go through the caches (and are kept fresh by
- * the stream rules declared with them); /sync's window reads go to the database with explicit position
- * bounds, because they must answer "as of next_batch", not "now".
+ * the stream rules declared with them); /sync's window reads answer "as of next_batch", not "now": from a
+ * cached value only where it provably is that state (a user's memberships, a room's timeline), else from
+ * the database with explicit position bounds.
+ *
+ * Without caches (`caches` undefined) every read queries the database: the baseline that benchmarks
+ * compare the caches with.
  */
 export class ChatStore {
   readonly #pool: pg.Pool;
-  readonly #caches: ChatCaches;
+  readonly #caches: ChatCaches | undefined;
+  readonly #count: QueryCount;
 
-  constructor(connectionString: string, caches: ChatCaches, poolSize = 10) {
-    this.#pool = new pg.Pool({ connectionString, max: poolSize });
-    // An idle client's error (the server restarting) must not crash the process; the next query reconnects.
-    this.#pool.on('error', () => {});
+  private constructor(pool: pg.Pool, caches: ChatCaches | undefined, count: QueryCount) {
+    this.#pool = pool;
     this.#caches = caches;
+    this.#count = count;
+  }
+
+  static open(connectionString: string, caches: ChatCaches | undefined, poolSize = 10): ChatStore {
+    const pool = new pg.Pool({ connectionString, max: poolSize });
+    // An idle client's error (the server restarting) must not crash the process; the next query reconnects.
+    pool.on('error', () => {});
+    return new ChatStore(pool, caches, { queries: 0 });
+  }
+
+  /** This store (its pool, its caches) with its queries counted in `count`. */
+  countingIn(count: QueryCount): ChatStore {
+    return new ChatStore(this.#pool, this.#caches, count);
   }
 
   async close(): Promise<void> {
@@ -48,8 +63,8 @@ export class ChatStore {
   }
 
   getEvent(eventId: string): Promise<EventJson | null> {
-    return this.#caches.getEvent.getOrLoad([eventId], async () => {
-      const { rows } = await this.#pool.query<EventRecord>(
+    return this.#cached(this.#caches?.getEvent, [eventId], async () => {
+      const { rows } = await this.#query<EventRecord>(
         `SELECT ${EVENT_SELECT} FROM events e WHERE e.event_id = $1`,
         [eventId],
       );
@@ -59,8 +74,8 @@ export class ChatStore {
 
   /** The room's latest `limit` events, newest first. */
   roomMessages(roomId: string, limit: number): Promise<EventJson[]> {
-    return this.#caches.getRoomTimeline.getOrLoad([roomId, String(limit)], async () => {
-      const { rows } = await this.#pool.query<EventRecord>(
+    return this.#cached(this.#caches?.getRoomTimeline, [roomId, String(limit)], async () => {
+      const { rows } = await this.#query<EventRecord>(
         `SELECT ${EVENT_SELECT} FROM events e WHERE e.room_id = $1 ORDER BY e.stream_ordering DESC LIMIT $2`,
         [roomId, limit],
       );
@@ -70,15 +85,15 @@ export class ChatStore {
 
   /** The rooms the user is joined to now. */
   roomsForUser(userId: string): Promise<string[]> {
-    return this.#caches.getRoomsForUser.getOrLoad([userId], async () => {
-      const memberships = await this.membershipsAt(userId, undefined);
+    return this.#cached(this.#caches?.getRoomsForUser, [userId], async () => {
+      const memberships = await this.#memberships(userId, undefined);
       return memberships.filter((m) => m.membership === 'join').map((m) => m.room_id);
     });
   }
 
   accountData(userId: string, type: string): Promise<JsonValue | null> {
-    return this.#caches.getAccountData.getOrLoad([userId, type], async () => {
-      const { rows } = await this.#pool.query<{ content: JsonValue }>(
+    return this.#cached(this.#caches?.getAccountData, [userId, type], async () => {
+      const { rows } = await this.#query<{ content: JsonValue }>(
         'SELECT content FROM account_data WHERE user_id = $1 AND type = $2',
         [userId, type],
       );
@@ -86,9 +101,22 @@ export class ChatStore {
     });
   }
 
-  /** The user's latest membership of every room, as of `upto` (or now). */
-  async membershipsAt(userId: string, upto: bigint | undefined): Promise<Membership[]> {
-    const { rows } = await this.#pool.query<{ room_id: string; membership: string; stream_ordering: string }>(
+  /**
+   * The user's latest membership of every room, as of `upto`. The cached memberships (now) are exactly
+   * that when none of them is newer than `upto`: a membership change at or below the reader's position
+   * has invalidated them, and one above `upto` would show. Otherwise, the database with that bound.
+   */
+  async membershipsAt(userId: string, upto: bigint): Promise<Membership[]> {
+    if (this.#caches === undefined) return this.#memberships(userId, upto);
+    const now = await this.#caches.getMemberships.getOrLoad([userId], () =>
+      this.#memberships(userId, undefined),
+    );
+    return now.every((m) => m.stream_ordering <= upto) ? now : this.#memberships(userId, upto);
+  }
+
+  /** The user's latest membership of every room, as of `upto` (or now), from the database. */
+  async #memberships(userId: string, upto: bigint | undefined): Promise<Membership[]> {
+    const { rows } = await this.#query<{ room_id: string; membership: string; stream_ordering: string }>(
       `SELECT DISTINCT ON (room_id) room_id, content->>'membership' AS membership, stream_ordering
          FROM events
         WHERE type = $1 AND state_key = $2 AND ($3::bigint IS NULL OR stream_ordering <= $3)
@@ -98,10 +126,38 @@ export class ChatStore {
     return rows.map((r) => ({ ...r, stream_ordering: BigInt(r.stream_ordering) }));
   }
 
-  /** Events of each room in its window, in stream order, at most `limit` of them. */
+  /**
+   * Events of each room in its window, in stream order, at most `limit` of them: from the room's cached
+   * timeline where it covers the window (timeline-window.ts), the other rooms in one query.
+   */
   async eventsInWindows(windows: readonly RoomWindow[], limit: number): Promise<EventJson[]> {
+    const cached: EventJson[] = [];
+    const uncovered: RoomWindow[] = [];
+    await Promise.all(
+      windows.map(async (window) => {
+        const events = await this.#cachedWindow(window);
+        if (events === undefined) uncovered.push(window);
+        else cached.push(...events);
+      }),
+    );
+    if (cached.length === 0) return this.#eventsInWindows(uncovered, limit);
+    const events = [...cached, ...(await this.#eventsInWindows(uncovered, limit))];
+    return events.sort(byStreamOrdering).slice(0, limit);
+  }
+
+  /**
+   * A room's window from its cached timeline, if that covers it; loaded if need be, since one load serves
+   * every client of the room until the room's next event.
+   */
+  async #cachedWindow(window: RoomWindow): Promise<EventJson[] | undefined> {
+    if (this.#caches === undefined) return undefined;
+    const timeline = await this.roomMessages(window.room_id, SYNC_TIMELINE);
+    return timelineWindow(timeline, SYNC_TIMELINE, window);
+  }
+
+  async #eventsInWindows(windows: readonly RoomWindow[], limit: number): Promise<EventJson[]> {
     if (windows.length === 0) return [];
-    const { rows } = await this.#pool.query<EventRecord>(
+    const { rows } = await this.#query<EventRecord>(
       `SELECT ${EVENT_SELECT}
          FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS w(room_id, after, upto)
          JOIN events e ON e.room_id = w.room_id AND e.stream_ordering > w.after AND e.stream_ordering <= w.upto
@@ -120,7 +176,7 @@ export class ChatStore {
   /** Each room's latest `perRoom` events at or below `upto`, oldest first per room. */
   async recentEvents(roomIds: readonly string[], upto: bigint, perRoom: number): Promise<EventJson[]> {
     if (roomIds.length === 0) return [];
-    const { rows } = await this.#pool.query<EventRecord>(
+    const { rows } = await this.#query<EventRecord>(
       `SELECT ${EVENT_SELECT}
          FROM unnest($1::text[]) AS r(room_id)
          CROSS JOIN LATERAL (
@@ -140,7 +196,7 @@ export class ChatStore {
   ): Promise<Map<string, ReceiptJson[]>> {
     const byRoom = new Map<string, ReceiptJson[]>();
     if (roomIds.length === 0) return byRoom;
-    const { rows } = await this.#pool.query<{
+    const { rows } = await this.#query<{
       room_id: string;
       user_id: string;
       event_id: string;
@@ -161,7 +217,7 @@ export class ChatStore {
   }
 
   async accountDataBetween(userId: string, after: bigint, upto: bigint) {
-    const { rows } = await this.#pool.query<{ type: string; content: JsonValue }>(
+    const { rows } = await this.#query<{ type: string; content: JsonValue }>(
       `SELECT type, content FROM account_data
         WHERE user_id = $1 AND stream_id > $2 AND stream_id <= $3 ORDER BY stream_id`,
       [userId, after.toString(), upto.toString()],
@@ -170,7 +226,7 @@ export class ChatStore {
   }
 
   async toDeviceBetween(userId: string, after: bigint, upto: bigint) {
-    const { rows } = await this.#pool.query<{
+    const { rows } = await this.#query<{
       stream_id: string;
       device_id: string;
       sender: string | null;
@@ -186,5 +242,19 @@ export class ChatStore {
       ...(sender === null ? {} : { sender }),
       stream_id,
     }));
+  }
+
+  /** A read through `cache` when this store has caches, else straight from `load`. */
+  #cached<K extends string[], V>(
+    cache: TupleCache<K, V> | undefined,
+    key: NoInfer<K>,
+    load: () => Promise<V>,
+  ): Promise<V> {
+    return cache === undefined ? load() : cache.getOrLoad(key, load);
+  }
+
+  #query<R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<pg.QueryResult<R>> {
+    this.#count.queries++;
+    return this.#pool.query<R>(sql, params);
   }
 }

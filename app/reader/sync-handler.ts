@@ -15,17 +15,13 @@ import {
   validateUserId,
 } from '../http/index.ts';
 import type { RequestContext } from '../http/router.ts';
-import type { ChatStore } from './store.ts';
-import { computeSync, isEmpty, type SyncResult } from './sync.ts';
-import type { TypingState } from './typing-state.ts';
+import { computeSync, isEmpty, type SyncResult, type SyncSources } from './sync.ts';
 
 /** How long a `since` ahead of this reader may wait for the reader to catch up before the client is told. */
 export const CATCH_UP_MS = 10_000;
 
-export interface SyncDeps {
+export interface SyncDeps extends SyncSources {
   reader: StreamReader;
-  store: ChatStore;
-  typing: TypingState;
   /** Told the position up to which a user's to-device messages were delivered (`since` proves it). */
   onDelivered?: (userId: string, upto: bigint) => void;
 }
@@ -36,7 +32,7 @@ export interface SyncDeps {
  * then computes the window again, until `timeout` passes.
  */
 export async function handleSync(deps: SyncDeps, ctx: RequestContext) {
-  const { reader, store, typing } = deps;
+  const { reader } = deps;
   const userId = validateUserId(queryString(ctx.query, 'user_id'), 'user_id');
   const sinceText = queryString(ctx.query, 'since');
   const timeoutMs = queryInteger(ctx.query, 'timeout', TIMEOUT_BOUNDS, 0) ?? 0;
@@ -52,7 +48,7 @@ export async function handleSync(deps: SyncDeps, ctx: RequestContext) {
   if (since !== undefined && since.position > 0n) deps.onDelivered?.(userId, since.position);
 
   const deadline = Date.now() + timeoutMs;
-  let result = await computeSync(store, typing, userId, since, reader.token);
+  let result = await computeSync(deps, userId, since, reader.token);
   while (since !== undefined && isEmpty(result) && Date.now() < deadline) {
     const outcome = await reader.wait({
       keys: [userId, ...result.joined],
@@ -60,7 +56,7 @@ export async function handleSync(deps: SyncDeps, ctx: RequestContext) {
       timeoutMs: deadline - Date.now(),
       signal: ctx.signal,
     });
-    result = await computeSync(store, typing, userId, since, reader.token);
+    result = await computeSync(deps, userId, since, reader.token);
     if (outcome !== 'updated') break;
   }
   return { body: render(result) };

@@ -1,6 +1,7 @@
 import { type JsonValue, maxToken, type StreamToken } from 'slotstream';
+import type { ChangeCaches, Membership } from '../caches.ts';
 import type { EventJson } from '../event-json.ts';
-import type { ChatStore, Membership, ReceiptJson, RoomWindow } from './store.ts';
+import type { ChatStore, ReceiptJson, RoomWindow } from './store.ts';
 import type { TypingState } from './typing-state.ts';
 
 /** Events per /sync response at most; a bigger window is cut, and the rest comes with the next call. */
@@ -29,6 +30,13 @@ export interface SyncResult {
   joined: string[];
 }
 
+/** What /sync reads from: the store, typing state, and the change caches that say what to read at all. */
+export interface SyncSources {
+  store: ChatStore;
+  typing: TypingState;
+  changes: ChangeCaches;
+}
+
 export function isEmpty(result: SyncResult): boolean {
   return (
     Object.keys(result.rooms.join).length === 0 &&
@@ -39,32 +47,35 @@ export function isEmpty(result: SyncResult): boolean {
 }
 
 /**
- * One /sync answer: everything of the user's with a position in (since, next], read from the database
- * with those bounds, so each row appears in exactly one window of a client that follows its tokens, on
- * whichever reader serves it. `next` is this reader's token (every position up to it is applied and
- * visible), cut lower when the window holds more than SYNC_EVENT_LIMIT events. Without `since`: the
- * joined rooms with their recent timeline, and everything else up to `next`.
+ * One /sync answer: everything of the user's with a position in (since, next], read with those bounds, so
+ * each row appears in exactly one window of a client that follows its tokens, on whichever reader serves
+ * it. `next` is this reader's token (every position up to it is applied and visible), cut lower when the
+ * window holds more than SYNC_EVENT_LIMIT events. Without `since`: the joined rooms with their recent
+ * timeline, and everything else up to `next`.
+ *
+ * A window reads only what the change caches say may have changed since `since`: they learn of every
+ * change before the reader's position passes it, so one that says "unchanged" about a room or a user is
+ * right up to `next`, and a window where nothing of the user's changed costs no query at all.
  */
 export async function computeSync(
-  store: ChatStore,
-  typing: TypingState,
+  sources: SyncSources,
   userId: string,
   since: StreamToken | undefined,
   current: StreamToken,
 ): Promise<SyncResult> {
   let next = since === undefined ? current : maxToken(since, current);
-  if (since === undefined) return initialSync(store, typing, userId, next);
-  let result = await windowSync(store, typing, userId, since, next, SYNC_EVENT_LIMIT + 1);
+  if (since === undefined) return initialSync(sources, userId, next);
+  let result = await windowSync(sources, userId, since, next, SYNC_EVENT_LIMIT + 1);
   if (result.cutAt !== undefined) {
     // Over the limit: end this window at the last event that fits, and compute it again with that bound
     // so that every stream (and membership) is consistent with it.
     next = { position: result.cutAt, ephemeral: next.ephemeral };
-    result = await windowSync(store, typing, userId, since, next, Number.POSITIVE_INFINITY);
+    result = await windowSync(sources, userId, since, next, Number.POSITIVE_INFINITY);
   }
   return result.sync;
 }
 
-async function initialSync(store: ChatStore, typing: TypingState, userId: string, next: StreamToken) {
+async function initialSync({ store, typing }: SyncSources, userId: string, next: StreamToken) {
   const memberships = await store.membershipsAt(userId, next.position);
   const joined = memberships.filter((m) => m.membership === 'join').map((m) => m.room_id);
   const [events, receipts, accountData, toDevice] = await Promise.all([
@@ -91,8 +102,7 @@ async function initialSync(store: ChatStore, typing: TypingState, userId: string
 }
 
 async function windowSync(
-  store: ChatStore,
-  typing: TypingState,
+  { store, typing, changes }: SyncSources,
   userId: string,
   since: StreamToken,
   next: StreamToken,
@@ -104,15 +114,21 @@ async function windowSync(
   const empty: SyncResult = { next, rooms: { join: {}, leave: {} }, account_data: [], to_device: [], joined };
   if (next.position <= since.position && next.ephemeral <= since.ephemeral)
     return { sync: empty, cutAt: undefined };
-  const events = await store.eventsInWindows(windows, Number.isFinite(limit) ? limit : 2 ** 31 - 1);
+  const changed = windows.filter((w) => changes.eventsByRoom.hasEntityChanged(w.room_id, w.after));
+  const events = await store.eventsInWindows(changed, Number.isFinite(limit) ? limit : 2 ** 31 - 1);
   if (events.length >= limit) {
     const last = events[limit - 2] as EventJson;
     return { sync: empty, cutAt: BigInt(last.stream_ordering) };
   }
+  const userChanged = (cache: keyof ChangeCaches) => changes[cache].hasEntityChanged(userId, since.position);
   const [receipts, accountData, toDevice] = await Promise.all([
-    store.receipts(joined, since.position, next.position),
-    store.accountDataBetween(userId, since.position, next.position),
-    store.toDeviceBetween(userId, since.position, next.position),
+    store.receipts(
+      changes.receiptsByRoom.getEntitiesChangedSince(joined, since.position),
+      since.position,
+      next.position,
+    ),
+    userChanged('accountDataByUser') ? store.accountDataBetween(userId, since.position, next.position) : [],
+    userChanged('toDeviceByUser') ? store.toDeviceBetween(userId, since.position, next.position) : [],
   ]);
 
   const join: Record<string, RoomResult> = {};

@@ -58,7 +58,7 @@ const eventValues = (id: string) =>
   `'${id}', '${ROOM}', '@bench:test', 'm.room.message', NULL, '{"body":"hello"}', 1700000000000`;
 
 const PGBENCH_INSERT = `INSERT INTO bench_events (${EVENT_COLUMNS}, stream_ordering)
-  VALUES (${eventValues("$b' || :client_id || '_' || random(1, 1000000000) || '")}, nextval('bench_ordering'));\n`;
+  VALUES (${eventValues("$b' || nextval('bench_ids') || '")}, nextval('bench_ordering'));\n`;
 
 /** StreamWriter's statements for one write, one transaction each (the design before batching). */
 const PGBENCH_WRITER_SQL = `BEGIN;
@@ -97,7 +97,9 @@ async function main(): Promise<void> {
       const { migrateChat } = await import('../../app/schema.ts');
       await migrateChat(url);
       await withClient(url, (c) =>
-        c.query('CREATE TABLE bench_events (LIKE events INCLUDING ALL); CREATE SEQUENCE bench_ordering'),
+        c.query(
+          'CREATE TABLE bench_events (LIKE events INCLUDING ALL); CREATE SEQUENCE bench_ordering; CREATE SEQUENCE bench_ids',
+        ),
       );
       const version = await withClient(url, async (c) => (await c.query('SHOW server_version')).rows[0]);
       console.log(

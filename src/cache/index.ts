@@ -26,9 +26,18 @@
  * invalidation outlives the loads it affects: no per-key generation history is kept.
  *
  * **Key encoding.** The LRU stores JSON-encoded tuples, which cannot collide (`['a|b']` vs `['a', 'b']`).
+ *
+ * **Change caches.** A `StreamChangeCache` holds no values: per stream, the position at which each entity
+ * last changed, so "has this room changed since P?" is answered from memory, and conservatively ("maybe")
+ * about whatever it has forgotten. `KeyHistory` is the bounded memory under it, and under the notifier.
  */
 export { CacheDefinitionError, CacheKeyError } from './errors.ts';
 export { type CacheKey, encodeKey } from './key.ts';
 export { CacheRegistry, type RegisteredCache } from './registry.ts';
 export type { CacheStats } from './stats.ts';
+export {
+  type ChangeCacheOptions,
+  type ChangeCacheStats,
+  StreamChangeCache,
+} from './stream-change-cache.ts';
 export { type CacheOptions, TupleCache } from './tuple-cache.ts';

@@ -1,6 +1,6 @@
+import { KeyHistory } from '../cache/key-history.ts';
 import { arm, checkTimeout } from './deadline.ts';
 import { NotifierClosedError } from './errors.ts';
-import { KeyHistory } from './key-history.ts';
 import { PositionWaiters } from './position-waiters.ts';
 
 /**

@@ -1,19 +1,27 @@
+import { CacheDefinitionError } from '../cache/errors.ts';
 import type { CacheKey } from '../cache/key.ts';
 import type { CacheRegistry } from '../cache/registry.ts';
+import { type ChangeCacheOptions, StreamChangeCache } from '../cache/stream-change-cache.ts';
 import type { CacheOptions, TupleCache } from '../cache/tuple-cache.ts';
 import type { RowOf } from '../streams/columns.ts';
 import type { RowUpdate, TableStream } from '../streams/define.ts';
 
-/** How updates of one stream invalidate one cache: the key prefixes an update makes stale. */
-export interface InvalidationRule {
+/** What updates of one stream concern: cache key prefixes they make stale, or entities they change. */
+export interface StreamRule<K> {
   readonly stream: string;
-  readonly keys: (update: RowUpdate<Record<string, unknown>>) => Iterable<CacheKey>;
+  readonly keys: (update: RowUpdate<Record<string, unknown>>) => Iterable<K>;
 }
 
+/** How updates of one stream invalidate one cache: the key prefixes an update makes stale. */
+export type InvalidationRule = StreamRule<CacheKey>;
+
+/** How updates of one stream feed one change cache: the entities an update changes. */
+export type ChangeRule = StreamRule<string>;
+
 /**
- * A rule for `cache`: updates of `stream` make the returned key prefixes stale. For example, an events row
- * invalidates `getEvent([event_id])` and, as a prefix, `getRoomTimeline([room_id])`. It goes to
- * `CacheRules.define`, as one of the cache's rules.
+ * A rule for a cache: updates of `stream` make the returned key prefixes stale (for `CacheRules.define`),
+ * or change the returned entities (for `CacheRules.changes`). For example, an events row invalidates
+ * `getEvent([event_id])` and, as a prefix, `getRoomTimeline([room_id])`, and changes the room `room_id`.
  *
  * @example
  * ```ts
@@ -26,17 +34,19 @@ export interface InvalidationRule {
  * rules.define<[owner: string], string[]>('todosOf', { max: 10_000, keyLength: 1 }, byOwner);
  * ```
  */
-export function on<C extends TableStream>(
+export function on<C extends TableStream, K extends CacheKey | string>(
   stream: C,
-  keys: (update: RowUpdate<RowOf<C['columns']>>) => Iterable<CacheKey>,
-): InvalidationRule {
-  return { stream: stream.name, keys: keys as InvalidationRule['keys'] };
+  keys: (update: RowUpdate<RowOf<C['columns']>>) => Iterable<K>,
+): StreamRule<K> {
+  return { stream: stream.name, keys: keys as StreamRule<K>['keys'] };
 }
 
 /**
  * Caches and the rules that keep them fresh, declared together: `define(name, options, ...rules)` creates
- * the cache in the registry and records which stream updates invalidate which of its keys. The reader asks
- * `rulesFor(stream)` for each update. Give it to `StreamReader.start` as `caches`.
+ * the cache in the registry and records which stream updates invalidate which of its keys;
+ * `changes(name, options, ...rules)` creates a change cache and records which updates change which of its
+ * entities. The reader asks `rulesFor(stream)` and `changeRulesFor(stream)` for each update. Give it to
+ * `StreamReader.start` as `caches`.
  *
  * @example
  * ```ts
@@ -51,6 +61,8 @@ export function on<C extends TableStream>(
 export class CacheRules {
   readonly registry: CacheRegistry;
   readonly #byStream = new Map<string, Array<{ cache: string; rule: InvalidationRule }>>();
+  readonly #changes = new Map<string, StreamChangeCache>();
+  readonly #changesByStream = new Map<string, Array<{ cache: StreamChangeCache; rule: ChangeRule }>>();
 
   constructor(registry: CacheRegistry) {
     this.registry = registry;
@@ -66,11 +78,22 @@ export class CacheRules {
     ...rules: InvalidationRule[]
   ): TupleCache<K, V> {
     const cache = this.registry.define<K, V>(name, options);
-    for (const rule of rules) {
-      const list = this.#byStream.get(rule.stream) ?? [];
-      list.push({ cache: name, rule });
-      this.#byStream.set(rule.stream, list);
-    }
+    for (const rule of rules) append(this.#byStream, rule.stream, { cache: name, rule });
+    return cache;
+  }
+
+  /**
+   * Creates change cache `name` and records `rules`: the stream updates that change its entities, each at
+   * its transaction's position. Throws CacheDefinitionError for an empty or taken name (change caches have
+   * names of their own, apart from the registry's), or a bound that is not a positive integer.
+   */
+  changes(name: string, options: ChangeCacheOptions, ...rules: ChangeRule[]): StreamChangeCache {
+    if (name === '') throw new CacheDefinitionError(name, 'a change cache needs a name');
+    if (this.#changes.has(name))
+      throw new CacheDefinitionError(name, 'a change cache of that name already exists');
+    const cache = new StreamChangeCache(name, options);
+    this.#changes.set(name, cache);
+    for (const rule of rules) append(this.#changesByStream, rule.stream, { cache, rule });
     return cache;
   }
 
@@ -78,6 +101,28 @@ export class CacheRules {
   rulesFor(stream: string): ReadonlyArray<{ cache: string; rule: InvalidationRule }> {
     return this.#byStream.get(stream) ?? NONE;
   }
+
+  /** The change caches a stream's updates feed, each with its rule. */
+  changeRulesFor(stream: string): ReadonlyArray<{ cache: StreamChangeCache; rule: ChangeRule }> {
+    return this.#changesByStream.get(stream) ?? NONE;
+  }
+
+  /** The change caches, in definition order. */
+  get changeCaches(): StreamChangeCache[] {
+    return [...this.#changes.values()];
+  }
+
+  /** Every change cache forgets what it knew: nothing at or below `position` is vouched for (see `reset`). */
+  resetChanges(position: bigint): void {
+    for (const cache of this.#changes.values()) cache.reset(position);
+  }
 }
 
-const NONE: ReadonlyArray<{ cache: string; rule: InvalidationRule }> = [];
+/** For streams without rules: one shared empty list rather than a new one per update. */
+const NONE: readonly never[] = [];
+
+function append<T>(byStream: Map<string, T[]>, stream: string, entry: T): void {
+  const list = byStream.get(stream) ?? [];
+  list.push(entry);
+  byStream.set(stream, list);
+}

@@ -3,10 +3,17 @@
  *
  * `StreamReader` turns its slot's transactions into stream updates and applies each transaction as one
  * unit: caches invalidated (rules declared beside each cache in `CacheRules`, plus the writer's explicit
- * invalidations), then its position advanced, then waiters woken, then the slot acknowledged. Effects are
- * coalesced per transaction with caps, so a transaction of any size costs bounded memory.
+ * invalidations) and change caches told what changed, then its position advanced, then waiters woken, then
+ * the slot acknowledged. Effects are coalesced per transaction with caps, so a transaction of any size
+ * costs bounded memory.
  */
-export { CacheRules, type InvalidationRule, on } from './cache-rules.ts';
+export {
+  CacheRules,
+  type ChangeRule,
+  type InvalidationRule,
+  on,
+  type StreamRule,
+} from './cache-rules.ts';
 export { StandbySnapshotError } from './standby-snapshots.ts';
 export * from './stream-cursor.ts';
 export {

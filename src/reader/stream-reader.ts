@@ -164,6 +164,7 @@ export class StreamReader implements AsyncDisposable {
       : this.#stop.signal;
     this.#visibility = new VisibilityBarrier(options.connectionString, this.#stopSignal);
     this.#position = start;
+    options.caches?.resetChanges(start); // nothing before the start was seen: "maybe changed"
     const maxKeys = options.maxTrackedKeys ?? 100_000;
     this.notifier = new Notifier({ position: start, maxKeys });
     this.done = this.#run(events, first);
@@ -372,13 +373,17 @@ export class StreamReader implements AsyncDisposable {
   async #tableUpdate(update: TableUpdate): Promise<void> {
     const effects = this.#effects;
     const rules = this.#options.caches?.rulesFor(update.stream) ?? [];
+    const changeRules = this.#options.caches?.changeRulesFor(update.stream) ?? [];
     if (update.op === 'truncate') {
       for (const { cache } of rules) effects.invalidate(cache, null);
+      for (const { cache } of changeRules) effects.changed(cache, null);
       effects.wakeEveryone();
       effects.sawUpdate(update.stream);
     } else {
       for (const { cache, rule } of rules)
         for (const key of rule.keys(update)) effects.invalidate(cache, key);
+      for (const { cache, rule } of changeRules)
+        for (const entity of rule.keys(update)) effects.changed(cache, entity);
       for (const key of this.#keysOf(update)) effects.wake(key);
       effects.sawRow(update.stream, update.position);
     }
@@ -467,7 +472,7 @@ export class StreamReader implements AsyncDisposable {
           continue;
         }
         try {
-          for (const prefix of pending.prefixes.values()) cache.invalidatePrefix(prefix);
+          for (const prefix of pending.keys.values()) cache.invalidatePrefix(prefix);
         } catch (error) {
           // A key of the wrong shape (CacheKeyError) matches nothing: clear the cache instead of keeping stale entries.
           this.#warn(error);
@@ -476,6 +481,12 @@ export class StreamReader implements AsyncDisposable {
       }
     }
     const position = effects.position;
+    // Change caches too before the position moves: a client that sees it must find every change up to it.
+    const changedAt = position ?? this.#position;
+    for (const [cache, pending] of effects.changes) {
+      if (pending.all) cache.reset(changedAt);
+      else for (const entity of pending.keys.keys()) cache.entityChanged(entity, changedAt);
+    }
     const advanced = position !== undefined && position > this.#position;
     if (advanced) this.#position = position;
     for (const [stream, seen] of effects.streams) {
@@ -508,6 +519,8 @@ export class StreamReader implements AsyncDisposable {
     this.notifier.resync(this.#position, this.#ephemeralPosition);
     this.#resets++;
     const head = await this.#readHeadRetrying();
+    // Before the position moves to the head: what changed below it is unknown, so "maybe changed".
+    this.#options.caches?.resetChanges(head);
     if (head > this.#position) {
       // Whatever happened between the old position and the head is unknown: every key counts as changed.
       this.#position = head;

@@ -1,8 +1,12 @@
 import type { CacheKey } from '../cache/key.ts';
 import { encodeKey } from '../cache/key.ts';
+import type { StreamChangeCache } from '../cache/stream-change-cache.ts';
 
 export interface EffectLimits {
-  /** Distinct key prefixes remembered per cache within one transaction; past it, the whole cache goes. */
+  /**
+   * Distinct key prefixes remembered per cache, and entities per change cache, within one transaction; past
+   * it, the whole cache goes (a change cache forgets every entity: all "maybe changed" up to the transaction).
+   */
   invalidationsPerCache: number;
   /** Distinct notifier keys remembered within one transaction; past it, every waiter is woken. */
   wakeKeys: number;
@@ -10,13 +14,16 @@ export interface EffectLimits {
 
 export const DEFAULT_EFFECT_LIMITS: EffectLimits = { invalidationsPerCache: 10_000, wakeKeys: 100_000 };
 
-/** A cache's pending invalidation: some key prefixes, or everything. */
-type PendingInvalidation = { all: true } | { all: false; prefixes: Map<string, CacheKey> };
+/**
+ * A cache's pending effect: some keys, each under its encoding, or everything. For a cache, the key
+ * prefixes to invalidate; for a change cache, the entities changed.
+ */
+type Pending<K> = { all: true } | { all: false; keys: Map<string, K> };
 
 /**
  * What one transaction will do once it commits, coalesced so that memory stays bounded whatever its size
- * (bounded memory, docs/design.md): key prefixes per cache and notifier keys as sets, each with a cap past which it becomes
- * "everything". A million-row transaction over a thousand rooms holds a thousand room keys, not a million
+ * (bounded memory, docs/design.md): key prefixes per cache, entities per change cache and notifier keys as
+ * sets, each with a cap past which it becomes "everything". A million-row transaction over a thousand rooms holds a thousand room keys, not a million
  * updates. `StreamReader` keeps one for the transaction it is reading; it is exported for code that applies
  * transactions its own way.
  *
@@ -31,7 +38,8 @@ type PendingInvalidation = { all: true } | { all: false; prefixes: Map<string, C
  */
 export class TransactionEffects {
   readonly #limits: EffectLimits;
-  readonly invalidations = new Map<string, PendingInvalidation>();
+  readonly invalidations = new Map<string, Pending<CacheKey>>();
+  readonly changes = new Map<StreamChangeCache, Pending<string>>();
   readonly wakeKeys = new Set<string>();
   wakeAll = false;
   /** The transaction's xid, from its Begin. */
@@ -52,6 +60,7 @@ export class TransactionEffects {
   clear(): void {
     this.xid = undefined;
     this.invalidations.clear();
+    this.changes.clear();
     this.wakeKeys.clear();
     this.wakeAll = false;
     this.announced = undefined;
@@ -61,21 +70,13 @@ export class TransactionEffects {
 
   /** Records an invalidation of `prefix` in `cache` (null or the empty prefix: all of it), within the cap. */
   invalidate(cache: string, prefix: CacheKey | null): void {
-    const pending = this.invalidations.get(cache);
-    if (pending?.all === true) return;
-    if (prefix === null || prefix.length === 0) {
-      this.invalidations.set(cache, { all: true });
-      return;
-    }
-    if (pending === undefined) {
-      this.invalidations.set(cache, { all: false, prefixes: new Map([[encodeKey(prefix), prefix]]) });
-      return;
-    }
-    pending.prefixes.set(encodeKey(prefix), prefix);
-    if (pending.prefixes.size > this.#limits.invalidationsPerCache) {
-      this.invalidations.set(cache, { all: true });
-      this.coalesced++;
-    }
+    const whole = prefix === null || prefix.length === 0;
+    this.#add(this.invalidations, cache, whole ? null : [encodeKey(prefix), prefix]);
+  }
+
+  /** Records that `entity` of a change cache changed (null: every entity), within the cap. */
+  changed(cache: StreamChangeCache, entity: string | null): void {
+    this.#add(this.changes, cache, entity === null ? null : [entity, entity]);
   }
 
   /** A truncated stream table: who had what is unknown, so every waiter is woken. */
@@ -91,6 +92,25 @@ export class TransactionEffects {
     if (this.wakeKeys.size > this.#limits.wakeKeys) {
       this.wakeAll = true;
       this.wakeKeys.clear();
+      this.coalesced++;
+    }
+  }
+
+  /** Adds a key, under its encoding, to a cache's pending set (null: everything); past the cap, everything. */
+  #add<C, K>(pending: Map<C, Pending<K>>, cache: C, key: [encoded: string, key: K] | null): void {
+    const current = pending.get(cache);
+    if (current?.all === true) return;
+    if (key === null) {
+      pending.set(cache, { all: true });
+      return;
+    }
+    if (current === undefined) {
+      pending.set(cache, { all: false, keys: new Map([key]) });
+      return;
+    }
+    current.keys.set(...key);
+    if (current.keys.size > this.#limits.invalidationsPerCache) {
+      pending.set(cache, { all: true });
       this.coalesced++;
     }
   }
@@ -117,6 +137,7 @@ export class TransactionEffects {
   get isEmpty(): boolean {
     return (
       this.invalidations.size === 0 &&
+      this.changes.size === 0 &&
       this.wakeKeys.size === 0 &&
       !this.wakeAll &&
       this.position === undefined

@@ -170,7 +170,7 @@ test('a table changed under a running reader stops it with an error naming table
   await query(schemaUrl, 'ALTER TABLE receipts ALTER COLUMN ts TYPE numeric');
   await query(
     schemaUrl,
-    "INSERT INTO receipts VALUES ('!r:test', '@u:test', 'm.read', '$e', (SELECT position + 1 FROM stream_head), 1)",
+    "INSERT INTO receipts VALUES ('!r:test', '@u:test', 'm.read', '$e', slotstream_allocate(1), 1)",
   );
   await assert.rejects(reader.done, (error: unknown) => {
     assert.ok(error instanceof StreamSchemaError);

@@ -49,6 +49,7 @@ test(`a 1,000,000-row transaction through the runtime: applied as one batch, cap
     getRoomTimeline: 21,
     getRoomsForUser: 20,
     getAccountData: 10,
+    getMemberships: 0,
   });
   const woken = await reader.wait([room(7), '@nobody:test'], 600_000);
   const quiet = await reader.wait(['!quiet:test'], 600_000);
@@ -96,7 +97,7 @@ test(`a 1,000,000-row transaction through the runtime: applied as one batch, cap
   assert.deepEqual(stats.warnings, []);
   assert.deepEqual(
     sizes(stats.caches),
-    { getEvent: 0, getRoomTimeline: 1, getRoomsForUser: 20, getAccountData: 10 },
+    { getEvent: 0, getRoomTimeline: 1, getRoomsForUser: 20, getAccountData: 10, getMemberships: 0 },
     'getEvent dropped whole (past its cap), timelines by room, the rest untouched',
   );
   const getEvent = stats.caches.find((c) => c.name === 'getEvent');

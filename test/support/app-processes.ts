@@ -32,6 +32,8 @@ export interface ReaderOptions {
   databaseUrl?: string;
   /** Passed as `--primary-url`: the primary, for a reader on a hot standby. */
   primaryUrl?: string;
+  /** `--no-caches`: the baseline reader, which queries PostgreSQL on every request. */
+  noCaches?: boolean;
 }
 
 /** One `slotstream` process. `start()` spawns it and resolves with its URL once it listens. */
@@ -172,8 +174,8 @@ export class AppDeployment {
   }
 
   /**
-   * `slotstream reader --slot SLOT --json [--writer-url URL] [--push-url URL] [--primary-url URL] --port 0 …`,
-   * started.
+   * `slotstream reader --slot SLOT --json [--writer-url URL] [--push-url URL] [--primary-url URL]
+   * [--no-caches] --port 0 …`, started.
    */
   reader(slot: string, options: ReaderOptions = {}): Promise<AppProcess> {
     const database = options.databaseUrl ?? this.databaseUrl;
@@ -181,6 +183,7 @@ export class AppDeployment {
     if (options.writerUrl !== undefined) args.push('--writer-url', options.writerUrl);
     if (options.pushUrl !== undefined) args.push('--push-url', options.pushUrl);
     if (options.primaryUrl !== undefined) args.push('--primary-url', options.primaryUrl);
+    if (options.noCaches) args.push('--no-caches');
     return this.#start(new AppProcess(slot, args));
   }
 

@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { KeyHistory } from '../../src/cache/key-history.ts';
 import { Notifier, type WaitResult } from '../../src/notifier/index.ts';
-import { KeyHistory } from '../../src/notifier/key-history.ts';
 import { prng } from '../support/prng.ts';
 
 test('KeyHistory: exact for known keys, conservative below the floor once keys are evicted', () => {

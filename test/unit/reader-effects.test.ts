@@ -10,7 +10,7 @@ test('invalidations are coalesced per cache, and widen to the whole cache past t
   effects.invalidate('b', ['x']);
   const a = effects.invalidations.get('a');
   assert.equal(a?.all, false);
-  assert.deepEqual(a?.all === false ? [...a.prefixes.values()] : [], [['x'], ['y', 'z']]);
+  assert.deepEqual(a?.all === false ? [...a.keys.values()] : [], [['x'], ['y', 'z']]);
   effects.invalidate('a', ['1']);
   effects.invalidate('a', ['2']);
   assert.deepEqual(effects.invalidations.get('a'), { all: true });

@@ -8,8 +8,8 @@
  *   wake costs a client one empty sync; a missed one would leave it waiting while data sits there.
  *
  * `floor` also starts at the position the reader started from: updates before it were never seen here.
- * `Notifier` keeps one per position space; the constructor throws RangeError unless `maxKeys` is a positive
- * integer.
+ * `Notifier` keeps one per position space, and `StreamChangeCache` one per stream; the constructor throws
+ * RangeError unless `maxKeys` is a positive integer.
  *
  * @example
  * ```ts
