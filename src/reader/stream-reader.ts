@@ -20,6 +20,7 @@ import { readStreamHead, StreamHeadMissingError } from '../streams/stream-head.t
 import type { StreamSet } from '../streams/stream-set.ts';
 import type { StreamToken } from '../streams/token.ts';
 import type { CacheRules } from './cache-rules.ts';
+import { ServerWatch } from './server-watch.ts';
 import { type StandbySnapshots, standbySnapshotsFor } from './standby-snapshots.ts';
 import { DEFAULT_EFFECT_LIMITS, type EffectLimits, TransactionEffects } from './transaction-effects.ts';
 import { VisibilityBarrier } from './visibility.ts';
@@ -92,6 +93,8 @@ export interface StreamReaderStats {
   /** Transactions whose invalidations or wake-ups exceeded a cap and were widened to "everything". */
   coalesced: number;
   resets: number;
+  /** Times the server turned out to be another one (restarted, failed over): the caches were emptied. */
+  serverChanges: number;
   reconnects: number;
   /** On a hot standby: snapshots the primary was asked to log while the reader connected. */
   standbySnapshots: number;
@@ -138,6 +141,9 @@ export class StreamReader implements AsyncDisposable {
   readonly #updates = new Map<string, number>();
   readonly #streamPositions = new Map<string, bigint>();
   #resets = 0;
+  #serverChanges = 0;
+  /** Set once constructed: what start() wired into the subscription calls on every new session. */
+  #server: ServerWatch | undefined;
   #closing = false;
   readonly #stop = new AbortController();
   readonly #stopSignal: AbortSignal;
@@ -191,6 +197,7 @@ export class StreamReader implements AsyncDisposable {
     const isConnected = new Promise<void>((resolve) => {
       connected = resolve;
     });
+    let reader: StreamReader | undefined;
     const sub = subscribe({
       ...options.subscription,
       connectionString: options.connectionString,
@@ -199,7 +206,10 @@ export class StreamReader implements AsyncDisposable {
       signal: options.signal,
       onStatus: (status) => {
         standbySnapshots?.follow(status);
-        if (status.event === 'connected') connected();
+        if (status.event === 'connected') {
+          connected();
+          if (reader) reader.#sessionStarted();
+        }
         options.onStatus?.(status);
       },
     });
@@ -211,7 +221,11 @@ export class StreamReader implements AsyncDisposable {
       await Promise.race([isConnected, first.then(() => {})]);
       // Read only now: with the slot in place, every transaction committed after this read gets decoded.
       const start = await readHead(options.connectionString);
-      return new StreamReader(options, sub, start, events, first, standbySnapshots);
+      const server = new ServerWatch(options.connectionString);
+      await server.changed(); // which server this is, for the next session to compare with
+      reader = new StreamReader(options, sub, start, events, first, standbySnapshots);
+      reader.#server = server;
+      return reader;
     } catch (error) {
       await sub.close();
       await standbySnapshots?.close();
@@ -254,6 +268,7 @@ export class StreamReader implements AsyncDisposable {
       streamPositions: Object.fromEntries(this.#streamPositions),
       coalesced: this.#effects.coalesced,
       resets: this.#resets,
+      serverChanges: this.#serverChanges,
       reconnects: this.#sub.reconnects,
       standbySnapshots: this.#standbySnapshots?.logged ?? 0,
     };
@@ -527,6 +542,27 @@ export class StreamReader implements AsyncDisposable {
       this.notifier.notifyAll(head);
     }
     await this.#options.onReset?.(event);
+  }
+
+  /**
+   * A new replication session began: if the server is another one than before (restarted, failed over),
+   * it may have taken back commits whose values the caches hold; empty them (server-watch.ts).
+   */
+  #sessionStarted(): void {
+    this.#server?.changed().then(
+      (changed) => {
+        if (!changed) return;
+        this.#caches?.invalidateAll();
+        this.#serverChanges++;
+        this.#warn(
+          new SlotstreamError(
+            'the database server restarted or failed over: every cache was emptied, since values read before ' +
+              'may be of commits it no longer has',
+          ),
+        );
+      },
+      (error: unknown) => this.#warn(error),
+    );
   }
 
   /** The head after a reset; the server may be restarting just then, so keep trying until closed. */
