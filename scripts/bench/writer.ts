@@ -30,12 +30,19 @@ import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import knexFactory from 'knex';
 import { eventsStream } from '../../app/streams.ts';
-import { embeddedBinaries, SYSTEM_PG15_BIN, systemBinaries } from '../../src/devdb/binaries.ts';
-import { LocalCluster } from '../../src/devdb/local-cluster.ts';
+import { SYSTEM_PG15_BIN } from '../../src/devdb/binaries.ts';
 import { knexConfig } from '../../src/migrations/knex-config.ts';
 import { StreamWriter } from '../../src/writer/stream-writer.ts';
-import { withDatabase } from '../../test/support/pg.ts';
-import { codeVersion, exited, loadAverage, median, positive, table, withClient } from './common.ts';
+import {
+  codeVersion,
+  exited,
+  loadAverage,
+  median,
+  positive,
+  table,
+  withBenchDatabase,
+  withClient,
+} from './common.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -77,22 +84,9 @@ async function main(): Promise<void> {
   const methods = args.only ? (args.only.split(',') as Method[]) : [...METHODS];
   for (const m of methods) if (!METHODS.includes(m)) throw new Error(`--only: unknown method ${m}`);
 
-  const temp = await mkdtemp(path.join(tmpdir(), 'slotstream-bench-writer-'));
-  let cluster: LocalCluster | undefined;
-  let writerApp: ChildProcess | undefined;
-  try {
-    let admin = process.env.DATABASE_URL;
-    let label = 'DATABASE_URL';
-    if (!admin) {
-      const binaries = args.pg === '15' ? systemBinaries(SYSTEM_PG15_BIN) : embeddedBinaries();
-      if (!binaries) throw new Error(`no PostgreSQL 15 at ${SYSTEM_PG15_BIN}`);
-      cluster = await LocalCluster.start({ binaries, dataDir: path.join(temp, 'data') });
-      admin = cluster.url();
-      label = `throwaway cluster (${binaries.label})`;
-    }
-    const database = `slotstream_bench_writer_${process.pid}`;
-    await withClient(admin, (c) => c.query(`CREATE DATABASE ${database}`));
-    const url = withDatabase(admin, database);
+  await withBenchDatabase('bench_writer', args.pg, async (url, label) => {
+    const temp = await mkdtemp(path.join(tmpdir(), 'slotstream-bench-writer-'));
+    let writerApp: ChildProcess | undefined;
     try {
       const { migrateChat } = await import('../../app/schema.ts');
       await migrateChat(url);
@@ -144,12 +138,9 @@ async function main(): Promise<void> {
         writerApp.kill('SIGTERM');
         await exited(writerApp);
       }
-      await withClient(admin, (c) => c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
+      await rm(temp, { recursive: true, force: true });
     }
-  } finally {
-    await cluster?.stop();
-    await rm(temp, { recursive: true, force: true });
-  }
+  });
 }
 
 interface TrialOptions {

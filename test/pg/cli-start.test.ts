@@ -13,12 +13,7 @@ test('start: migrates, runs reader_1 and reader_2 with status lines, and stops c
 }, async () => {
   const start = new RunningCli(['start', '--database-url', url]);
   try {
-    await waitFor(
-      `both readers to report (stdout: ${start.stdout})`,
-      async () =>
-        /reader_1 {2}http:\/\/\S+ {2}position/.test(start.stdout) &&
-        /reader_2 {2}http:\/\/\S+ {2}position/.test(start.stdout),
-    );
+    await bothReadersReport(start);
     assert.match(start.stdout, /migrations {2}applied .*_events\.ts/);
     // A row written by hand takes its position from slotstream_allocate, as the writer's do.
     await query(
@@ -45,6 +40,16 @@ test('start: migrates, runs reader_1 and reader_2 with status lines, and stops c
   ]);
 });
 
+/** Until both readers' status lines show a position. */
+function bothReadersReport(start: RunningCli): Promise<boolean> {
+  return waitFor(
+    `both readers to report (stdout: ${start.stdout})`,
+    async () =>
+      /reader_1 {2}http:\/\/\S+ {2}position/.test(start.stdout) &&
+      /reader_2 {2}http:\/\/\S+ {2}position/.test(start.stdout),
+  );
+}
+
 /** The `slotstream` processes `start` runs (by the role on their command line), from /proc. */
 function children(parent: number): Map<string, number> {
   const found = new Map<string, number>();
@@ -70,12 +75,7 @@ test('start: a writer or a reader that dies is restarted, shown in the status li
   const start = new RunningCli(['start', '--database-url', url]);
   const pid = start.child.pid as number;
   try {
-    await waitFor(
-      `both readers to report (stdout: ${start.stdout})`,
-      async () =>
-        /reader_1 {2}http:\/\/\S+ {2}position/.test(start.stdout) &&
-        /reader_2 {2}http:\/\/\S+ {2}position/.test(start.stdout),
-    );
+    await bothReadersReport(start);
     const before = children(pid);
     assert.deepEqual([...before.keys()].sort(), ['reader_1', 'reader_2', 'writer']);
 

@@ -14,8 +14,8 @@ import { waitForReplay } from '../../src/devdb/standby.ts';
 import { TIMELINE_SHIFT } from '../../src/streams/stream-head.ts';
 import { OwnClusters } from '../support/own-clusters.ts';
 import { query } from '../support/pg.ts';
-import { waitFor } from '../support/replication.ts';
 import { event, writerFor } from '../support/runtime.ts';
+import { streamThrough } from '../support/standby.ts';
 
 const DATABASE = 'chat';
 const STANDBY_SLOT = 'async_standby';
@@ -32,19 +32,7 @@ test('a failover to a standby that lacked the last commits hands none of their p
   const standby = await own.startStandby('standby', primary, STANDBY_SLOT);
   // The standby streams through a link this test can hold.
   const link = await own.proxy(primary);
-  await query(
-    standby.url(),
-    `ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=${link.port} user=postgres application_name=${STANDBY_SLOT}'`,
-  );
-  await query(standby.url(), 'SELECT pg_reload_conf()');
-  await waitFor('the standby to stream through the link', async () => {
-    const rows = await query(
-      standby.url(),
-      "SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming' AND sender_port = $1",
-      [link.port],
-    );
-    return rows.length > 0;
-  });
+  await streamThrough(standby, link, STANDBY_SLOT);
 
   const writer = writerFor(primary.url(DATABASE), { poolSize: 2 });
   const write = (n: number) =>

@@ -53,7 +53,7 @@ import { query } from '../support/pg.ts';
 import { quitPostmaster } from '../support/postmaster.ts';
 import { prng } from '../support/prng.ts';
 import { waitFor } from '../support/replication.ts';
-import { serverVersion } from '../support/standby.ts';
+import { serverVersion, streamThrough } from '../support/standby.ts';
 
 const SEED = 20_261_126;
 const DATABASE = 'chat';
@@ -714,19 +714,7 @@ test('a write is acknowledged only once the synchronous standby has it', {
   clusters.push(second);
   const link = await EndpointProxy.start(s.promoted.url());
   proxies.push(link);
-  await query(
-    second.url(),
-    `ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=${link.port} user=postgres dbname=postgres application_name=${SECOND_STANDBY_SLOT}'`,
-  );
-  await query(second.url(), 'SELECT pg_reload_conf()');
-  await waitFor('the second standby to stream through the link', async () => {
-    const rows = await query(
-      second.url(),
-      "SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming' AND sender_port = $1",
-      [link.port],
-    );
-    return rows.length > 0;
-  });
+  await streamThrough(second, link, SECOND_STANDBY_SLOT);
   const promoted = s.promoted.url();
   await query(promoted, `ALTER SYSTEM SET synchronous_standby_names = '${SECOND_STANDBY_SLOT}'`);
   await query(promoted, "ALTER SYSTEM SET synchronous_commit = 'on'");

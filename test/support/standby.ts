@@ -13,8 +13,10 @@ import { after } from 'node:test';
 import type { PostgresBinaries } from '../../src/devdb/binaries.ts';
 import { LocalCluster } from '../../src/devdb/local-cluster.ts';
 import { dropStandbySlot } from '../../src/devdb/standby.ts';
+import type { EndpointProxy } from './endpoint-proxy.ts';
 import { adminUrl, localCluster, query } from './pg.ts';
 import { quitPostmaster } from './postmaster.ts';
+import { waitFor } from './replication.ts';
 
 /** Logical decoding on a standby, pg_log_standby_snapshot(): PostgreSQL 16 and later. */
 export const DECODING_ON_STANDBY = 160000;
@@ -86,4 +88,25 @@ export async function testStandbys(label: string): Promise<TestStandbys | undefi
     }
   });
   return standbys;
+}
+
+/**
+ * Points `standby`'s replication at `link` (an EndpointProxy in front of its primary), as application
+ * `name` (what synchronous_standby_names would name), and waits until it streams through it: a link the
+ * test can hold or cut.
+ */
+export async function streamThrough(standby: LocalCluster, link: EndpointProxy, name: string): Promise<void> {
+  await query(
+    standby.url(),
+    `ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=${link.port} user=postgres dbname=postgres application_name=${name}'`,
+  );
+  await query(standby.url(), 'SELECT pg_reload_conf()');
+  await waitFor(`${name} to stream through the link`, async () => {
+    const rows = await query(
+      standby.url(),
+      "SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming' AND sender_port = $1",
+      [link.port],
+    );
+    return rows.length > 0;
+  });
 }
