@@ -10,6 +10,7 @@ import type { CommitMessage, LogicalMessage } from '../replication/pgoutput/type
 import { type SubscribeOptions, type Subscription, subscribe } from '../replication/subscribe.ts';
 import { checkStreamTables } from '../streams/catalog-check.ts';
 import type { MessageStream, RowUpdate, StreamUpdate, TableUpdate } from '../streams/define.ts';
+import { missingPrivileges, PrivilegeError } from '../streams/privileges.ts';
 import {
   type CacheInvalidation,
   cachesStream,
@@ -189,6 +190,9 @@ export class StreamReader implements AsyncDisposable {
     let standbySnapshots: StandbySnapshots | undefined;
     try {
       await checkStreamTables(client, publication, options.streams.tables);
+      // Before the slot exists: a reader that cannot read stream_head would die just after creating it.
+      const missing = await missingPrivileges((sql) => client.query(sql), 'reader', options.streams.streams);
+      if (missing.length > 0) throw new PrivilegeError('reader', missing);
       standbySnapshots = await standbySnapshotsFor(client, options, (error) => warn(options, error));
     } finally {
       await client.end();

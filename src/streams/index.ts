@@ -14,7 +14,12 @@
 export type { ColumnSpec, ColumnSpecs, ColumnType, InputRowOf, RowOf } from './columns.ts';
 export * from './define.ts';
 export * from './errors.ts';
-export { type MissingPrivilege, missingPrivileges, type StreamRole } from './privileges.ts';
+export {
+  type MissingPrivilege,
+  missingPrivileges,
+  PrivilegeError,
+  type StreamRole,
+} from './privileges.ts';
 export type { CacheInvalidation } from './protocol.ts';
 export { readStreamHead, STREAM_HEAD_TABLE, StreamHeadMissingError } from './stream-head.ts';
 export { StreamSet } from './stream-set.ts';

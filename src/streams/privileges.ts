@@ -1,4 +1,5 @@
 import type { RunSql } from '../replication/connect.ts';
+import { SlotstreamError } from '../replication/errors.ts';
 import { quoteIdent, quoteLiteral } from '../replication/names.ts';
 import type { AnyStream } from './define.ts';
 import { STREAM_HEAD_TABLE } from './stream-head.ts';
@@ -103,4 +104,29 @@ export async function missingPrivileges(
 
 function textArray(values: readonly string[]): string {
   return `ARRAY[${values.map(quoteLiteral).join(', ')}]::text[]`;
+}
+
+/**
+ * The session's role lacks what its part needs: thrown before anything is created (a reader's slot), so a
+ * role fixed afterwards starts clean. `missing` has each privilege with its GRANT.
+ *
+ * @example
+ * ```ts
+ * import { PrivilegeError, StreamReader } from 'slotstream';
+ * try { await StreamReader.start(options); } catch (e) {
+ *   if (e instanceof PrivilegeError) console.error(e.missing.map((m) => m.grant).join(';\n'));
+ * }
+ * ```
+ */
+export class PrivilegeError extends SlotstreamError {
+  constructor(
+    readonly kind: StreamRole,
+    readonly missing: readonly MissingPrivilege[],
+  ) {
+    super(
+      `this role cannot run a ${kind}: ${missing.map((m) => m.detail).join('; ')}. As the tables' owner (or a ` +
+        `superuser): ${missing.map((m) => `${m.grant};`).join(' ')}`,
+      { code: '42501' },
+    );
+  }
 }

@@ -12,7 +12,7 @@ import { createLogger } from '../../app/http/index.ts';
 import { CHAT_STREAMS, eventsStream } from '../../app/streams.ts';
 import { startWriterApp } from '../../app/writer/app.ts';
 import { sqlState } from '../../src/replication/errors.ts';
-import { missingPrivileges } from '../../src/streams/privileges.ts';
+import { missingPrivileges, PrivilegeError } from '../../src/streams/privileges.ts';
 import { runCli } from '../support/cli.ts';
 import { adminUrl, query } from '../support/pg.ts';
 import { event, migratedDatabase, startReader, writerFor } from '../support/runtime.ts';
@@ -144,5 +144,26 @@ test("the writer's /health fails, naming the GRANT, while its role cannot write 
     assert.equal((await health()).status, 200);
   } finally {
     await app.close();
+  }
+});
+
+test('a reader whose role cannot read stream_head is refused before it creates its slot, naming the GRANT', async () => {
+  const role = `${database}_partial`;
+  await query(url, `CREATE ROLE ${role} LOGIN REPLICATION`);
+  try {
+    await query(url, `GRANT SELECT ON events, receipts, account_data, device_inbox TO ${role}`);
+    await assert.rejects(startReader(as(role), 'roles_partial', { record: false }), (error: Error) => {
+      assert.ok(error instanceof PrivilegeError, String(error));
+      assert.deepEqual(
+        error.missing.map((m) => m.grant),
+        [`GRANT SELECT ON stream_head TO "${role}"`],
+      );
+      return true;
+    });
+    const slots = await query(url, "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'roles_partial'");
+    assert.equal(slots.length, 0, 'no slot left behind');
+  } finally {
+    await query(url, `DROP OWNED BY ${role}`);
+    await query(url, `DROP ROLE ${role}`);
   }
 });
