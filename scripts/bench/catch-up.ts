@@ -7,6 +7,7 @@
  *   pg-logical-replication LogicalReplicationService + PgoutputPlugin (proto 1), each commit acknowledged
  *
  *   npm run bench -- [--rows N] [--per-tx N] [--reps N] [--pg 15|18] [--only ours,recvlogical,kibae]
+ *                    [--read-buffer BYTES]   (ours: its read buffer, default 4 MiB)
  *
  * Server: DATABASE_URL if set (the bench creates and drops its own database there), otherwise a throwaway
  * cluster from the embedded PostgreSQL 18 (`--pg 15`: the machine's PostgreSQL 15) in a temporary directory.
@@ -23,26 +24,38 @@
  *                  "end position … reached" line: it runs with --endpos = the WAL position after the load
  *                  and exits by itself there, which is exact where polling the slot would add up to a
  *                  status interval. The slot's confirmed_flush_lsn afterwards proves it read to the end.
- * Each run also reports the reader's CPU seconds, the walsender's (read from /proc when the server runs on
- * this machine), and for the Node readers the event loop's busy share: a reader at well under 100% is
- * waiting for the server, not the other way round. Our reader uses the highest pgoutput protocol the server
- * speaks (3 on 15, 4 on 16+, with streaming and messages on, as in production); the others use protocol 1.
+ * Each run also reports the reader's CPU seconds (user + system: the Node readers' process.cpuUsage over the
+ * timed run, pg_recvlogical's from /proc once it has exited), the walsender's (read from /proc when the
+ * server runs on this machine), and for the Node readers the event loop's busy share: a reader at well
+ * under 100% is waiting for the server, not the other way round. The verdict compares ours with
+ * pg_recvlogical on both counts, as ratios of the medians: reader CPU (target at most 1.2×) and rows/s (at
+ * least 0.95×); the per-repetition ratios (same backlog, same moment) are printed beside them. Our reader
+ * uses the highest pgoutput protocol the server speaks (3 on 15, 4 on 16+, with streaming and messages on,
+ * as in production); the others use protocol 1.
  * The machine's load average is printed before and after: other work on it shows up in the figures.
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
+import type pg from 'pg';
 import { embeddedBinaries, SYSTEM_PG15_BIN, systemBinaries } from '../../src/devdb/binaries.ts';
 import { LocalCluster } from '../../src/devdb/local-cluster.ts';
 import { subscribe } from '../../src/replication/subscribe.ts';
-import { loadAverage, median, withClient } from './common.ts';
+import {
+  codeVersion,
+  loadAverage,
+  makeBacklog,
+  median,
+  positive,
+  runRecvlogical,
+  table,
+  watchWalsender,
+  withClient,
+} from './common.ts';
 
 const PUBLICATION = 'slotstream';
-const RECVLOGICAL = path.join(SYSTEM_PG15_BIN, 'pg_recvlogical');
 const READERS = ['ours', 'recvlogical', 'kibae'] as const;
 type Reader = (typeof READERS)[number];
 const LABELS: Record<Reader, string> = {
@@ -75,6 +88,7 @@ const { values: args } = parseArgs({
     reps: { type: 'string', default: '3' },
     pg: { type: 'string', default: '18' },
     only: { type: 'string' },
+    'read-buffer': { type: 'string' },
     // Internal: this process is a child running one Node reader.
     worker: { type: 'string' },
     url: { type: 'string' },
@@ -115,7 +129,12 @@ function rssSampler(): () => { peakRss: number; baseRss: number } {
   };
 }
 
-async function runOurs(url: string, slot: string, rows: number): Promise<RunResult> {
+async function runOurs(
+  url: string,
+  slot: string,
+  rows: number,
+  readBufferBytes?: number,
+): Promise<RunResult> {
   let start = 0;
   let end = 0;
   let inserts = 0;
@@ -130,6 +149,7 @@ async function runOurs(url: string, slot: string, rows: number): Promise<RunResu
     connectionString: url,
     slot,
     publication: PUBLICATION,
+    readBufferBytes,
     onStatus: (status) => {
       if (status.event === 'connected') {
         start = now();
@@ -235,7 +255,10 @@ function runWorker(reader: 'ours' | 'kibae', url: string, slot: string, rows: nu
   if (!script) throw new Error('no script path');
   const child: ChildProcess = fork(
     script,
-    ['--worker', reader, '--url', url, '--slot', slot, '--rows', String(rows)],
+    [
+      ...['--worker', reader, '--url', url, '--slot', slot, '--rows', String(rows)],
+      ...(args['read-buffer'] ? ['--read-buffer', args['read-buffer']] : []),
+    ],
     { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
   );
   return new Promise((resolve, reject) => {
@@ -252,110 +275,6 @@ function runWorker(reader: 'ours' | 'kibae', url: string, slot: string, rows: nu
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// pg_recvlogical
-
-function runRecvlogical(url: string, slot: string, rows: number, endLsn: string): Promise<RunResult> {
-  const cpuBefore = childrenCpu();
-  const child = spawn(
-    RECVLOGICAL,
-    [
-      ...['-d', url, '--slot', slot, '--start', '-f', '/dev/null', '--no-loop', '-v'],
-      ...['-o', 'proto_version=1', '-o', `publication_names=${PUBLICATION}`],
-      ...['--endpos', endLsn, '-F', '1', '-s', '1'],
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let start = 0;
-  let end = 0;
-  let stderr = '';
-  let pending = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => {
-    const t = now();
-    stderr += chunk;
-    pending += chunk;
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) {
-      if (process.env.BENCH_DEBUG) console.error(`[${(t / 1000).toFixed(3)}] ${line}`);
-      if (!start && line.includes('starting log streaming')) start = t;
-      if (!end && /end position .* reached/.test(line)) end = t;
-    }
-  });
-  // Safety net: a run that never reaches the end position (it should take seconds, not minutes).
-  const watchdog = setTimeout(() => child.kill('SIGINT'), 300_000);
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(watchdog);
-      const exited = now();
-      if (code !== 0 || !start) {
-        reject(new Error(`pg_recvlogical failed (exit ${code}):\n${stderr}`));
-        return;
-      }
-      resolve({ rows, seconds: ((end || exited) - start) / 1000, clientCpu: childrenCpu() - cpuBefore });
-    });
-  });
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// CPU accounting from /proc (Linux; the server's processes only when it runs on this machine)
-
-const CLOCK_TICKS = 100; // USER_HZ
-
-/** utime, stime, cutime, cstime of a process, in seconds; undefined when it is gone or not visible. */
-function procTimes(pid: number | 'self'): [number, number, number, number] | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3 (state)
-    const at = (n: number) => Number(fields[n - 3]) / CLOCK_TICKS;
-    return [at(14), at(15), at(16), at(17)];
-  } catch {
-    return undefined;
-  }
-}
-
-/** CPU seconds of reaped children of this process (pg_recvlogical, once it has exited). */
-function childrenCpu(): number {
-  const t = procTimes('self');
-  return t ? t[2] + t[3] : 0;
-}
-
-/**
- * Follows the walsender that serves `slot` (its active_pid) and keeps its last CPU reading; stop() returns
- * its CPU seconds (up to one interval short), or undefined if it was never seen on this machine.
- */
-function watchWalsender(url: string, slot: string): () => Promise<number | undefined> {
-  let pid: number | undefined;
-  let cpu: number | undefined;
-  let stopped = false;
-  const client = new pg.Client({ connectionString: url });
-  const loop = (async () => {
-    await client.connect();
-    while (!stopped) {
-      if (pid === undefined) {
-        const { rows } = await client.query(
-          'SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1 AND active',
-          [slot],
-        );
-        pid = rows[0]?.active_pid ?? undefined;
-      }
-      if (pid !== undefined) {
-        const t = procTimes(pid);
-        if (t) cpu = t[0] + t[1];
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await client.end();
-  })();
-  return async () => {
-    stopped = true;
-    await loop.catch(() => {});
-    return cpu;
-  };
-}
-
-// ---------------------------------------------------------------------------------------------------------
 // Orchestration
 
 function formatLsn(lsn: bigint): string {
@@ -369,7 +288,7 @@ function parseLsn(text: string): bigint {
 
 const fmtRate = (n: number) => Math.round(n).toLocaleString('en-US');
 const fmtMb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
-const fmtCpu = (seconds: number | undefined) => (seconds === undefined ? '-' : `${seconds.toFixed(1)} s`);
+const fmtCpu = (seconds: number | undefined) => (seconds === undefined ? '-' : `${seconds.toFixed(2)} s`);
 
 /** Loads `rows` events in transactions of `perTx`, server-side: one COMMIT per transaction. */
 async function load(client: pg.Client, rows: number, perTx: number): Promise<void> {
@@ -439,6 +358,7 @@ async function main(): Promise<void> {
       }),
     );
     const url = withDatabase(admin, database);
+    console.log(codeVersion());
     console.log(
       `server: PostgreSQL ${version.server_version}, ${serverLabel}; backlog: ${rows.toLocaleString('en-US')} ` +
         `rows in transactions of ${perTx}; ${reps} repetition(s); readers: ${readers.join(', ')}`,
@@ -448,19 +368,12 @@ async function main(): Promise<void> {
     await migrateChat(url);
 
     const slotName = (reader: Reader, rep: number) => `bench_${reader}_${rep}`;
-    const { endLsn, loadSeconds } = await withClient(url, async (c) => {
-      // Autovacuum would otherwise start on the loaded table during the runs: a third busy process on two cores.
-      await c.query('ALTER TABLE events SET (autovacuum_enabled = false)');
-      for (let rep = 0; rep < reps; rep++)
-        for (const reader of readers)
-          await c.query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", [slotName(reader, rep)]);
-      const t0 = now();
-      await load(c, rows, perTx);
-      const loadSeconds = (now() - t0) / 1000;
-      await c.query('CHECKPOINT');
-      const lsn = (await c.query('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0].lsn as string;
-      return { endLsn: lsn, loadSeconds };
-    });
+    // Autovacuum would otherwise start on the loaded table during the runs: a third busy process on two cores.
+    await withClient(url, (c) => c.query('ALTER TABLE events SET (autovacuum_enabled = false)'));
+    const slots = Array.from({ length: reps }, (_, rep) =>
+      readers.map((reader) => slotName(reader, rep)),
+    ).flat();
+    const { endLsn, loadSeconds } = await makeBacklog(url, slots, (c) => load(c, rows, perTx));
     console.log(`load: ${loadSeconds.toFixed(1)} s; backlog ends at ${endLsn}; ${loadAverage()}`);
 
     const results = new Map<Reader, RunResult[]>(readers.map((r) => [r, []]));
@@ -471,7 +384,7 @@ async function main(): Promise<void> {
         const walsender = watchWalsender(url, slot);
         const result =
           reader === 'recvlogical'
-            ? await runRecvlogical(url, slot, rows, endLsn)
+            ? { rows, ...(await runRecvlogical(url, slot, PUBLICATION, endLsn)) }
             : await runWorker(reader, url, slot, rows);
         result.walsenderCpu = await walsender();
         const flushed = await withClient(url, async (c) => {
@@ -509,8 +422,8 @@ async function main(): Promise<void> {
       return values.length ? median(values) : undefined;
     };
     console.log();
-    const header = ['reader', 'median rows/s', 'runs (rows/s)', 'client CPU', 'walsender CPU', 'peak RSS'];
-    const table = readers.map((reader) => {
+    const header = ['reader', 'median rows/s', 'runs (rows/s)', 'reader CPU', 'walsender CPU', 'peak RSS'];
+    const lines = readers.map((reader) => {
       const runs = results.get(reader) ?? [];
       const peak = runs.reduce<RunResult | undefined>(
         (max, r) => ((r.peakRss ?? 0) > (max?.peakRss ?? 0) ? r : max),
@@ -528,31 +441,43 @@ async function main(): Promise<void> {
         rss,
       ];
     });
-    const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => (row[i] ?? '').length)));
-    for (const row of [header, ...table])
-      console.log(
-        row
-          .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
-          .join('  '),
-      );
+    table(header, lines);
     console.log(
-      '(client/walsender CPU: median CPU seconds of a run; peak RSS: highest of the runs, (+growth over the ' +
+      '(reader/walsender CPU: median CPU seconds of a run; peak RSS: highest of the runs, (+growth over the ' +
         'process before it connected: Node, tsx and modules))',
     );
-    const ours = rates.get('ours');
     const summary: string[] = [];
-    const ratio = (peer: Reader, target: number) => {
-      const theirs = rates.get(peer);
+    /** Ours against `peer` on one figure: the ratio of the medians, and each repetition's own ratio. */
+    const compare = (
+      peer: Reader,
+      what: string,
+      pick: (r: RunResult) => number | undefined,
+      target: { atMost?: number; atLeast?: number },
+    ) => {
+      const ours = medianOf(results.get('ours') ?? [], pick);
+      const theirs = medianOf(results.get(peer) ?? [], pick);
       if (ours === undefined || theirs === undefined) return;
       const r = ours / theirs;
-      const verdict = r >= target ? 'met' : 'MISSED';
-      console.log(`ours / ${LABELS[peer]}: ${r.toFixed(2)}×  (target ≥ ${target.toFixed(2)}×: ${verdict})`);
-      summary.push(`${r.toFixed(2)}× ${LABELS[peer]} (≥${target}× ${verdict})`);
+      const perRep = (results.get('ours') ?? []).map((run, i) => {
+        const other = results.get(peer)?.[i];
+        const [a, b] = [pick(run), other && pick(other)];
+        return a === undefined || b === undefined ? '-' : `${(a / b).toFixed(2)}×`;
+      });
+      const met = target.atMost !== undefined ? r <= target.atMost : r >= (target.atLeast ?? 0);
+      const bound =
+        target.atMost !== undefined ? `≤ ${target.atMost.toFixed(2)}` : `≥ ${target.atLeast?.toFixed(2)}`;
+      const verdict = met ? 'met' : 'MISSED';
+      console.log(
+        `${what}, ours / ${LABELS[peer]}: ${r.toFixed(2)}×  (target ${bound}×: ${verdict}; per repetition ${perRep.join(', ')})`,
+      );
+      summary.push(`${what} ${r.toFixed(2)}× ${LABELS[peer]} (${bound}× ${verdict})`);
     };
     console.log();
-    ratio('recvlogical', 0.95);
-    ratio('kibae', 1.5);
+    compare('recvlogical', 'reader CPU', (r) => r.clientCpu, { atMost: 1.2 });
+    compare('recvlogical', 'rows/s', (r) => r.rows / r.seconds, { atLeast: 0.95 });
+    compare('kibae', 'rows/s', (r) => r.rows / r.seconds, { atLeast: 1.5 });
     console.log(`after the runs: ${loadAverage()}`);
+    const ours = rates.get('ours');
     const oursRss = Math.max(...(results.get('ours') ?? []).map((r) => r.peakRss ?? 0));
     console.log(
       `\nsummary: PostgreSQL ${version.server_version}, ${rows.toLocaleString('en-US')} rows / ${perTx} per tx, ` +
@@ -573,7 +498,8 @@ if (args.worker) {
   const slot = args.slot;
   if ((reader !== 'ours' && reader !== 'kibae') || !url || !slot) throw new Error('bad worker arguments');
   const rows = positiveInt('rows', args.rows);
-  const result = await (reader === 'ours' ? runOurs(url, slot, rows) : runKibae(url, slot, rows));
+  const readBuffer = args['read-buffer'] ? positive('read-buffer', args['read-buffer']) : undefined;
+  const result = await (reader === 'ours' ? runOurs(url, slot, rows, readBuffer) : runKibae(url, slot, rows));
   process.send?.(result);
   process.disconnect?.();
 } else {

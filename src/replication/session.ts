@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import copyStreams, { type CopyBothStream } from 'pg-copy-streams';
+import { FrameQueue } from './frame-queue.ts';
 import { formatLsn, type Lsn } from './lsn.ts';
 import { quoteIdent, quoteLiteral } from './names.ts';
 import type { PositionTracker } from './positions.ts';
@@ -20,19 +21,23 @@ export interface SessionOptions {
   receiveTimeoutMs: number;
   /** Longest an acknowledgement waits before it is reported to the server. */
   ackReportDelayMs: number;
+  /** Bytes of frames held for the consumer; reading from the server pauses at this bound. */
+  readBufferBytes: number;
 }
 
-/** Most frames handed over at once; bounds the work between two looks at the event loop. */
-const MAX_BATCH = 1024;
-
 /**
- * One START_REPLICATION on a replication connection, read through pg-copy-streams' copyBoth duplex. The
- * consumer pulls messages; while it does not, the duplex stops reading the socket, TCP fills, and the
- * walsender waits: backpressure reaches the server instead of our memory. Status updates go out on a timer
- * meanwhile (writing is independent of reading), so a slow consumer does not hit wal_sender_timeout.
+ * One START_REPLICATION on a replication connection, read through pg-copy-streams' copyBoth duplex. Frames
+ * flow from the duplex into a queue bounded in bytes, and the consumer takes the whole queue at once. When
+ * the queue is full the duplex is paused: it stops reading the socket, TCP fills, and the walsender waits,
+ * so backpressure reaches the server instead of our memory. Status updates go out on a timer meanwhile
+ * (writing is independent of reading), so a slow consumer does not hit wal_sender_timeout.
  */
 export class ReplicationSession {
   readonly #stream: CopyBothStream;
+  /** Frames received and not yet taken by the consumer. */
+  readonly #queue: FrameQueue;
+  /** The duplex is paused because the queue is full. */
+  #paused = false;
   readonly #positions: PositionTracker;
   readonly #options: SessionOptions;
   readonly #timer: NodeJS.Timeout;
@@ -48,6 +53,7 @@ export class ReplicationSession {
   constructor(client: pg.Client, positions: PositionTracker, options: SessionOptions) {
     this.#positions = positions;
     this.#options = options;
+    this.#queue = new FrameQueue(options.readBufferBytes);
     const pluginOptions = [
       `proto_version ${quoteLiteral(String(options.protoVersion))}`,
       `publication_names ${quoteLiteral(quoteIdent(options.publication))}`,
@@ -55,22 +61,30 @@ export class ReplicationSession {
       ...(options.protoVersion >= 2 ? [`streaming 'on'`] : []),
     ];
     const sql = `START_REPLICATION SLOT ${quoteIdent(options.slot)} LOGICAL ${formatLsn(options.startLsn)} (${pluginOptions.join(', ')})`;
-    // One chunk per CopyData frame: object mode, or the Readable would concatenate buffered frames on read.
-    // The high-water mark (in frames) is what we buffer before TCP backpressure pauses the walsender.
+    // One chunk per CopyData frame: object mode, or the Readable would concatenate buffered frames. Frames
+    // are taken as they come ('data'), with no read() per frame; the duplex buffers only while paused, and
+    // its high-water mark of one frame makes it stop reading the socket then (after the rest of the socket
+    // read it is parsing), so what is held in memory is the queue's bound and about one socket read more.
     this.#stream = client.query(
       copyStreams.both(sql, {
         alignOnCopyDataFrame: true,
         readableObjectMode: true,
-        readableHighWaterMark: 256,
+        readableHighWaterMark: 1,
       }),
     );
-    // Errors reach the consumer through nextBatch(); after close, a late one (the connection ending under
-    // the query) has nobody to tell, and the listener keeps it from becoming an uncaught exception.
     const wake = () => {
       this.#wake?.();
       this.#wake = undefined;
     };
-    this.#stream.on('readable', wake);
+    this.#stream.on('data', (frame: Buffer) => {
+      if (!this.#queue.push(frame) && !this.#paused) {
+        this.#paused = true;
+        this.#stream.pause();
+      }
+      if (this.#wake !== undefined) wake();
+    });
+    // Errors reach the consumer through nextBatch(); after close, a late one (the connection ending under
+    // the query) has nobody to tell, and the listener keeps it from becoming an uncaught exception.
     this.#stream.on('error', (err) => {
       this.#failure ??= err;
       wake();
@@ -108,25 +122,26 @@ export class ReplicationSession {
 
   /**
    * The frames that have arrived, in order (at least one; waits when there are none), or null once the
-   * server ended the stream. Throws what the server or the connection reported. Handing over what is
-   * buffered at once, rather than a promise per frame, is what lets the consumer keep up with the walsender.
-   * XLogData frames go to the caller; pass keepalives to keepalive() in their turn, since whether their
-   * position may be confirmed depends on everything before them having been processed.
+   * server ended the stream. Throws what the server or the connection reported, once the frames received
+   * before it are taken. Handing over everything queued at once, rather than a promise per frame, is what
+   * lets the consumer keep up with the walsender; the queue's bound in bytes bounds the work between two
+   * looks at the event loop, since only I/O refills it. XLogData frames go to the caller; pass keepalives to
+   * keepalive() in their turn, since whether their position may be confirmed depends on everything before
+   * them having been processed.
    */
-  async nextBatch(): Promise<Buffer[] | null> {
+  async nextBatch(): Promise<readonly Buffer[] | null> {
     for (;;) {
-      const batch: Buffer[] = [];
-      while (batch.length < MAX_BATCH) {
-        const frame: Buffer | null = this.#stream.read();
-        if (frame === null) break;
-        batch.push(frame);
-      }
-      if (batch.length > 0) {
+      if (this.#queue.length > 0) {
+        const batch = this.#queue.take();
+        if (this.#paused && !this.#closed) {
+          this.#paused = false;
+          this.#stream.resume();
+        }
         this.#lastHeard = Date.now();
         return batch;
       }
       if (this.#failure) throw this.#failure;
-      if (this.#ended) return null;
+      if (this.#ended || this.#closed) return null;
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
       });
@@ -167,7 +182,7 @@ export class ReplicationSession {
   /** The status timer: report, and watch for a server gone silent. */
   #tick(): void {
     // Frames waiting for a busy consumer are news from the server too: only an empty buffer is silence.
-    if (this.#stream.readableLength > 0) this.#lastHeard = Date.now();
+    if (this.#queue.length > 0 || this.#stream.readableLength > 0) this.#lastHeard = Date.now();
     const silentMs = Date.now() - this.#lastHeard;
     if (silentMs >= this.#options.receiveTimeoutMs) {
       this.#stream.destroy(
@@ -186,5 +201,6 @@ export class ReplicationSession {
     clearInterval(this.#timer);
     clearTimeout(this.#ackTimer);
     this.#stream.destroy();
+    this.#queue.clear();
   }
 }

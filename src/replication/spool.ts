@@ -2,6 +2,7 @@ import { closeSync, ftruncateSync, mkdtempSync, openSync, readSync, rmSync, writ
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Lsn } from './lsn.ts';
+import { readUInt64 } from './pgoutput/binary-reader.ts';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -104,7 +105,7 @@ export class TransactionSpool {
         continue;
       }
       const length = chunk.readUInt32BE(start);
-      record.lsn = chunk.readBigUInt64BE(start + 4);
+      record.lsn = readUInt64(chunk, start + 4);
       record.payload = chunk.subarray(start + HEADER, start + HEADER + length);
       yield record;
       start += HEADER + length;

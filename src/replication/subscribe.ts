@@ -3,8 +3,10 @@ import { Backoff, sleep } from './backoff.ts';
 import { activePidFrom, classifyFailure } from './classify.ts';
 import { type ConnectionOptions, connectReplication, connectSql } from './connect.ts';
 import { ServerError, SlotElsewhereError, SlotInUseError, SlotstreamError } from './errors.ts';
+import { type ControlStep, DRAIN, EventIterator } from './event-iterator.ts';
 import type { ReplicationEvent, ResetEvent, SubscriptionStatus } from './events.ts';
 import { alterSlotFailover, slotFailover } from './failover.ts';
+import { readBufferLimit } from './frame-queue.ts';
 import { type Lsn, ZERO_LSN } from './lsn.ts';
 import { validatePublicationName, validateSlotName } from './names.ts';
 import type { CommitMessage } from './pgoutput/types.ts';
@@ -21,6 +23,8 @@ export type { IncompleteEvent, ReplicationEvent, ResetEvent, SubscriptionStatus 
 
 /** The highest pgoutput protocol we speak; the session uses the highest the server also speaks. */
 const MAX_PROTO_VERSION = 4;
+
+const NO_FRAMES: readonly Buffer[] = Object.freeze([]);
 
 export interface SubscribeOptions extends ConnectionOptions {
   slot: string;
@@ -57,6 +61,12 @@ export interface SubscribeOptions extends ConnectionOptions {
   slotCreationTimeoutMs?: number;
   /** Milliseconds between acknowledgement and its report to the server (batched). */
   ackReportDelayMs?: number;
+  /**
+   * Bytes of received messages held for the consumer (default 4 MiB). At this bound the subscription stops
+   * reading from the server until the consumer catches up, and TCP holds the walsender back: memory stays
+   * bounded however far behind the consumer is. Not a positive whole number: RangeError from subscribe().
+   */
+  readBufferBytes?: number;
   backoff?: { initialMs?: number; maxMs?: number };
   /** Told about reconnects and slot changes; for logs and metrics. */
   onStatus?: (status: SubscriptionStatus) => void;
@@ -101,11 +111,18 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
   #walsenderPid: number | undefined;
   /** The end of the last replication connection, which close() waits for. */
   #ending: Promise<void> = Promise.resolve();
+  readonly #backoff: Backoff;
+  readonly #readBufferBytes: number;
+  /** The session's frames being handed out (#drain), and the index of the next one. */
+  #batch: readonly Buffer[] = NO_FRAMES;
+  #nextFrame = 0;
 
   constructor(options: SubscribeOptions) {
     this.slot = validateSlotName(options.slot);
     this.publication = validatePublicationName(options.publication);
     this.#options = options;
+    this.#readBufferBytes = readBufferLimit(options.readBufferBytes);
+    this.#backoff = new Backoff(options.backoff?.initialMs, options.backoff?.maxMs);
     this.#signal = options.signal
       ? AbortSignal.any([options.signal, this.#abort.signal])
       : this.#abort.signal;
@@ -133,7 +150,7 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
   [Symbol.asyncIterator](): AsyncIterator<ReplicationEvent> {
     if (this.#iterating) throw new SlotstreamError('a Subscription can be iterated only once');
     this.#iterating = true;
-    return this.#run();
+    return new EventIterator(this.#run(), () => this.#drain());
   }
 
   /** Reports the last acknowledgement to the server, ends the stream and the connection. */
@@ -148,8 +165,9 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
     await this.close();
   }
 
-  async *#run(): AsyncGenerator<ReplicationEvent> {
-    const backoff = new Backoff(this.#options.backoff?.initialMs, this.#options.backoff?.maxMs);
+  /** The control loop: connects, streams, and decides what each failure means (see EventIterator). */
+  async *#run(): AsyncGenerator<ControlStep> {
+    const backoff = this.#backoff;
     const spoolDir = createSpoolDirectory(this.#options.spoolDirectory);
     try {
       while (!this.#signal.aborted) {
@@ -162,7 +180,7 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
             this.resets++;
             yield reset;
           }
-          yield* this.#stream(spoolDir.dir, backoff);
+          yield* this.#stream(spoolDir.dir);
           throw new Error('the server ended the replication stream'); // not a SlotstreamError: retried
         } catch (err) {
           await this.#disconnect();
@@ -329,6 +347,7 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
       // The server's own patience (wal_sender_timeout) is ours: it keeps the link busy well within it.
       receiveTimeoutMs: senderTimeoutMs > 0 ? senderTimeoutMs : 60_000,
       ackReportDelayMs: this.#options.ackReportDelayMs ?? 100,
+      readBufferBytes: this.#readBufferBytes,
     });
     await this.#session.ready;
     this.#throwIfAborted();
@@ -343,6 +362,7 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
   async #disconnect(): Promise<void> {
     this.#session?.close();
     this.#session = undefined;
+    this.#batch = NO_FRAMES; // what is left of it comes again from the slot
     const replication = this.#replication;
     this.#replication = undefined;
     if (!replication) return;
@@ -350,33 +370,41 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
     await this.#ending;
   }
 
-  /**
-   * One session's frames → consumer events: keepalives go to the session, pgoutput messages to the
-   * assembler, whose events are passed on.
-   */
-  async *#stream(spoolDir: string, backoff: Backoff): AsyncGenerator<ReplicationEvent> {
+  /** One session's frames, a batch at a time, each handed out by #drain before the next is read. */
+  async *#stream(spoolDir: string): AsyncGenerator<typeof DRAIN> {
     const session = this.#session;
     if (!session) return;
-    const positions = this.#positions;
-    const transactions = this.#transactions;
-    transactions.startSession(spoolDir);
+    this.#transactions.startSession(spoolDir);
     for (let batch = await session.nextBatch(); batch; batch = await session.nextBatch()) {
-      for (const frame of batch) {
-        if (this.#signal.aborted) return; // closed: what is left would never be acknowledged
-        if (frame[0] === PRIMARY_KEEPALIVE) {
-          session.keepalive(frame);
-          continue;
-        }
-        if (frame[0] !== XLOG_DATA) continue;
+      if (this.#signal.aborted) return; // closed: what is left would never be acknowledged
+      this.#batch = batch;
+      this.#nextFrame = 0;
+      yield DRAIN;
+    }
+  }
+
+  /**
+   * The next event of the current batch, decoding its frames one at a time as the consumer pulls (a
+   * streamed transaction's replay first); undefined once they are all handled. Keepalives go to the
+   * session in their turn, pgoutput messages to the assembler.
+   */
+  #drain(): ReplicationEvent | undefined {
+    if (this.#signal.aborted) return undefined; // closed: what is left would never be acknowledged
+    const transactions = this.#transactions;
+    let event = transactions.replayed();
+    const batch = this.#batch;
+    while (event === undefined && this.#nextFrame < batch.length) {
+      const frame = batch[this.#nextFrame++] as Buffer;
+      if (frame[0] === PRIMARY_KEEPALIVE) {
+        this.#session?.keepalive(frame);
+      } else if (frame[0] === XLOG_DATA) {
         const lsn = xlogDataStart(frame);
-        positions.observe(lsn);
-        for (const event of transactions.receive(lsn, frame, XLOG_DATA_HEADER_LENGTH)) {
-          if (this.#signal.aborted) return; // also between the changes of a streamed transaction replayed
-          if (event.tag === 'commit') backoff.reset(); // a whole transaction came through: the connection works
-          yield event;
-        }
+        this.#positions.observe(lsn);
+        event = transactions.receive(lsn, frame, XLOG_DATA_HEADER_LENGTH);
       }
     }
+    if (event?.tag === 'commit') this.#backoff.reset(); // a whole transaction came through: the connection works
+    return event;
   }
 }
 

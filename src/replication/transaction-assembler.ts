@@ -38,6 +38,8 @@ export class TransactionAssembler {
   #current: StreamedTransaction | undefined;
   /** Inside a transaction already delivered before a reconnect. */
   #skipping = false;
+  /** The rest of a streamed transaction being replayed: what `replayed()` hands out. */
+  #replay: Generator<ReplicationEvent, void> | undefined;
 
   constructor(positions: PositionTracker) {
     this.#positions = positions;
@@ -57,6 +59,7 @@ export class TransactionAssembler {
     this.#current = undefined;
     this.#skipping = false;
     this.#receiving = undefined;
+    this.#replay = undefined;
   }
 
   /**
@@ -65,6 +68,8 @@ export class TransactionAssembler {
    * cut off, which is returned as an `incomplete` event so the consumer forgets the part it received.
    */
   endSession(): IncompleteEvent | undefined {
+    this.#replay?.return(); // releases the spool of a replay the consumer did not finish
+    this.#replay = undefined;
     for (const txn of this.#streamed.values()) txn.spool.dispose();
     this.#streamed.clear();
     this.#current = undefined;
@@ -80,11 +85,12 @@ export class TransactionAssembler {
 
   /**
    * One pgoutput message, `buf` from `start` on (an XLogData frame after its header: taking the offset
-   * spares a view per frame), decoded from the WAL record at `lsn`: the events it completes, in order. A
-   * Stream Commit yields its whole transaction, read back from disk as the consumer pulls, so a generator
-   * stopped early must be returned (for…of does) to release the spool.
+   * spares a view per frame), decoded from the WAL record at `lsn`: the event it completes, if any. A
+   * Stream Commit completes a whole transaction: this returns its Begin, and `replayed()` the rest, read
+   * back from disk as the consumer pulls. One event per call, not a generator: this runs once per message
+   * received, and an iterator per message was a measurable share of a reader's time.
    */
-  *receive(lsn: Lsn, buf: Buffer, start = 0): Generator<ReplicationEvent> {
+  receive(lsn: Lsn, buf: Buffer, start = 0): ReplicationEvent | undefined {
     this.#eventLsn = lsn;
     const positions = this.#positions;
     if (this.#current) {
@@ -97,27 +103,24 @@ export class TransactionAssembler {
         const subxid = buf.readUInt32BE(start + 1);
         this.#current.spool.append(subxid, lsn, buf.subarray(start));
       }
-      return;
+      return undefined;
     }
     const parsed = this.#parser.parse(buf, start);
     switch (parsed.tag) {
       case 'begin':
         positions.transactionOpened();
         this.#skipping = parsed.finalLsn <= this.#lastDelivered;
-        if (!this.#skipping) {
-          this.#receiving = { xid: parsed.xid, finalLsn: parsed.finalLsn };
-          yield parsed;
-        }
-        return;
+        if (this.#skipping) return undefined;
+        this.#receiving = { xid: parsed.xid, finalLsn: parsed.finalLsn };
+        return parsed;
       case 'commit':
         if (this.#skipping) {
           positions.transactionDropped();
           this.#skipping = false;
-        } else {
-          this.#delivered(parsed);
-          yield parsed;
+          return undefined;
         }
-        return;
+        this.#delivered(parsed);
+        return parsed;
       case 'stream_start': {
         let txn = this.#streamed.get(parsed.xid);
         if (!txn) {
@@ -129,7 +132,7 @@ export class TransactionAssembler {
           positions.transactionOpened();
         }
         this.#current = txn;
-        return;
+        return undefined;
       }
       case 'stream_abort': {
         const txn = this.#streamed.get(parsed.xid);
@@ -140,34 +143,64 @@ export class TransactionAssembler {
           this.#streamed.delete(parsed.xid);
           positions.transactionDropped();
         }
-        return;
+        return undefined;
       }
       case 'stream_commit':
-        yield* this.#streamCommit(lsn, parsed);
-        return;
+        return this.#streamCommit(lsn, parsed);
       case 'stream_stop':
-        return;
+        return undefined;
       default:
-        if (!this.#skipping) yield parsed;
+        return this.#skipping ? undefined : parsed;
     }
   }
 
-  /** A streamed transaction committed: replays it from its spool as Begin, changes, Commit. */
-  *#streamCommit(lsn: Lsn, message: StreamCommitMessage): Generator<ReplicationEvent> {
+  /**
+   * The next event of the streamed transaction whose Stream Commit `receive` last returned the Begin of,
+   * or undefined once its Commit has been handed out (and whenever no replay is under way).
+   */
+  replayed(): ReplicationEvent | undefined {
+    const replay = this.#replay;
+    if (replay === undefined) return undefined;
+    const next = replay.next();
+    if (next.done !== true) return next.value;
+    this.#replay = undefined;
+    return undefined;
+  }
+
+  /** A streamed transaction committed: its Begin now, the rest from its spool through `replayed()`. */
+  #streamCommit(lsn: Lsn, message: StreamCommitMessage): ReplicationEvent | undefined {
     const txn = this.#streamed.get(message.xid);
     this.#streamed.delete(message.xid);
     if (!txn)
       throw new SlotstreamError(`Stream Commit for transaction ${message.xid} that never started streaming`);
-    try {
-      if (message.commitLsn <= this.#lastDelivered) {
+    if (message.commitLsn <= this.#lastDelivered) {
+      try {
         // Already delivered, but pgoutput now counts its relations as sent: learn them anyway.
         this.#parser.adoptRelations(replayRelations(txn, this.#parser));
         this.#positions.transactionDropped();
-        return;
+      } finally {
+        txn.spool.dispose();
       }
+      return undefined;
+    }
+    const replay = this.#replayStreamed(lsn, txn, message);
+    this.#replay = replay;
+    // Started at once, so that its `finally` releases the spool however the replay ends.
+    const begin = replay.next();
+    return begin.done === true ? undefined : begin.value;
+  }
+
+  /** A committed streamed transaction as Begin, changes and Commit, read back from its spool as pulled. */
+  *#replayStreamed(
+    lsn: Lsn,
+    txn: StreamedTransaction,
+    message: StreamCommitMessage,
+  ): Generator<ReplicationEvent, void> {
+    try {
       const { commitLsn, endLsn, commitTime, commitTimeMicros, xid, flags } = message;
-      const begin: BeginMessage = { tag: 'begin', finalLsn: commitLsn, commitTime, commitTimeMicros, xid };
-      yield begin;
+      // From its Begin on the consumer holds part of it, like an ordinary transaction passing through.
+      this.#receiving = { xid, finalLsn: commitLsn };
+      yield { tag: 'begin', finalLsn: commitLsn, commitTime, commitTimeMicros, xid } satisfies BeginMessage;
       const replay = replayParser(txn, this.#parser);
       for (const record of txn.spool.messages()) {
         this.#eventLsn = record.lsn;

@@ -3,6 +3,7 @@
  * the server's XLogData ('w') and Primary keepalive ('k') frames, and our Standby status update ('r').
  */
 import type { Lsn } from './lsn.ts';
+import { readUInt64 } from './pgoutput/binary-reader.ts';
 import { PG_EPOCH_OFFSET_MICROS } from './pgoutput/types.ts';
 
 export const XLOG_DATA = 0x77; // 'w'
@@ -26,13 +27,13 @@ export interface Keepalive {
 export function readKeepalive(frame: Buffer): Keepalive {
   if (frame.length < KEEPALIVE_LENGTH)
     throw new RangeError(`keepalive frame of ${frame.length} bytes, expected ${KEEPALIVE_LENGTH}`);
-  return { walEnd: frame.readBigUInt64BE(1), replyRequested: frame[17] === 1 };
+  return { walEnd: readUInt64(frame, 1), replyRequested: frame[17] === 1 };
 }
 
 /** The WAL start of an XLogData frame: the LSN of the record its message was decoded from. */
 export function xlogDataStart(frame: Buffer): Lsn {
   if (frame.length < XLOG_DATA_HEADER_LENGTH) throw new RangeError(`XLogData frame of ${frame.length} bytes`);
-  return frame.readBigUInt64BE(1);
+  return readUInt64(frame, 1);
 }
 
 /**

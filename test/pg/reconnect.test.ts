@@ -91,6 +91,9 @@ test('a transaction cut off mid-way by a lost connection is announced incomplete
     slot: 'cut_off',
     publication: 'slotstream',
     maxProtoVersion: 1, // no streaming: the transaction passes through as it arrives
+    // Held back by a small read buffer while the consumer waits, the walsender is still sending the
+    // transaction when it is terminated; the default (4 MiB) could hold all of it by then.
+    readBufferBytes: 64 << 10,
     backoff: { initialMs: 50, maxMs: 200 },
   });
   const events = sub[Symbol.asyncIterator]();

@@ -3,6 +3,7 @@
  * whole transactions, without a server: pass-through, redelivery, cut-off sessions, streamed transactions.
  */
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import type { ReplicationEvent } from '../../src/replication/events.ts';
 import { type Lsn, parseLsn } from '../../src/replication/lsn.ts';
@@ -33,9 +34,14 @@ function assembler(): { transactions: TransactionAssembler; positions: PositionT
   return { transactions, positions };
 }
 
-/** Feeds frames in order; what each one yielded. */
+/** Feeds frames in order; the events each one completed (a Stream Commit's replay included). */
 function feed(transactions: TransactionAssembler, frames: Frame[]): ReplicationEvent[][] {
-  return frames.map(({ lsn, message }) => [...transactions.receive(lsn, message)]);
+  return frames.map(({ lsn, message }) => {
+    const events: ReplicationEvent[] = [];
+    for (let e = transactions.receive(lsn, message); e !== undefined; e = transactions.replayed())
+      events.push(e);
+    return events;
+  });
 }
 
 const tags = (events: ReplicationEvent[]) => events.map((e) => e.tag);
@@ -168,6 +174,26 @@ for (const fixture of loadFixtures().filter((f) => f.options.streaming !== 'off'
       transactions.startSession(spool.dir);
       assert.deepEqual(feed(transactions, streamCommit).flat(), []);
       assert.deepEqual(Object.keys(later(transactions, commit)?.new ?? {}), ['id', 'pad', 'extra']);
+    });
+
+    test('a replay cut off by the end of the session releases its spool, and comes whole next time', () => {
+      const { transactions } = assembler();
+      const openFiles = () => readdirSync('/proc/self/fd').length;
+      const before = openFiles();
+      const last = streamCommit.at(-1) as Frame;
+      feed(transactions, streamCommit.slice(0, -1));
+      const begin = transactions.receive(last.lsn, last.message);
+      assert.ok(begin?.tag === 'begin');
+      assert.equal(transactions.replayed()?.tag, 'relation', 'the consumer pulled part of it');
+      assert.deepEqual(
+        transactions.endSession(),
+        { tag: 'incomplete', xid: begin.xid, finalLsn: begin.finalLsn },
+        'the consumer is told to forget the part it received',
+      );
+      assert.equal(openFiles(), before, 'the spool file is closed');
+      assert.equal(transactions.replayed(), undefined);
+      transactions.startSession(spool.dir);
+      assert.equal(inserts(feed(transactions, streamCommit).flat()).length, 600);
     });
 
     test('one cut off mid-stream is not `incomplete`: it is streamed again and delivered once', () => {

@@ -4,8 +4,14 @@ import { Backoff } from '../../src/replication/backoff.ts';
 import { InvalidNameError } from '../../src/replication/errors.ts';
 import { formatLsn, parseLsn } from '../../src/replication/lsn.ts';
 import { quoteIdent, validatePublicationName, validateSlotName } from '../../src/replication/names.ts';
+import { BinaryReader } from '../../src/replication/pgoutput/binary-reader.ts';
 import { PG_EPOCH_OFFSET_MICROS, pgEpochMicrosToDate } from '../../src/replication/pgoutput/types.ts';
-import { nowPgMicros, readKeepalive, standbyStatusUpdate } from '../../src/replication/wire.ts';
+import {
+  nowPgMicros,
+  readKeepalive,
+  standbyStatusUpdate,
+  xlogDataStart,
+} from '../../src/replication/wire.ts';
 
 test('LSNs round-trip through their text form, exactly and unsigned', () => {
   for (const text of ['0/0', '0/16B3748', '16/B374D848', 'FFFFFFFF/FFFFFFFF'])
@@ -41,6 +47,44 @@ test('keepalive frames', () => {
   frame[17] = 1;
   assert.deepEqual(readKeepalive(frame), { walEnd: 0xdeadbeefn, replyRequested: true });
   assert.throws(() => readKeepalive(frame.subarray(0, 17)), RangeError);
+});
+
+test('64-bit reads are exact over the whole range, on both sides of 2^53', () => {
+  const unsigned = [0n, 1n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, 2n ** 63n];
+  for (const v of [...unsigned, 2n ** 64n - 1n, 0x16b374d848n]) {
+    const buf = Buffer.alloc(25);
+    buf[0] = 0x77;
+    buf.writeBigUInt64BE(v, 1);
+    buf.writeBigUInt64BE(v, 17);
+    assert.equal(xlogDataStart(buf), v);
+    assert.equal(readKeepalive(buf).walEnd, v);
+    const r = new BinaryReader();
+    r.reset(buf, 17);
+    assert.equal(r.uint64(), v);
+  }
+  const signed = [...unsigned.slice(0, -1), 2n ** 63n - 1n, 1_000_000_000_000_000n];
+  for (const v of [...signed, ...signed.map((x) => -x), -(2n ** 63n)]) {
+    const buf = Buffer.alloc(8);
+    buf.writeBigInt64BE(v);
+    const r = new BinaryReader();
+    r.reset(buf);
+    assert.equal(r.int64(), v);
+  }
+});
+
+test('16- and 32-bit reads: signed where the protocol is signed, OIDs and xids unsigned', () => {
+  const buf = Buffer.alloc(14);
+  buf.writeInt16BE(-2, 0);
+  buf.writeInt32BE(-1, 2);
+  buf.writeUInt32BE(0xfffffffe, 6);
+  buf.writeInt16BE(32767, 10);
+  buf.writeUInt16BE(0x8000, 12);
+  const r = new BinaryReader();
+  r.reset(buf);
+  assert.deepEqual(
+    [r.int16(), r.int32(), r.uint32(), r.int16(), r.int16()],
+    [-2, -1, 0xfffffffe, 32767, -32768],
+  );
 });
 
 test('slot and publication names are validated before any SQL', () => {

@@ -11,6 +11,10 @@ import { MalformedMessageError } from '../errors.ts';
 
 const EMPTY = Buffer.alloc(0);
 
+/** 2^32, and the high halves below which a 64-bit value fits a double exactly (|value| < 2^53). */
+const TWO_32 = 0x1_0000_0000;
+const EXACT_HIGH = 0x20_0000;
+
 /**
  * How error messages name a tag byte: `I (0x49)`.
  *
@@ -25,6 +29,9 @@ export function describeTag(byte: number | undefined): string {
   const hex = `0x${byte.toString(16).padStart(2, '0')}`;
   return byte >= 0x20 && byte < 0x7f ? `${String.fromCharCode(byte)} (${hex})` : hex;
 }
+
+/** describeTag of every byte, built once: the parser names each message's tag without building a string. */
+export const TAG_NAMES: readonly string[] = Array.from({ length: 256 }, (_, byte) => describeTag(byte));
 
 /**
  * Bounds-checked big-endian reads over one message, `buf[start, end)`: a read past its end throws
@@ -86,6 +93,10 @@ export class BinaryReader {
     return new MalformedMessageError(this.tag, at - this.start, detail);
   }
 
+  /**
+   * Throws unless `n` bytes remain. The reads below inline their own check and call this only to throw,
+   * so that the common path is a comparison and a few byte loads: they run several times per row.
+   */
   #need(n: number, what: string): void {
     if (this.end - this.pos < n)
       throw this.error(
@@ -95,48 +106,61 @@ export class BinaryReader {
 
   /** The next byte, unsigned. */
   uint8(): number {
-    this.#need(1, 'uint8');
-    return this.buf[this.pos++] as number;
+    const at = this.pos;
+    if (at >= this.end) this.#need(1, 'uint8');
+    this.pos = at + 1;
+    return this.buf[at] as number;
   }
 
   /** The next signed 16-bit integer. */
   int16(): number {
-    this.#need(2, 'int16');
-    const v = this.buf.readInt16BE(this.pos);
-    this.pos += 2;
-    return v;
+    const at = this.pos;
+    if (this.end - at < 2) this.#need(2, 'int16');
+    this.pos = at + 2;
+    const buf = this.buf;
+    return (((buf[at] as number) << 24) | ((buf[at + 1] as number) << 16)) >> 16;
   }
 
   /** The next signed 32-bit integer. */
   int32(): number {
-    this.#need(4, 'int32');
-    const v = this.buf.readInt32BE(this.pos);
-    this.pos += 4;
-    return v;
+    const at = this.pos;
+    if (this.end - at < 4) this.#need(4, 'int32');
+    this.pos = at + 4;
+    const buf = this.buf;
+    return (
+      ((buf[at] as number) << 24) |
+      ((buf[at + 1] as number) << 16) |
+      ((buf[at + 2] as number) << 8) |
+      (buf[at + 3] as number)
+    );
   }
 
   /** OIDs, xids: unsigned. */
   uint32(): number {
-    this.#need(4, 'uint32');
-    const v = this.buf.readUInt32BE(this.pos);
-    this.pos += 4;
-    return v;
+    const at = this.pos;
+    if (this.end - at < 4) this.#need(4, 'uint32');
+    this.pos = at + 4;
+    return readUInt32(this.buf, at);
   }
 
   /** LSNs. */
   uint64(): bigint {
-    this.#need(8, 'uint64');
-    const v = this.buf.readBigUInt64BE(this.pos);
-    this.pos += 8;
-    return v;
+    const at = this.pos;
+    if (this.end - at < 8) this.#need(8, 'uint64');
+    this.pos = at + 8;
+    return readUInt64(this.buf, at);
   }
 
   /** TimestampTz: signed microseconds since 2000-01-01 00:00:00 UTC. */
   int64(): bigint {
-    this.#need(8, 'int64');
-    const v = this.buf.readBigInt64BE(this.pos);
-    this.pos += 8;
-    return v;
+    const at = this.pos;
+    if (this.end - at < 8) this.#need(8, 'int64');
+    this.pos = at + 8;
+    const high = readUInt32(this.buf, at) | 0; // signed
+    const low = readUInt32(this.buf, at + 4);
+    return high < EXACT_HIGH && high >= -EXACT_HIGH
+      ? BigInt(high * TWO_32 + low)
+      : (BigInt(high) << 32n) + BigInt(low);
   }
 
   /** A NUL-terminated string (UTF-8). */
@@ -150,10 +174,12 @@ export class BinaryReader {
 
   /** Skips `n` bytes after checking they exist; returns the absolute index where they start. */
   skip(n: number, what: string): number {
-    if (n < 0) throw this.error(`negative length ${n} for ${what}`);
-    this.#need(n, what);
     const at = this.pos;
-    this.pos += n;
+    if (n < 0 || this.end - at < n) {
+      if (n < 0) throw this.error(`negative length ${n} for ${what}`);
+      this.#need(n, what);
+    }
+    this.pos = at + n;
     return at;
   }
 
@@ -162,4 +188,23 @@ export class BinaryReader {
     const at = this.skip(n, what);
     return this.buf.subarray(at, at + n);
   }
+}
+
+/**
+ * The unsigned big-endian 64-bit integer at `at` (the caller has checked the bounds): one BigInt, from an
+ * exact double where the value fits one (every LSN short of 8 PiB of WAL), where Buffer's
+ * readBigUInt64BE makes three. Several are read per transaction, and one per XLogData frame.
+ */
+export function readUInt64(buf: Buffer, at: number): bigint {
+  const high = readUInt32(buf, at);
+  const low = readUInt32(buf, at + 4);
+  return high < EXACT_HIGH ? BigInt(high * TWO_32 + low) : (BigInt(high) << 32n) | BigInt(low);
+}
+
+/** The unsigned big-endian 32-bit integer at `at` (the caller has checked the bounds). */
+function readUInt32(buf: Buffer, at: number): number {
+  return (
+    (buf[at] as number) * 0x100_0000 +
+    (((buf[at + 1] as number) << 16) | ((buf[at + 2] as number) << 8) | (buf[at + 3] as number))
+  );
 }

@@ -2,8 +2,10 @@
  * The pgoutput decoder: one message in, one typed message out.
  *
  * Design (after node-postgres's pg-protocol parser and zero-cache's fork of kibae's pgoutput parser):
- * one reusable bounds-checked BinaryReader, a switch on the tag byte, column decoders chosen once per
- * Relation message, and rows decoded straight from slices of the message buffer.
+ * one reusable bounds-checked BinaryReader, a switch on the tag byte, column decoders and a row maker chosen
+ * once per Relation message, and rows decoded straight from slices of the message buffer into one reused
+ * array of values, then made in one step (row-maker.ts). Nothing is allocated per message but the message,
+ * its row and the values themselves.
  *
  * The parser is stateful:
  * - the relation cache, OID → Relation; a Relation message for a known OID replaces the entry (ALTER TABLE
@@ -15,7 +17,8 @@
  * PgoutputParserOptions.
  */
 import { MalformedMessageError } from '../errors.ts';
-import { BinaryReader, describeTag } from './binary-reader.ts';
+import { BinaryReader, describeTag, TAG_NAMES } from './binary-reader.ts';
+import { type RowMaker, rowMaker } from './row-maker.ts';
 import {
   type BeginMessage,
   type CommitMessage,
@@ -38,7 +41,7 @@ import {
   type TypeMessage,
   type UpdateMessage,
 } from './types.ts';
-import { BUILTIN_TYPE_OIDS, decoderFor, UNCHANGED_TOAST, type ValueDecoder } from './values.ts';
+import { BUILTIN_TYPE_OIDS, decoderFor, type PgValue, UNCHANGED_TOAST, type ValueDecoder } from './values.ts';
 
 /** Message tag bytes. */
 const Tag = {
@@ -87,9 +90,14 @@ interface RelationEntry {
   names: string[];
   decoders: ValueDecoder[];
   keys: boolean[];
+  /** Makes a whole row from its values; undefined when rows are built a column at a time (see rowMaker). */
+  makeRow: RowMaker | undefined;
   /** A column is literally named `__proto__`: rows must be prototype-less objects. */
   nullProto: boolean;
 }
+
+/** In `#tuple`'s values, a column that is not part of a key-only tuple. */
+const NOT_IN_KEY = Symbol('not in key');
 
 /**
  * The pgoutput decoder: `parse` turns one message's bytes into a typed `PgoutputMessage`, for protocol
@@ -113,6 +121,11 @@ export class PgoutputParser {
   readonly #baseTypes = new Map<number, number>();
   readonly #streaming: PgoutputParserOptions['streaming'];
   #inStream = false;
+  /** The relation of the last change: consecutive changes are mostly to one table. */
+  #lastOid = -1;
+  #lastEntry: RelationEntry | undefined;
+  /** One tuple's values, decoded before its row is made; reused, so a row costs no array. */
+  readonly #values: (PgValue | typeof NOT_IN_KEY)[] = [];
 
   constructor(options: PgoutputParserOptions = {}) {
     this.#streaming = options.streaming;
@@ -136,6 +149,7 @@ export class PgoutputParser {
   adoptRelations(other: PgoutputParser): void {
     for (const [oid, entry] of other.#relations) this.#relations.set(oid, entry);
     for (const [oid, base] of other.#baseTypes) this.#baseTypes.set(oid, base);
+    this.#lastOid = -1;
   }
 
   /**
@@ -149,7 +163,7 @@ export class PgoutputParser {
     r.reset(buf, start, end);
     try {
       const tag = r.uint8();
-      r.tag = describeTag(tag);
+      r.tag = TAG_NAMES[tag] as string;
       let msg: PgoutputMessage;
       switch (tag) {
         case Tag.Begin:
@@ -272,7 +286,8 @@ export class PgoutputParser {
       replicaIdentity: String.fromCharCode(ident) as ReplicaIdentity,
       columns,
     };
-    this.#relations.set(oid, { relation, names, decoders, keys, nullProto });
+    this.#relations.set(oid, { relation, names, decoders, keys, makeRow: rowMaker(names), nullProto });
+    if (oid === this.#lastOid) this.#lastOid = -1;
     return { tag: 'relation', xid, relation };
   }
 
@@ -291,6 +306,7 @@ export class PgoutputParser {
   #entry(r: BinaryReader): RelationEntry {
     const at = r.pos;
     const oid = r.uint32();
+    if (oid === this.#lastOid) return this.#lastEntry as RelationEntry;
     const entry = this.#relations.get(oid);
     if (entry === undefined)
       throw r.error(
@@ -298,6 +314,8 @@ export class PgoutputParser {
           '(was the parser shared between sessions, or created after the session began?)',
         at,
       );
+    this.#lastOid = oid;
+    this.#lastEntry = entry;
     return entry;
   }
 
@@ -359,7 +377,7 @@ export class PgoutputParser {
           `(OID ${entry.relation.oid}) has ${names.length}`,
         countAt,
       );
-    const row: Row = entry.nullProto ? Object.create(null) : {};
+    const values = this.#values;
     const buf = r.buf;
     for (let i = 0; i < count; i++) {
       const kindAt = r.pos;
@@ -367,9 +385,12 @@ export class PgoutputParser {
       if (kind === Sub.Text) {
         const len = r.int32();
         const at = r.skip(len, 'text value');
-        if (keyOnly && !keys[i]) continue;
+        if (keyOnly && !keys[i]) {
+          values[i] = NOT_IN_KEY;
+          continue;
+        }
         try {
-          row[names[i] as string] = (decoders[i] as ValueDecoder)(buf, at, at + len);
+          values[i] = (decoders[i] as ValueDecoder)(buf, at, at + len);
         } catch (err) {
           throw new MalformedMessageError(
             r.tag,
@@ -378,13 +399,13 @@ export class PgoutputParser {
           );
         }
       } else if (kind === Sub.Null) {
-        if (!keyOnly || keys[i]) row[names[i] as string] = null;
+        values[i] = keyOnly && !keys[i] ? NOT_IN_KEY : null;
       } else if (kind === Sub.UnchangedToast) {
-        row[names[i] as string] = UNCHANGED_TOAST;
+        values[i] = UNCHANGED_TOAST;
       } else if (kind === Sub.Binary) {
         const len = r.int32();
         const at = r.skip(len, 'binary value');
-        if (!keyOnly || keys[i]) row[names[i] as string] = Buffer.from(buf.subarray(at, at + len));
+        values[i] = keyOnly && !keys[i] ? NOT_IN_KEY : Buffer.from(buf.subarray(at, at + len));
       } else {
         throw r.error(
           `unknown tuple column kind ${describeTag(kind)} for column ${JSON.stringify(names[i])} (expected t, n, u or b)`,
@@ -392,6 +413,13 @@ export class PgoutputParser {
         );
       }
     }
+    const row =
+      !keyOnly && entry.makeRow !== undefined
+        ? entry.makeRow(values as PgValue[])
+        : columnByColumn(entry, values);
+    // The next tuple overwrites them; until then they must not keep a value alive. (A loop: fill() is a
+    // call into the runtime that costs more than the stores.)
+    for (let i = 0; i < count; i++) values[i] = null;
     return row;
   }
 
@@ -468,4 +496,15 @@ export class PgoutputParser {
       abortTimeMicros: micros,
     };
   }
+}
+
+/** A row set a column at a time: key-only tuples (only the key's columns), and where rowMaker cannot help. */
+function columnByColumn(entry: RelationEntry, values: readonly (PgValue | typeof NOT_IN_KEY)[]): Row {
+  const row: Row = entry.nullProto ? Object.create(null) : {};
+  const names = entry.names;
+  for (let i = 0; i < names.length; i++) {
+    const value = values[i] as PgValue | typeof NOT_IN_KEY;
+    if (value !== NOT_IN_KEY) row[names[i] as string] = value;
+  }
+  return row;
 }
