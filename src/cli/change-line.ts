@@ -12,98 +12,80 @@
  * - message: `table`, `row` and `old` null; `content` as UTF-8 text, or `\x` hex when not valid UTF-8
  *   (see messageContent). A non-transactional message comes outside any transaction: its `commit_lsn`,
  *   `xid` and `commit_time` are null.
+ *
+ * A line is built as text from pieces that are the same for a whole transaction (its commit LSN, xid and
+ * time) or a whole relation (RelationFormat), so a row costs little beyond its values: how many rows `tail`
+ * prints a second depends on it.
  */
 
 import { formatLsn, type Lsn } from '../replication/lsn.ts';
-import type { JsonValue, PgoutputMessage, Relation, Row } from '../replication/pgoutput/index.ts';
-import { jsonSafeRow, messageContent } from './json-safe.ts';
+import type { PgoutputMessage, Relation } from '../replication/pgoutput/index.ts';
+import { messageContent } from './json-safe.ts';
+import { RelationFormat } from './relation-format.ts';
 
-export type ChangeOp = 'insert' | 'update' | 'delete' | 'truncate' | 'message';
-
-export interface ChangeLine {
-  lsn: string;
-  commit_lsn: string | null;
-  xid: number | null;
-  commit_time: string | null;
-  table: string | null;
-  op: ChangeOp;
-  row: Record<string, JsonValue> | null;
-  old: Record<string, JsonValue> | null;
-  prefix?: string;
-  content?: string;
-}
-
-interface OpenTransaction {
-  commitLsn: string;
-  xid: number;
-  commitTime: string;
-}
+/** What follows a line's `lsn` up to its `table` when it belongs to no transaction. */
+const NO_TRANSACTION = '","commit_lsn":null,"xid":null,"commit_time":null,"table":';
 
 /** Follows Begin/Commit so each change line carries its transaction; one instance per stream. */
 export class ChangeLines {
-  #txn: OpenTransaction | undefined;
+  /** What follows a line's `lsn` up to its `table`, for the open transaction. */
+  #transaction = NO_TRANSACTION;
+  /** Keyed by the parser's Relation object, which a new Relation message for the table replaces. */
+  readonly #relations = new WeakMap<Relation, RelationFormat>();
 
-  /** The lines for one decoded message (none for begin, commit, relation, type, origin). */
-  lines(message: PgoutputMessage, lsn: Lsn): ChangeLine[] {
+  /** The lines for one decoded message, each ending in a newline; '' for begin, commit, relation, type, origin. */
+  text(message: PgoutputMessage, lsn: Lsn): string {
     switch (message.tag) {
       case 'begin':
-        this.#txn = {
-          commitLsn: formatLsn(message.finalLsn),
-          xid: message.xid,
-          commitTime: message.commitTime.toISOString(),
-        };
-        return [];
+        this.#transaction =
+          `","commit_lsn":"${formatLsn(message.finalLsn)}","xid":${message.xid},` +
+          `"commit_time":"${message.commitTime.toISOString()}","table":`;
+        return '';
       case 'commit':
-        this.#txn = undefined;
-        return [];
-      case 'insert':
-        return [this.#line(lsn, message.relation, 'insert', message.new, null)];
-      case 'update':
-        return [this.#line(lsn, message.relation, 'update', message.new, message.old ?? message.key)];
-      case 'delete':
-        return [this.#line(lsn, message.relation, 'delete', null, message.old ?? message.key)];
-      case 'truncate':
-        return message.relations.map((r) => this.#line(lsn, r, 'truncate', null, null));
+        this.#transaction = NO_TRANSACTION;
+        return '';
+      case 'insert': {
+        const format = this.#format(message.relation);
+        return `${this.#head(lsn)}${format.insert}${format.rowJson(message.new)},"old":null}\n`;
+      }
+      case 'update': {
+        const format = this.#format(message.relation);
+        const old = format.rowJson(message.old ?? message.key);
+        return `${this.#head(lsn)}${format.update}${format.rowJson(message.new)},"old":${old}}\n`;
+      }
+      case 'delete': {
+        const format = this.#format(message.relation);
+        return `${this.#head(lsn)}${format.delete}${format.rowJson(message.old ?? message.key)}}\n`;
+      }
+      case 'truncate': {
+        const head = this.#head(lsn);
+        let text = '';
+        for (const relation of message.relations) text += `${head}${this.#format(relation).truncate}`;
+        return text;
+      }
       case 'message': {
-        const inTransaction = message.transactional ? this.#txn : undefined;
-        return [
-          {
-            ...this.#head(lsn, inTransaction),
-            table: null,
-            op: 'message',
-            row: null,
-            old: null,
-            prefix: message.prefix,
-            content: messageContent(message.content),
-          },
-        ];
+        const transaction = message.transactional ? this.#transaction : NO_TRANSACTION;
+        return (
+          `{"lsn":"${formatLsn(lsn)}${transaction}null,"op":"message","row":null,"old":null,` +
+          `"prefix":${JSON.stringify(message.prefix)},"content":${JSON.stringify(messageContent(message.content))}}\n`
+        );
       }
       default:
-        return [];
+        return '';
     }
   }
 
-  #line(lsn: Lsn, relation: Relation, op: ChangeOp, row: Row | null, old: Row | null): ChangeLine {
-    return {
-      ...this.#head(lsn, this.#txn),
-      table: `${relation.schema}.${relation.name}`,
-      op,
-      row: jsonSafeRow(row),
-      old: jsonSafeRow(old),
-    };
+  /** A line up to its `table`. */
+  #head(lsn: Lsn): string {
+    return `{"lsn":"${formatLsn(lsn)}${this.#transaction}`;
   }
 
-  #head(lsn: Lsn, txn: OpenTransaction | undefined) {
-    return {
-      lsn: formatLsn(lsn),
-      commit_lsn: txn?.commitLsn ?? null,
-      xid: txn?.xid ?? null,
-      commit_time: txn?.commitTime ?? null,
-    };
+  #format(relation: Relation): RelationFormat {
+    let format = this.#relations.get(relation);
+    if (format === undefined) {
+      format = new RelationFormat(relation);
+      this.#relations.set(relation, format);
+    }
+    return format;
   }
-}
-
-/** One line of output: the JSON object and its newline. */
-export function serializeChangeLine(line: ChangeLine): string {
-  return `${JSON.stringify(line)}\n`;
 }

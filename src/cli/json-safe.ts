@@ -1,6 +1,6 @@
 /**
- * Decoded column values (see pgoutput/values.ts) as values JSON can carry without losing anything, for
- * `slotstream tail`, `slots peek` and anything else that prints changes:
+ * Decoded column values (see pgoutput/values.ts) as JSON text that loses nothing, for `slotstream tail`,
+ * `slots peek` and anything else that prints changes:
  *
  * | decoded value            | JSON                                                             |
  * |--------------------------|------------------------------------------------------------------|
@@ -12,39 +12,59 @@
  * | UNCHANGED_TOAST          | `{"$unchanged_toast":true}`                                      |
  * | arrays                   | arrays, element by element                                       |
  * | json/jsonb values        | as they are: they came from JSON.parse                           |
+ *
+ * JSON text rather than JSON-ready values: a change line is built as one string, which spares an object per
+ * row that would only be stringified again.
  */
-import type { JsonValue, PgValue, Row } from '../replication/pgoutput/index.ts';
+import type { PgValue } from '../replication/pgoutput/index.ts';
 import { UnchangedToast } from '../replication/pgoutput/index.ts';
 
-export const UNCHANGED_TOAST_JSON: { $unchanged_toast: true } = Object.freeze({ $unchanged_toast: true });
+const UNCHANGED_TOAST_JSON = '{"$unchanged_toast":true}';
 
-export function jsonSafe(value: PgValue): JsonValue {
-  if (value === null) return null;
+/** One decoded value as JSON text. */
+export function valueJson(value: PgValue): string {
+  if (value === null) return 'null';
   switch (typeof value) {
     case 'string':
-    case 'boolean':
-      return value;
+      return JSON.stringify(value);
     case 'bigint':
-      return value.toString();
+      return `"${value}"`;
     case 'number':
-      return Number.isFinite(value) ? value : String(value);
+      return Number.isFinite(value) ? `${value}` : `"${value}"`;
+    case 'boolean':
+      return value ? 'true' : 'false';
     default:
       break;
   }
-  if (Buffer.isBuffer(value)) return byteaHex(value);
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
+  if (value instanceof Date) return dateJson(value);
+  if (Buffer.isBuffer(value)) return JSON.stringify(byteaHex(value));
   if (value instanceof UnchangedToast) return UNCHANGED_TOAST_JSON;
-  if (Array.isArray(value)) return value.map((v) => jsonSafe(v as PgValue));
-  // A json/jsonb object: parsed from JSON, so already JSON-safe.
-  return value as JsonValue;
+  if (Array.isArray(value)) return `[${value.map((v) => valueJson(v as PgValue)).join(',')}]`;
+  // A json/jsonb object: parsed from JSON, so JSON.stringify gives it back as it was.
+  return JSON.stringify(value);
 }
 
-/** A row with every value made JSON-safe; null stays null (no old row). */
-export function jsonSafeRow(row: Row | null): Record<string, JsonValue> | null {
-  if (row === null) return null;
-  const out: Record<string, JsonValue> = {};
-  for (const [name, value] of Object.entries(row)) out[name] = jsonSafe(value);
-  return out;
+/** The minute the last date printed fell in: its first millisecond, and how toISOString begins it. */
+let minuteStart = Number.NaN;
+let minuteText = ''; // `2026-11-30T10:00:`
+
+/**
+ * A date as JSON: toISOString's text, or null for an invalid date. toISOString is slow (a good part of what
+ * a whole line costs), and the dates of consecutive changes mostly share their minute: for those, only the
+ * seconds and milliseconds are made anew.
+ */
+function dateJson(date: Date): string {
+  const ms = date.getTime();
+  if (Number.isNaN(ms)) return 'null';
+  const inMinute = ms - Math.floor(ms / 60_000) * 60_000;
+  if (ms - inMinute !== minuteStart) {
+    minuteStart = ms - inMinute;
+    // Years beyond 9999 (or before 0) make the beginning longer; the seconds' part is the same.
+    minuteText = date.toISOString().slice(0, -'00.000Z'.length);
+  }
+  const seconds = Math.floor(inMinute / 1000);
+  const millis = inMinute % 1000;
+  return `"${minuteText}${seconds < 10 ? '0' : ''}${seconds}.${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z"`;
 }
 
 /** bytes in PostgreSQL's hex form, `\x0a1b`. */

@@ -9,7 +9,7 @@ import { parseLsn } from '../replication/lsn.ts';
 import { quoteIdent } from '../replication/names.ts';
 import { PgoutputParser } from '../replication/pgoutput/index.ts';
 import { getSlot } from '../replication/slots.ts';
-import { type ChangeLine, ChangeLines } from './change-line.ts';
+import { ChangeLines } from './change-line.ts';
 import { SlotActiveError, SlotNotFoundError, SlotPluginError } from './slot-errors.ts';
 
 export interface PeekOptions {
@@ -30,12 +30,13 @@ const PEEK_SQL = `SELECT lsn::text AS lsn, data
   FROM pg_logical_slot_peek_binary_changes($1, NULL, $2,
          'proto_version', '1', 'publication_names', $3, 'messages', 'true')`;
 
-export async function peekChanges(client: pg.Client, options: PeekOptions): Promise<ChangeLine[]> {
+/** The pending changes as `tail` prints them: the text of each decoded message in turn. */
+export async function peekChanges(client: pg.Client, options: PeekOptions): Promise<Iterable<string>> {
   const slot = await getSlot(client, options.slot);
   if (!slot) throw new SlotNotFoundError(options.slot);
   if (slot.plugin !== 'pgoutput') throw new SlotPluginError(options.slot, slot.plugin);
   if (slot.active) throw new SlotActiveError(options.slot, slot.activePid, 'peek');
-  let rows: { lsn: string; data: Buffer }[];
+  let rows: PeekRow[];
   try {
     // publication_names is a list of identifiers, so the name goes in quoted.
     rows = (await client.query(PEEK_SQL, [options.slot, options.limit, quoteIdent(options.publication)]))
@@ -43,9 +44,17 @@ export async function peekChanges(client: pg.Client, options: PeekOptions): Prom
   } catch (err) {
     throw new ServerError(`peeking at replication slot "${options.slot}"`, err as Error);
   }
+  return decode(rows);
+}
+
+interface PeekRow {
+  lsn: string;
+  data: Buffer;
+}
+
+/** Decoded as they are written, so the text of all of them is never in memory at once. */
+function* decode(rows: PeekRow[]): Generator<string> {
   const parser = new PgoutputParser();
   const changes = new ChangeLines();
-  const lines: ChangeLine[] = [];
-  for (const row of rows) lines.push(...changes.lines(parser.parse(row.data), parseLsn(row.lsn)));
-  return lines;
+  for (const row of rows) yield changes.text(parser.parse(row.data), parseLsn(row.lsn));
 }

@@ -3,7 +3,6 @@ import { connectReplication, connectSql } from '../replication/connect.ts';
 import { formatLsn } from '../replication/lsn.ts';
 import { validatePublicationName, validateSlotName } from '../replication/names.ts';
 import { createSlot, dropSlot, getSlot, listSlots } from '../replication/slots.ts';
-import { serializeChangeLine } from './change-line.ts';
 import { type Command, UsageError } from './command.ts';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, resolveConnection } from './connection.ts';
 import { LineWriter } from './line-writer.ts';
@@ -140,10 +139,13 @@ async function drop(url: string, name: string): Promise<void> {
 
 async function peek(url: string, name: string, publication: string, limit: number): Promise<void> {
   const client = await connectSql({ connectionString: url });
-  const lines = await peekChanges(client, { slot: name, publication, limit }).finally(() => client.end());
+  const changes = await peekChanges(client, { slot: name, publication, limit }).finally(() => client.end());
   const out = new LineWriter(process.stdout);
   try {
-    for (const line of lines) await out.write(serializeChangeLine(line));
+    for (const text of changes) {
+      const full = out.write(text);
+      if (full) await full;
+    }
     await out.flushed();
   } finally {
     out.release();

@@ -7,7 +7,7 @@
  */
 import { formatLsn } from '../replication/lsn.ts';
 import { type SubscriptionStatus, subscribe } from '../replication/subscribe.ts';
-import { ChangeLines, serializeChangeLine } from './change-line.ts';
+import { ChangeLines } from './change-line.ts';
 import { LineWriter, OutputClosedError } from './line-writer.ts';
 
 export interface TailOptions {
@@ -43,6 +43,7 @@ export async function runTail(options: TailOptions): Promise<number> {
   try {
     for await (const event of sub) {
       if (event.tag === 'reset') {
+        await out.flushed(); // the lines before it first, for a reader of both streams
         options.err(
           JSON.stringify({
             op: 'reset',
@@ -54,18 +55,19 @@ export async function runTail(options: TailOptions): Promise<number> {
         continue;
       }
       if (event.tag === 'incomplete') {
-        // Its lines so far are out already; the whole transaction follows again (at-least-once).
+        // Its lines so far go out first; the whole transaction follows again (at-least-once).
+        await out.flushed();
         options.err(
           JSON.stringify({ op: 'incomplete', xid: event.xid, commit_lsn: formatLsn(event.finalLsn) }),
         );
         continue;
       }
-      for (const line of changes.lines(event, sub.eventLsn)) await out.write(serializeChangeLine(line));
-      if (event.tag === 'commit') {
-        await out.flushed();
-        sub.ack(event);
-      }
+      const full = out.write(changes.text(event, sub.eventLsn));
+      if (full) await full;
+      // Not awaited: the next transactions are printed while this one's last chunk is being written.
+      if (event.tag === 'commit') out.whenWritten(() => sub.ack(event));
     }
+    await out.flushed();
   } catch (err) {
     if (!(err instanceof OutputClosedError)) throw err;
     options.err(`tail: ${err.message}; stopping (the unwritten transaction stays in the slot)`);

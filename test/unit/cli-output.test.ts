@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import { LineWriter, OutputClosedError } from '../../src/cli/line-writer.ts';
+import { CHUNK_CHARS, LineWriter, OutputClosedError } from '../../src/cli/line-writer.ts';
 import { formatSlotTable, slotRow } from '../../src/cli/slots-list.ts';
 import { parseLsn } from '../../src/replication/lsn.ts';
 import type { SlotInfo } from '../../src/replication/slots.ts';
@@ -72,26 +72,54 @@ function slowSink() {
   return { stream, chunks, release: () => pending.shift()?.() };
 }
 
-test('LineWriter waits for drain when the buffer is full, and flushed() waits for the last write', async () => {
+const turn = () => new Promise((r) => setImmediate(r));
+
+test('LineWriter gathers lines into chunks, one write each, and holds the writer back while the stream is full', async () => {
   const sink = slowSink();
   const out = new LineWriter(sink.stream);
-  await out.write('abc\n'); // below the high-water mark: resolves at once
-  let wrote = false;
-  const second = out.write('0123456789\n').then(() => {
-    wrote = true;
+  const line = `${'x'.repeat(99)}\n`;
+  let lines = 0;
+  let full: Promise<void> | undefined;
+  while (full === undefined) {
+    full = out.write(line);
+    lines++;
+  }
+  assert.equal(lines, Math.ceil(CHUNK_CHARS / line.length), 'nothing goes out before a chunk is full');
+  assert.deepEqual(sink.chunks, [line.repeat(lines)]);
+  let drained = false;
+  void full.then(() => {
+    drained = true;
   });
-  await new Promise((r) => setImmediate(r));
-  assert.equal(wrote, false, 'a full buffer must hold the writer back');
-  let flushed = false;
-  const whenFlushed = out.flushed().then(() => {
-    flushed = true;
-  });
+  await turn();
+  assert.equal(drained, false, 'a full stream must hold the writer back');
   sink.release();
+  await full;
+  assert.equal(out.write('last\n'), undefined);
+  out.release();
+});
+
+test('LineWriter: what is gathered goes out once the event loop is idle; whenWritten follows the writes', async () => {
+  const sink = slowSink();
+  const out = new LineWriter(sink.stream);
+  const told: string[] = [];
+  out.whenWritten(() => told.push('before anything')); // nothing written: at once (next microtask)
+  await Promise.resolve();
+  out.write('a\n');
+  out.whenWritten(() => told.push('a'));
+  assert.deepEqual(sink.chunks, [], 'gathered, not written yet');
+  await turn();
+  assert.deepEqual(sink.chunks, ['a\n']);
+  assert.deepEqual(told, ['before anything'], 'not before the stream has written it');
   sink.release();
-  await second;
-  await whenFlushed;
-  assert.ok(flushed);
-  assert.deepEqual(sink.chunks, ['abc\n', '0123456789\n']);
+  await turn();
+  assert.deepEqual(told, ['before anything', 'a']);
+  out.write('b\n');
+  out.whenWritten(() => told.push('b'));
+  const flushed = out.flushed();
+  assert.deepEqual(sink.chunks, ['a\n', 'b\n'], 'flushed() hands over what is gathered at once');
+  sink.release();
+  await flushed;
+  assert.deepEqual(told, ['before anything', 'a', 'b']);
   out.release();
 });
 
@@ -102,10 +130,16 @@ test('LineWriter: a failed stream rejects flushed() and later writes with Output
     },
   });
   const out = new LineWriter(stream);
-  // The write itself may resolve (accepted) or reject (the stream failed while it waited to drain).
-  const first = await out.write('x\n').catch((err: unknown) => err);
-  assert.ok(first === undefined || first instanceof OutputClosedError);
+  let told = false;
+  out.write('x\n');
+  out.whenWritten(() => {
+    told = true;
+  });
   await assert.rejects(out.flushed(), OutputClosedError);
-  await new Promise((r) => setImmediate(r));
-  await assert.rejects(out.write('y\n'), OutputClosedError);
+  await turn();
+  await assert.rejects(
+    out.write('y\n') ?? assert.fail('a write after a failure must reject'),
+    OutputClosedError,
+  );
+  assert.equal(told, false, 'nothing failed to write counts as written');
 });
