@@ -5,10 +5,10 @@
  */
 import knexFactory, { type Knex } from 'knex';
 import type { Logger } from 'pino';
-import { missingPrivileges, SlotstreamError, StreamWriter, sqlState } from 'slotstream';
+import { SlotstreamError, StreamWriter, sqlState } from 'slotstream';
 import { knexConfig } from 'slotstream/migrations';
 import { createLogger, createMetricsRegistry, DEFAULT_HOST, startHttpServer } from '../http/index.ts';
-import { CHAT_STREAMS, typingStream } from '../streams.ts';
+import { typingStream } from '../streams.ts';
 import { WriterMetrics } from './metrics.ts';
 import { writerRouter } from './routes.ts';
 import { TypingTimers } from './typing.ts';
@@ -49,7 +49,8 @@ export async function startWriterApp(options: WriterAppOptions): Promise<WriterA
   let typing: TypingTimers | undefined;
   try {
     const writer = new StreamWriter(knex);
-    await checkSchema(knex);
+    const writes = new ChatWrites(writer);
+    await checkSchema(knex, writes);
     const registry = createMetricsRegistry({ process: 'writer' });
     const metrics = new WriterMetrics(registry);
     typing = new TypingTimers({
@@ -61,7 +62,7 @@ export async function startWriterApp(options: WriterAppOptions): Promise<WriterA
           'could not stop an expired typing notification',
         ),
     });
-    const router = writerRouter({ writes: new ChatWrites(writer), typing, metrics, registry });
+    const router = writerRouter({ writes, typing, metrics, registry });
     server = await startHttpServer({
       router,
       logger,
@@ -100,7 +101,7 @@ export async function startWriterApp(options: WriterAppOptions): Promise<WriterA
  * The tables the writer needs exist (else the migrations have not run here), and its role may write them:
  * a writer that cannot would say ok and fail every request.
  */
-async function checkSchema(knex: Knex): Promise<void> {
+async function checkSchema(knex: Knex, writes: ChatWrites): Promise<void> {
   try {
     await knex.raw('SELECT position FROM stream_head');
     await knex.raw('SELECT 1 FROM events, receipts, account_data, device_inbox LIMIT 0');
@@ -112,7 +113,7 @@ async function checkSchema(knex: Knex): Promise<void> {
       );
     if (sqlState(err) !== '42501') throw err;
   }
-  const missing = await missingPrivileges((sql) => knex.raw(sql), 'writer', CHAT_STREAMS);
+  const missing = await writes.missingPrivileges();
   if (missing.length > 0)
     throw new SlotstreamError(
       `the writer's database role cannot write the streams: ${missing.map((m) => m.detail).join('; ')}. ` +

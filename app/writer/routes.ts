@@ -83,7 +83,11 @@ export function writerRouter({ writes, typing, metrics, registry }: WriterRouteD
     if (missing.length === 0) return { body: { status: 'ok', position } };
     return {
       status: 503,
-      body: { status: 'failing', reason: `the writer's role lacks: ${missing.join('; ')}`, position },
+      body: {
+        status: 'failing',
+        reason: `the writer's role lacks: ${missing.map((m) => `${m.detail} (${m.grant})`).join('; ')}`,
+        position,
+      },
     };
   });
   router.route('GET', '/metrics', metricsHandler(registry));

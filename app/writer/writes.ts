@@ -4,7 +4,7 @@
  * transaction so a refused receipt rolls back with nothing written and no position allocated.
  */
 
-import { missingPrivileges, type StreamWriter, sqlState } from 'slotstream';
+import { type MissingPrivilege, missingPrivileges, type StreamWriter, sqlState } from 'slotstream';
 import { HttpError } from '../http/index.ts';
 import {
   accountDataStream,
@@ -198,9 +198,8 @@ export class ChatWrites {
     return this.writer.head();
   }
 
-  /** What the writer's role lacks to write the streams, if anything. */
-  async missingPrivileges(): Promise<string[]> {
-    const missing = await missingPrivileges((sql) => this.writer.knex.raw(sql), 'writer', CHAT_STREAMS);
-    return missing.map((m) => `${m.detail} (${m.grant})`);
+  /** What the writer's role lacks to write the streams, if anything, each with its GRANT. */
+  missingPrivileges(): Promise<MissingPrivilege[]> {
+    return missingPrivileges((sql) => this.writer.knex.raw(sql), 'writer', CHAT_STREAMS);
   }
 }
