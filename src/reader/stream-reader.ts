@@ -335,6 +335,10 @@ export class StreamReader implements AsyncDisposable {
       await this.#visibility.close();
       await this.#standbySnapshots?.close();
       throw error;
+    } finally {
+      // The subscription removes its spool files and directory when its iteration ends; after a handler's
+      // error nothing would pull it again, so end it here.
+      await events.return?.().catch(() => {});
     }
   }
 

@@ -24,9 +24,9 @@ export class SlotstreamError extends Error {
 }
 
 /**
- * A pgoutput message that cannot be decoded: truncated, an unknown tag, or a value of the wrong form.
- * Thrown by `PgoutputParser.parse`; a subscription's iteration passes it on rather than retry the same
- * bytes.
+ * A replication message that cannot be decoded: a pgoutput message truncated, with an unknown tag or a value
+ * of the wrong form (from `PgoutputParser.parse`), or a CopyData frame of the replication protocol that is
+ * short or of an unknown kind. A subscription's iteration passes it on rather than retry the same bytes.
  *
  * @example
  * ```ts
@@ -41,7 +41,7 @@ export class MalformedMessageError extends SlotstreamError {
     detail: string,
   ) {
     super(
-      `malformed pgoutput message '${tag}' at offset ${offset}: ${detail}. ` +
+      `malformed replication message '${tag}' at offset ${offset}: ${detail}. ` +
         'The server sent bytes this decoder does not understand; report it with the server version.',
     );
   }

@@ -2,7 +2,13 @@ import type pg from 'pg';
 import { Backoff, sleep } from './backoff.ts';
 import { activePidFrom, classifyFailure } from './classify.ts';
 import { type ConnectionOptions, connectReplication, connectSql } from './connect.ts';
-import { ServerError, SlotElsewhereError, SlotInUseError, SlotstreamError } from './errors.ts';
+import {
+  MalformedMessageError,
+  ServerError,
+  SlotElsewhereError,
+  SlotInUseError,
+  SlotstreamError,
+} from './errors.ts';
 import { type ControlStep, DRAIN, EventIterator } from './event-iterator.ts';
 import type { ReplicationEvent, ResetEvent, SubscriptionStatus } from './events.ts';
 import { alterSlotFailover, slotFailover } from './failover.ts';
@@ -401,6 +407,9 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
         const lsn = xlogDataStart(frame);
         this.#positions.observe(lsn);
         event = transactions.receive(lsn, frame, XLOG_DATA_HEADER_LENGTH);
+      } else {
+        const kind = frame.length === 0 ? '(empty)' : String.fromCharCode(frame[0] as number);
+        throw new MalformedMessageError(kind, 0, 'a CopyData frame that is neither XLogData nor a keepalive');
       }
     }
     if (event?.tag === 'commit') this.#backoff.reset(); // a whole transaction came through: the connection works

@@ -2,6 +2,7 @@
  * The replication sub-protocol inside CopyData (PostgreSQL "Streaming Replication Protocol"):
  * the server's XLogData ('w') and Primary keepalive ('k') frames, and our Standby status update ('r').
  */
+import { MalformedMessageError } from './errors.ts';
 import type { Lsn } from './lsn.ts';
 import { readUInt64 } from './pgoutput/binary-reader.ts';
 import { PG_EPOCH_OFFSET_MICROS } from './pgoutput/types.ts';
@@ -24,15 +25,28 @@ export interface Keepalive {
   replyRequested: boolean;
 }
 
+/**
+ * Short frames are MalformedMessageError, not RangeError: bytes the server sent wrong would come back the
+ * same after a reconnect, so they must stop the subscription rather than pass for a dropped connection.
+ */
 export function readKeepalive(frame: Buffer): Keepalive {
   if (frame.length < KEEPALIVE_LENGTH)
-    throw new RangeError(`keepalive frame of ${frame.length} bytes, expected ${KEEPALIVE_LENGTH}`);
+    throw new MalformedMessageError(
+      'k',
+      0,
+      `keepalive frame of ${frame.length} bytes, expected ${KEEPALIVE_LENGTH}`,
+    );
   return { walEnd: readUInt64(frame, 1), replyRequested: frame[17] === 1 };
 }
 
 /** The WAL start of an XLogData frame: the LSN of the record its message was decoded from. */
 export function xlogDataStart(frame: Buffer): Lsn {
-  if (frame.length < XLOG_DATA_HEADER_LENGTH) throw new RangeError(`XLogData frame of ${frame.length} bytes`);
+  if (frame.length < XLOG_DATA_HEADER_LENGTH)
+    throw new MalformedMessageError(
+      'w',
+      0,
+      `XLogData frame of ${frame.length} bytes, shorter than its header`,
+    );
   return readUInt64(frame, 1);
 }
 

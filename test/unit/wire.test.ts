@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Backoff } from '../../src/replication/backoff.ts';
-import { InvalidNameError } from '../../src/replication/errors.ts';
+import { InvalidNameError, MalformedMessageError } from '../../src/replication/errors.ts';
 import { formatLsn, parseLsn } from '../../src/replication/lsn.ts';
 import { quoteIdent, validatePublicationName, validateSlotName } from '../../src/replication/names.ts';
 import { BinaryReader } from '../../src/replication/pgoutput/binary-reader.ts';
@@ -46,7 +46,8 @@ test('keepalive frames', () => {
   frame.writeBigUInt64BE(0xdeadbeefn, 1);
   frame[17] = 1;
   assert.deepEqual(readKeepalive(frame), { walEnd: 0xdeadbeefn, replyRequested: true });
-  assert.throws(() => readKeepalive(frame.subarray(0, 17)), RangeError);
+  assert.throws(() => readKeepalive(frame.subarray(0, 17)), MalformedMessageError);
+  assert.throws(() => xlogDataStart(frame.subarray(0, 24)), /'w' at offset 0: XLogData frame of 24 bytes/);
 });
 
 test('64-bit reads are exact over the whole range, on both sides of 2^53', () => {
