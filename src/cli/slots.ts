@@ -1,12 +1,13 @@
 import { parseArgs } from 'node:util';
+import type pg from 'pg';
 import { connectReplication, connectSql } from '../replication/connect.ts';
 import { formatLsn } from '../replication/lsn.ts';
 import { validatePublicationName, validateSlotName } from '../replication/names.ts';
-import { createSlot, dropSlot, getSlot, listSlots } from '../replication/slots.ts';
+import { createSlot, dropSlot, getSlot, listSlots, type SlotInfo } from '../replication/slots.ts';
 import { type Command, UsageError } from './command.ts';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, resolveConnection } from './connection.ts';
 import { LineWriter } from './line-writer.ts';
-import { SlotActiveError, SlotNotFoundError } from './slot-errors.ts';
+import { SlotActiveError, SlotNotFoundError, SlotPluginError } from './slot-errors.ts';
 import { peekChanges } from './slot-peek.ts';
 import { formatSlotTable, slotRow } from './slots-list.ts';
 
@@ -14,11 +15,12 @@ const DEFAULT_PEEK_LIMIT = 1000;
 
 export const slots: Command = {
   name: 'slots',
-  summary: 'list, create, drop or peek at replication slots',
+  summary: 'list, create, drop, reset or peek at replication slots',
   usage: [
     'usage: slotstream slots [list] [--json]',
     '       slotstream slots create NAME [--no-failover]',
     '       slotstream slots drop NAME',
+    '       slotstream slots reset NAME',
     `       slotstream slots peek NAME [--limit N] [--publication NAME]`,
     '',
     '  list                every slot on the server: name, plugin, database, active pid, confirmed_flush_lsn,',
@@ -28,6 +30,9 @@ export const slots: Command = {
     '                      (a primary) it is a failover slot, which a promoted standby keeps',
     '  --no-failover       create: an ordinary slot even where a failover slot could be made',
     '  drop NAME           drops the slot (refused while a process uses it: stop that one first)',
+    '  reset NAME          drops the slot and creates it again at the current position (a failover slot if it',
+    '                      was one), skipping every change it still held: the way past a change its reader',
+    '                      cannot decode (SchemaChangeError). The reader starts afresh there; refused while in use',
     '  peek NAME           the pending changes, decoded like `slotstream tail` prints them, without consuming',
     '                      them; needs the slot idle',
     '  --json              list: a JSON array instead of the table',
@@ -54,12 +59,12 @@ export const slots: Command = {
     if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
     if (action === 'list') {
       if (name !== undefined) throw new UsageError(`unexpected argument '${name}'`);
-    } else if (action === 'create' || action === 'drop' || action === 'peek') {
+    } else if (action === 'create' || action === 'drop' || action === 'reset' || action === 'peek') {
       if (name === undefined) throw new UsageError(`slots ${action} needs a slot NAME`);
       // Before any connection: a bad name must not touch the server.
       validateSlotName(name);
     } else {
-      throw new UsageError(`unknown action '${action}': list, create, drop or peek`);
+      throw new UsageError(`unknown action '${action}': list, create, drop, reset or peek`);
     }
     if (values.limit !== undefined && action !== 'peek') throw new UsageError('--limit goes with peek');
     if (values['no-failover'] && action !== 'create') throw new UsageError('--no-failover goes with create');
@@ -75,6 +80,7 @@ export const slots: Command = {
       if (action === 'list') await list(url, values.json);
       else if (action === 'create') await create(url, name as string, !values['no-failover']);
       else if (action === 'drop') await drop(url, name as string);
+      else if (action === 'reset') await reset(url, name as string);
       else await peek(url, name as string, publication, limit);
     } finally {
       await connection.close();
@@ -118,23 +124,52 @@ async function create(url: string, name: string, failover: boolean): Promise<voi
 async function drop(url: string, name: string): Promise<void> {
   const client = await connectSql({ connectionString: url });
   try {
-    const slot = await getSlot(client, name);
-    if (!slot) throw new SlotNotFoundError(name);
-    if (slot.active) throw new SlotActiveError(name, slot.activePid, 'drop');
-    try {
-      await dropSlot(client, name);
-    } catch (err) {
-      // Taken between the check and the drop.
-      if ((err as { code?: string }).code === '55006') {
-        const now = await getSlot(client, name);
-        throw new SlotActiveError(name, now?.activePid ?? null, 'drop');
-      }
-      throw err;
-    }
+    await dropIdle(client, name, 'drop');
     console.log(`dropped slot ${name}`);
   } finally {
     await client.end();
   }
+}
+
+/**
+ * Drops `name` and creates it again at the server's current position, as the failover slot or the ordinary
+ * one it was. A reader that starts on it begins afresh there: it reads its starting position from the
+ * database, and its clients' older tokens are answered from the database, not from the skipped changes.
+ */
+async function reset(url: string, name: string): Promise<void> {
+  const client = await connectSql({ connectionString: url });
+  let failover: boolean;
+  let skipped: bigint | null;
+  try {
+    const slot = await dropIdle(client, name, 'reset');
+    failover = slot.failover === true;
+    skipped = slot.lagBytes;
+  } finally {
+    await client.end();
+  }
+  console.log(
+    `dropped slot ${name}, skipping ${skipped === null ? 'what it held' : `${skipped} bytes of WAL it held`}`,
+  );
+  await create(url, name, failover);
+}
+
+/** Drops a pgoutput slot no process uses, and returns what it was; `doing` names the action for errors. */
+async function dropIdle(client: pg.Client, name: string, doing: string): Promise<SlotInfo> {
+  const slot = await getSlot(client, name);
+  if (!slot) throw new SlotNotFoundError(name);
+  if (slot.plugin !== 'pgoutput' && doing === 'reset') throw new SlotPluginError(name, slot.plugin);
+  if (slot.active) throw new SlotActiveError(name, slot.activePid, doing);
+  try {
+    await dropSlot(client, name);
+  } catch (err) {
+    // Taken between the check and the drop.
+    if ((err as { code?: string }).code === '55006') {
+      const now = await getSlot(client, name);
+      throw new SlotActiveError(name, now?.activePid ?? null, doing);
+    }
+    throw err;
+  }
+  return slot;
 }
 
 async function peek(url: string, name: string, publication: string, limit: number): Promise<void> {

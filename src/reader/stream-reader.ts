@@ -4,12 +4,13 @@ import { Backoff, sleep } from '../replication/backoff.ts';
 import { connectSql } from '../replication/connect.ts';
 import { SlotstreamError } from '../replication/errors.ts';
 import type { ReplicationEvent, ResetEvent, SubscriptionStatus } from '../replication/events.ts';
-import { type Lsn, ZERO_LSN } from '../replication/lsn.ts';
+import { formatLsn, type Lsn, ZERO_LSN } from '../replication/lsn.ts';
 import { DEFAULT_PUBLICATION } from '../replication/names.ts';
 import type { CommitMessage, LogicalMessage } from '../replication/pgoutput/types.ts';
 import { type SubscribeOptions, type Subscription, subscribe } from '../replication/subscribe.ts';
 import { checkStreamTables } from '../streams/catalog-check.ts';
 import type { MessageStream, RowUpdate, StreamUpdate, TableUpdate } from '../streams/define.ts';
+import { SchemaChangeError, StreamSchemaError } from '../streams/errors.ts';
 import { missingPrivileges, PrivilegeError } from '../streams/privileges.ts';
 import {
   type CacheInvalidation,
@@ -149,6 +150,10 @@ export class StreamReader implements AsyncDisposable {
   readonly #stop = new AbortController();
   readonly #stopSignal: AbortSignal;
   readonly #visibility: VisibilityBarrier;
+  /** The commit LSN of the transaction being decoded (from its Begin), to say where a failure is. */
+  #commitLsn: Lsn = ZERO_LSN;
+  /** Hears of stream columns whose type changed to one still convertible (once per Relation message). */
+  readonly #conversionWarn = (warning: Error) => this.#warn(warning);
   readonly #standbySnapshots: StandbySnapshots | undefined;
 
   private constructor(
@@ -189,7 +194,8 @@ export class StreamReader implements AsyncDisposable {
     const client = await connectSql({ connectionString: options.connectionString });
     let standbySnapshots: StandbySnapshots | undefined;
     try {
-      await checkStreamTables(client, publication, options.streams.tables);
+      const conversions = await checkStreamTables(client, publication, options.streams.tables);
+      for (const warning of conversions) warn(options, warning);
       // Before the slot exists: a reader that cannot read stream_head would die just after creating it.
       const missing = await missingPrivileges((sql) => client.query(sql), 'reader', options.streams.streams);
       if (missing.length > 0) throw new PrivilegeError('reader', missing);
@@ -334,6 +340,10 @@ export class StreamReader implements AsyncDisposable {
       await this.#sub.close();
       await this.#visibility.close();
       await this.#standbySnapshots?.close();
+      if (error instanceof StreamSchemaError) {
+        // The commit LSN, not the change's: pgoutput sends a Relation message without a WAL position.
+        throw new SchemaChangeError(this.slot, formatLsn(this.#commitLsn), this.#effects.xid, error);
+      }
       throw error;
     } finally {
       // The subscription removes its spool files and directory when its iteration ends; after a handler's
@@ -348,23 +358,24 @@ export class StreamReader implements AsyncDisposable {
       case 'begin':
         effects.clear();
         effects.xid = event.xid;
+        this.#commitLsn = event.finalLsn;
         return;
       case 'incomplete':
         effects.clear();
         return;
       case 'relation':
-        this.#streams.streamOf(event.relation); // checks it now: a changed table fails here, named
+        this.#streams.streamOf(event.relation, this.#conversionWarn); // a changed table fails here, named
         return;
       case 'insert':
       case 'update':
       case 'delete': {
-        const update = this.#streams.toUpdate(event);
+        const update = this.#streams.toUpdate(event, this.#conversionWarn);
         if (update !== undefined) await this.#tableUpdate(update);
         return;
       }
       case 'truncate':
         for (const relation of event.relations) {
-          const stream = this.#streams.streamOf(relation);
+          const stream = this.#streams.streamOf(relation, this.#conversionWarn);
           if (stream === undefined) continue;
           await this.#tableUpdate({
             stream: stream.name,

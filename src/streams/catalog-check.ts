@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { PublicationError } from '../replication/errors.ts';
 import type { Relation, ReplicaIdentity } from '../replication/pgoutput/types.ts';
 import type { TableStream } from './define.ts';
-import { StreamSchemaError } from './errors.ts';
+import { type ColumnConversionWarning, StreamSchemaError } from './errors.ts';
 import { checkRelation } from './schema-check.ts';
 
 interface ColumnRow {
@@ -16,13 +16,15 @@ interface ColumnRow {
 /**
  * The start-up form of the Relation check: reads each stream table as the catalog describes it (published
  * columns, types, replica identity) and checks it like a Relation message, so a schema mismatch stops a
- * reader before it decodes anything rather than at the first change to that table.
+ * reader before it decodes anything rather than at the first change to that table. Returns the warnings
+ * of columns whose type changed to one the declaration can still hold (their values will be converted).
  */
 export async function checkStreamTables(
   client: pg.Client,
   publication: string,
   streams: readonly TableStream[],
-) {
+): Promise<ColumnConversionWarning[]> {
+  const warnings: ColumnConversionWarning[] = [];
   for (const stream of streams) {
     const { rows } = await client.query<ColumnRow>(
       `SELECT c.relreplident AS replident, a.attname AS name, a.atttypid::int8::float8 AS type_oid,
@@ -49,8 +51,9 @@ export async function checkStreamTables(
         .filter((row) => row.published)
         .map((row) => ({ name: row.name, typeOid: Number(row.type_oid), typeMod: -1, isKey: row.is_key })),
     };
-    checkRelation(stream, relation);
+    for (const conversion of checkRelation(stream, relation)) warnings.push(conversion.warning);
   }
+  return warnings;
 }
 
 /** Why a stream table is not seen through the publication: the publication, the table, or the pairing. */

@@ -29,6 +29,51 @@ export class StreamSchemaError extends SlotstreamError {
 }
 
 /**
+ * A reader stopped on a change in its slot that does not fit its declared streams (the cause: a column's
+ * type changed to one its declaration cannot hold, a column dropped, …). The slot keeps the change and
+ * delivers it again on every start, even after the table is changed back (the WAL holds the rows as they
+ * were written), so the message gives the way past it.
+ */
+export class SchemaChangeError extends SlotstreamError {
+  constructor(
+    readonly slot: string,
+    /** The commit LSN of the transaction holding the change, as PostgreSQL prints LSNs. */
+    readonly lsn: string,
+    readonly xid: number | undefined,
+    override readonly cause: StreamSchemaError,
+  ) {
+    super(
+      `${cause.message} The change is in the transaction${xid === undefined ? '' : ` ${xid}`} that committed at ` +
+        `WAL position ${lsn}, which slot "${slot}" delivers again on every ` +
+        `start. To go past it, drop what the slot still holds: \`slotstream slots reset ${slot}\` (a new slot at ` +
+        'the current position: the reader starts afresh there, and its clients resync).',
+      { cause },
+    );
+  }
+}
+
+/**
+ * Not an error: a warning (to a reader's `onWarning`) that a stream table's column changed type to one whose
+ * values the declared type still holds exactly, so they are converted as they are decoded. A value that does
+ * not fit stops the reader with StreamSchemaError.
+ */
+export class ColumnConversionWarning extends SlotstreamError {
+  constructor(
+    readonly stream: string,
+    readonly table: string,
+    readonly column: string,
+    readonly declared: string,
+    readonly actual: string,
+  ) {
+    super(
+      `stream ${JSON.stringify(stream)}: table ${table}, column ${JSON.stringify(column)} is ${actual}, declared ` +
+        `${declared}: its values are converted to ${declared} exactly, and one that ${declared} cannot hold ` +
+        `would stop the reader. Declare the column as ${actual}, or migrate it back to ${declared}.`,
+    );
+  }
+}
+
+/**
  * Two streams declared on one table or message prefix, or a declaration that cannot work.
  *
  * @example

@@ -6,9 +6,19 @@ import type {
   UpdateMessage,
 } from '../replication/pgoutput/types.ts';
 import { UNCHANGED_TOAST } from '../replication/pgoutput/values.ts';
+import { NotRepresentable } from './conversions.ts';
 import type { AnyStream, MessageStream, TableStream, TableUpdate } from './define.ts';
-import { StreamDefinitionError, StreamSchemaError } from './errors.ts';
-import { checkRelation } from './schema-check.ts';
+import { type ColumnConversionWarning, StreamDefinitionError, StreamSchemaError } from './errors.ts';
+import { type ColumnConversion, checkRelation } from './schema-check.ts';
+
+/** A relation's stream, and the conversions its rows need to match the declaration. */
+interface Checked {
+  stream: TableStream;
+  conversions: readonly ColumnConversion[];
+}
+
+/** Told once per Relation message that brings a column of another type than declared, but convertible. */
+export type ConversionWarn = (warning: ColumnConversionWarning) => void;
 
 /**
  * The streams one process knows, found by table or by message prefix, and the translation of decoded
@@ -29,7 +39,7 @@ export class StreamSet {
   readonly #byPrefix = new Map<string, MessageStream>();
   readonly #byName = new Map<string, TableStream>();
   /** Relations already checked, with their stream (null: a published table that is no stream). */
-  readonly #checked = new WeakMap<Relation, TableStream | null>();
+  readonly #checked = new WeakMap<Relation, Checked | null>();
 
   constructor(streams: readonly AnyStream[]) {
     this.streams = streams;
@@ -75,42 +85,73 @@ export class StreamSet {
 
   /**
    * The stream behind a relation, checked against it on first sight; undefined for other tables. Throws
-   * StreamSchemaError when the relation does not match the declaration.
+   * StreamSchemaError when the relation does not match the declaration; a column whose values the declared
+   * type can still hold is converted (see checkRelation), and `warn` hears of it on first sight.
    */
-  streamOf(relation: Relation): TableStream | undefined {
-    let stream = this.#checked.get(relation);
-    if (stream === undefined) {
-      stream = this.#byTable.get(`${relation.schema}.${relation.name}`) ?? null;
-      if (stream !== null) checkRelation(stream, relation);
-      this.#checked.set(relation, stream);
-    }
-    return stream ?? undefined;
+  streamOf(relation: Relation, warn?: ConversionWarn): TableStream | undefined {
+    return this.#check(relation, warn)?.stream;
   }
 
-  /** The stream update for a decoded change, or undefined when the table is not a stream. */
-  toUpdate(change: InsertMessage | UpdateMessage | DeleteMessage): TableUpdate | undefined {
-    const stream = this.streamOf(change.relation);
-    if (stream === undefined) return undefined;
+  /**
+   * The stream update for a decoded change, or undefined when the table is not a stream. Its rows have the
+   * declared types: values of a converted column are converted, or StreamSchemaError if one does not fit.
+   */
+  toUpdate(
+    change: InsertMessage | UpdateMessage | DeleteMessage,
+    warn?: ConversionWarn,
+  ): TableUpdate | undefined {
+    const checked = this.#check(change.relation, warn);
+    if (checked === null) return undefined;
+    const { stream, conversions } = checked;
     switch (change.tag) {
-      case 'insert':
-        return {
-          stream: stream.name,
-          op: 'insert',
-          position: positionOf(stream, change.new),
-          row: change.new,
-          old: null,
-        };
+      case 'insert': {
+        const row = converted(change.new, conversions);
+        return { stream: stream.name, op: 'insert', position: positionOf(stream, row), row, old: null };
+      }
       case 'update': {
-        const old = change.old ?? change.key;
-        const row = change.old === null ? change.new : withToastFrom(change.new, change.old);
+        const old = converted(change.old ?? change.key, conversions);
+        const now = converted(change.new, conversions);
+        const row = change.old === null ? now : withToastFrom(now, old as Row);
         return { stream: stream.name, op: 'update', position: positionOf(stream, row), row, old };
       }
       case 'delete': {
-        const old = (change.old ?? change.key) as Row;
+        const old = converted((change.old ?? change.key) as Row, conversions);
         return { stream: stream.name, op: 'delete', position: positionOf(stream, old), row: null, old };
       }
     }
   }
+
+  #check(relation: Relation, warn: ConversionWarn | undefined): Checked | null {
+    let checked = this.#checked.get(relation);
+    if (checked === undefined) {
+      const stream = this.#byTable.get(`${relation.schema}.${relation.name}`);
+      checked = stream === undefined ? null : { stream, conversions: checkRelation(stream, relation) };
+      this.#checked.set(relation, checked);
+      for (const conversion of checked?.conversions ?? []) warn?.(conversion.warning);
+    }
+    return checked;
+  }
+}
+
+/** `row` (a fresh object of the decoder's) with the converted columns' values converted in place. */
+function converted<R extends Row | null>(row: R, conversions: readonly ColumnConversion[]): R {
+  if (row === null) return row;
+  for (const { column, convert, declared, actual, warning } of conversions) {
+    const value = row[column];
+    if (value === undefined || value === null || value === UNCHANGED_TOAST) continue;
+    try {
+      row[column] = convert(value) as Row[string];
+    } catch (error) {
+      if (!(error instanceof NotRepresentable)) throw error;
+      throw new StreamSchemaError(
+        warning.stream,
+        warning.table,
+        column,
+        `a value of the column, now ${actual}, that ${declared} cannot hold: ${error.message}`,
+      );
+    }
+  }
+  return row;
 }
 
 function positionOf(stream: TableStream, row: Row): bigint {

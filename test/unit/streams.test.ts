@@ -3,8 +3,14 @@ import { test } from 'node:test';
 import { accountDataStream, eventsStream, typingStream } from '../../app/streams.ts';
 import type { Relation } from '../../src/replication/pgoutput/types.ts';
 import { UNCHANGED_TOAST } from '../../src/replication/pgoutput/values.ts';
+import { conversionFor, NotRepresentable } from '../../src/streams/conversions.ts';
 import { tableStream } from '../../src/streams/define.ts';
-import { StreamDefinitionError, StreamMessageError, StreamSchemaError } from '../../src/streams/errors.ts';
+import {
+  type ColumnConversionWarning,
+  StreamDefinitionError,
+  StreamMessageError,
+  StreamSchemaError,
+} from '../../src/streams/errors.ts';
 import { cachesStream, parsePositionMessage } from '../../src/streams/protocol.ts';
 import { StreamSet } from '../../src/streams/stream-set.ts';
 
@@ -77,11 +83,11 @@ test('a schema that disagrees with the declaration names table and column', () =
     },
   );
   const wrongType = accountDataRelation({
-    columns: [col('user_id', 25, true), col('type', 25, true), col('content', 114), col('stream_id', 20)],
+    columns: [col('user_id', 25, true), col('type', 25, true), col('content', 25), col('stream_id', 20)],
   });
   assert.throws(
     () => streams.streamOf(wrongType),
-    /column "content": declared jsonb, but the table's column is json/,
+    /column "content": declared jsonb, but the table's column is text, which jsonb cannot hold/,
   );
   const noIdentity = accountDataRelation({ replicaIdentity: 'd' });
   assert.throws(() => streams.streamOf(noIdentity), /REPLICA IDENTITY FULL/);
@@ -144,4 +150,72 @@ test('notifier keys: an event concerns its room, a membership event its member t
     ],
     ['!r:x'],
   );
+});
+
+test('a column of a type the declaration still holds is converted exactly, and warned about once', () => {
+  const streams = new StreamSet([accountDataStream]);
+  // stream_id (the int8 position) now numeric, user_id varchar: both convertible.
+  const relation = accountDataRelation({
+    columns: [
+      col('user_id', 1043, true),
+      col('type', 25, true),
+      col('content', 3802),
+      col('stream_id', 1700),
+    ],
+  });
+  const warnings: ColumnConversionWarning[] = [];
+  const insert = (stream_id: string) =>
+    streams.toUpdate(
+      {
+        tag: 'insert',
+        xid: undefined,
+        relation,
+        new: { user_id: '@a:x', type: 't', content: {}, stream_id },
+      },
+      (warning) => void warnings.push(warning),
+    );
+  assert.equal(insert('12')?.position, 12n);
+  assert.deepEqual(insert('9223372036854775807')?.row, {
+    user_id: '@a:x',
+    type: 't',
+    content: {},
+    stream_id: 9223372036854775807n,
+  });
+  assert.deepEqual(
+    warnings.map((w) => [w.column, w.actual, w.declared]),
+    [
+      ['user_id', 'varchar', 'text'],
+      ['stream_id', 'numeric', 'int8'],
+    ],
+    'each changed column once, not per row',
+  );
+  for (const stream_id of ['1.5', '9223372036854775808', '-9223372036854775809']) {
+    assert.throws(
+      () => insert(stream_id),
+      (error: unknown) =>
+        error instanceof StreamSchemaError &&
+        error.column === 'stream_id' &&
+        error.message.includes(`now numeric, that int8 cannot hold: "${stream_id}" is not an int8`),
+    );
+  }
+});
+
+test('conversions go only where every value either fits exactly or is refused', () => {
+  assert.equal(conversionFor('int8', 'int4')?.(7), 7n);
+  assert.equal(conversionFor('int4', 'int8')?.(2147483647n), 2147483647);
+  assert.throws(() => conversionFor('int4', 'int8')?.(2147483648n), NotRepresentable);
+  assert.throws(() => conversionFor('int2', 'int4')?.(40000), NotRepresentable);
+  assert.equal(conversionFor('numeric', 'int8')?.(-5n), '-5');
+  assert.equal(conversionFor('float8', 'float4')?.(1.5), 1.5);
+  assert.deepEqual(conversionFor('jsonb', 'json')?.({ a: [1] }), { a: [1] });
+  // Lossy or ambiguous: not conversions at all, so the schema check fails as before.
+  for (const [declared, actual] of [
+    ['int8', 'float8'],
+    ['int4', 'float4'],
+    ['float4', 'float8'],
+    ['timestamptz', 'timestamp'],
+    ['int8', 'text'],
+    ['uuid', 'text'],
+  ] as const)
+    assert.equal(conversionFor(declared, actual), undefined, `${actual} → ${declared}`);
 });
