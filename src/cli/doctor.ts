@@ -7,6 +7,7 @@ import { type Command, UsageError } from './command.ts';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, resolveConnection } from './connection.ts';
 import { type CheckResult, formatCheck, roleCheck, runChecks } from './doctor-checks.ts';
 import { readServerFacts, type ServerFacts } from './doctor-facts.ts';
+import { PEEK_MESSAGES, streamSchemaChecks } from './doctor-schema.ts';
 
 const DEFAULT_STALE_LAG_BYTES = 1024n ** 3n;
 
@@ -21,6 +22,8 @@ export const doctor: Command = {
     'Checks wal_level, max_replication_slots and max_wal_senders headroom, max_slot_wal_keep_size,',
     'idle_replication_slot_timeout (PostgreSQL 18+), the role’s REPLICATION privilege, the publication and',
     'the replica identity of its tables, and stale slots (lost, unreserved, or inactive and far behind).',
+    "Checks each of the project's stream tables against its declaration, and decodes what each idle slot of",
+    `this database holds (up to ${PEEK_MESSAGES} messages): a change its reader cannot decode fails, with the fix.`,
     'Says whether the server is a primary or a standby, and checks what that needs: on a primary (17+),',
     'synchronized_standby_slots; on a standby, hot_standby_feedback, primary_slot_name and (17+) slot sync.',
     "  --publication NAME  default: the project's (slotstream.config), else slotstream",
@@ -58,8 +61,10 @@ export const doctor: Command = {
       const client = await connectSql({ connectionString: connection.url });
       let facts: ServerFacts;
       const roles: CheckResult[] = [];
+      let schema: CheckResult[];
       try {
         facts = await readServerFacts(client, publication);
+        schema = await streamSchemaChecks(client, publication, streams);
         for (const kind of ['reader', 'writer'] as const) {
           const role = values[`${kind}-role`];
           if (role === undefined) continue;
@@ -75,6 +80,7 @@ export const doctor: Command = {
           tables: streamTables(streams),
           staleLagBytes: staleLag === undefined ? DEFAULT_STALE_LAG_BYTES : BigInt(staleLag),
         }),
+        ...schema,
         ...roles,
       ];
       for (const r of results) console.log(formatCheck(r));

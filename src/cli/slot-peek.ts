@@ -36,20 +36,24 @@ export async function peekChanges(client: pg.Client, options: PeekOptions): Prom
   if (!slot) throw new SlotNotFoundError(options.slot);
   if (slot.plugin !== 'pgoutput') throw new SlotPluginError(options.slot, slot.plugin);
   if (slot.active) throw new SlotActiveError(options.slot, slot.activePid, 'peek');
-  let rows: PeekRow[];
+  return decode(await peekRows(client, options));
+}
+
+export interface PeekRow {
+  lsn: string;
+  /** One pgoutput message. */
+  data: Buffer;
+}
+
+/** The pending pgoutput messages of an idle slot, undecoded; ServerError if the server refuses. */
+export async function peekRows(client: pg.Client, options: PeekOptions): Promise<PeekRow[]> {
   try {
     // publication_names is a list of identifiers, so the name goes in quoted.
-    rows = (await client.query(PEEK_SQL, [options.slot, options.limit, quoteIdent(options.publication)]))
+    return (await client.query(PEEK_SQL, [options.slot, options.limit, quoteIdent(options.publication)]))
       .rows;
   } catch (err) {
     throw new ServerError(`peeking at replication slot "${options.slot}"`, err as Error);
   }
-  return decode(rows);
-}
-
-interface PeekRow {
-  lsn: string;
-  data: Buffer;
 }
 
 /** Decoded as they are written, so the text of all of them is never in memory at once. */

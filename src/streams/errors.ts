@@ -19,7 +19,8 @@ export class StreamSchemaError extends SlotstreamError {
     readonly stream: string,
     readonly table: string,
     readonly column: string | undefined,
-    detail: string,
+    /** What differs, without the names and the advice. */
+    readonly detail: string,
   ) {
     super(
       `stream ${JSON.stringify(stream)}: table ${table}${column === undefined ? '' : `, column ${JSON.stringify(column)}`}: ${detail}. ` +

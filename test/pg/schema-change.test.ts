@@ -103,6 +103,18 @@ test('a type the declaration cannot hold stops that reader, naming the WAL posit
   assert.ok(second instanceof SchemaChangeError, String(second));
   assert.equal(second.lsn, failure.lsn);
 
+  // doctor finds it where the table no longer shows it: in what the idle slot holds.
+  const diagnosed = await runCli(['doctor', '--database-url', url]);
+  assert.match(diagnosed.stdout, /^ok {4}stream events: public\.events matches the declaration$/m);
+  assert.match(
+    diagnosed.stdout,
+    new RegExp(
+      `^fail {2}slot ${slot} pending changes: the transaction that committed at ${failure.lsn} .*column origin_server_ts: declared int8, but the table's column is text.* — fix: slotstream slots reset ${slot} `,
+      'm',
+    ),
+  );
+  assert.equal(diagnosed.code, 1);
+
   const reset = await runCli(['slots', 'reset', slot, '--database-url', url]);
   assert.equal(reset.code, 0, reset.stderr);
   assert.match(reset.stdout, new RegExp(`dropped slot ${slot}, skipping \\d+ bytes of WAL it held`));
@@ -111,6 +123,12 @@ test('a type the declaration cannot hold stops that reader, naming the WAL posit
   assert.ok(
     fresh?.confirmed_flush_lsn && parseLsn(fresh.confirmed_flush_lsn) > parseLsn(failure.lsn),
     'the new slot starts past the change',
+  );
+
+  const healthy = await runCli(['doctor', '--database-url', url]);
+  assert.match(
+    healthy.stdout,
+    new RegExp(`^ok {4}slot ${slot} pending changes: 0 message\\(s\\) decoded`, 'm'),
   );
 
   const after = await readerCollecting(slot);
