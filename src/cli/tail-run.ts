@@ -88,6 +88,8 @@ function describeStatus(status: SubscriptionStatus): string {
       return `tail: created ${status.failover ? 'failover ' : ''}slot ${status.slot} at ${formatLsn(status.consistentPoint)}`;
     case 'slot-failover-changed':
       return `tail: made slot ${status.slot} ${status.failover ? 'a failover slot' : 'an ordinary slot (not failover)'}`;
+    case 'timeline-changed':
+      return `tail: the server is on timeline ${status.to}, not ${status.from} (a promoted standby): resuming slot ${status.slot} from ${status.forkLsn === 0n ? 'its confirmed position' : `the fork at ${formatLsn(status.forkLsn)}`}`;
     case 'waiting-for-slot':
       return `tail: slot ${status.slot} is in use by PID ${status.pid ?? '(unknown)'}; waiting for it (--wait)`;
     case 'reconnecting':

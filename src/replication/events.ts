@@ -8,6 +8,12 @@ export type SubscriptionStatus =
   | { event: 'slot-created'; slot: string; consistentPoint: Lsn; failover: boolean }
   /** An existing slot's failover flag was changed to what the subscription asked for (PostgreSQL 17+). */
   | { event: 'slot-failover-changed'; slot: string; failover: boolean }
+  /**
+   * The server is on another timeline than at the last session (a standby was promoted): streaming resumes
+   * from `forkLsn`, where its timeline forked off the one streamed before (0/0: not a descendant of it, so
+   * from the slot's own position).
+   */
+  | { event: 'timeline-changed'; slot: string; from: number; to: number; forkLsn: Lsn }
   | { event: 'reconnecting'; slot: string; delayMs: number; error: Error }
   | { event: 'waiting-for-slot'; slot: string; pid: number | undefined };
 

@@ -42,6 +42,18 @@ export class PositionTracker {
     this.#openTransactions = 0;
   }
 
+  /**
+   * The server is on a timeline that forked off the one streamed so far at `fork` (a promoted standby):
+   * past it, the same positions hold other WAL, so nothing past it counts as received, delivered or
+   * confirmed, and streaming resumes from the fork at the latest.
+   */
+  rewind(fork: Lsn): void {
+    if (this.received > fork) this.received = fork;
+    if (this.flush > fork) this.flush = fork;
+    if (this.#deliveredEnd > fork) this.#deliveredEnd = fork;
+    this.#openTransactions = 0;
+  }
+
   observe(lsn: Lsn): void {
     if (lsn > this.received) this.received = lsn;
   }

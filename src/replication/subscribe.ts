@@ -20,6 +20,7 @@ import { PositionTracker } from './positions.ts';
 import { preflight } from './preflight.ts';
 import { serverVersionNum } from './server-version.ts';
 import { ReplicationSession } from './session.ts';
+import { forkPoint, serverTimeline } from './timeline.ts';
 import { type CreatedSlot, createSlot, dropSlot, getSlot, isLost, type SlotInfo } from './slots.ts';
 import { createSpoolDirectory } from './spool.ts';
 import { TransactionAssembler } from './transaction-assembler.ts';
@@ -113,6 +114,8 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
   #hadSlot = false;
   /** A reset the consumer has yet to receive. */
   #pendingReset: ResetEvent | undefined;
+  /** The server's timeline when the last session started: a change means a promoted standby. */
+  #timeline: number | undefined;
   /** Backend PID of our last walsender, to recognise it if it outlives its connection. */
   #walsenderPid: number | undefined;
   /** The end of the last replication connection, which close() waits for. */
@@ -305,6 +308,22 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
     const replication = await connectReplication(this.#options);
     this.#replication = replication;
     this.#throwIfAborted(); // close() may have run while we connected: it could not end this connection
+    const timeline = await serverTimeline(replication);
+    if (existing && this.#timeline !== undefined && timeline !== this.#timeline) {
+      // A promoted standby: resume from where its timeline forked off ours, or from the slot's own position
+      // if it does not descend from ours (then no transaction counts as seen). See timeline.ts.
+      const fork = (await forkPoint(replication, this.#timeline, timeline)) ?? ZERO_LSN;
+      this.#positions.rewind(fork);
+      this.#transactions.rewind(fork);
+      this.#options.onStatus?.({
+        event: 'timeline-changed',
+        slot: this.slot,
+        from: this.#timeline,
+        to: timeline,
+        forkLsn: fork,
+      });
+    }
+    this.#timeline = timeline;
     if (!existing || isLost(existing)) {
       const created = await createSlot(replication, this.slot, {
         temporary: this.#options.temporary,

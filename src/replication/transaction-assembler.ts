@@ -79,6 +79,11 @@ export class TransactionAssembler {
   }
 
   /** The slot was created (anew): its transactions are all new to the consumer, none a redelivery. */
+  /** See PositionTracker.rewind: a transaction committed past `fork` is a new one, not a redelivery. */
+  rewind(fork: Lsn): void {
+    if (this.#lastDelivered > fork) this.#lastDelivered = fork;
+  }
+
   slotCreated(): void {
     this.#lastDelivered = ZERO_LSN;
   }

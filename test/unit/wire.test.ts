@@ -6,6 +6,8 @@ import { formatLsn, parseLsn } from '../../src/replication/lsn.ts';
 import { quoteIdent, validatePublicationName, validateSlotName } from '../../src/replication/names.ts';
 import { BinaryReader } from '../../src/replication/pgoutput/binary-reader.ts';
 import { PG_EPOCH_OFFSET_MICROS, pgEpochMicrosToDate } from '../../src/replication/pgoutput/types.ts';
+import { PositionTracker } from '../../src/replication/positions.ts';
+import { switchPoint } from '../../src/replication/timeline.ts';
 import {
   nowPgMicros,
   readKeepalive,
@@ -47,7 +49,10 @@ test('keepalive frames', () => {
   frame[17] = 1;
   assert.deepEqual(readKeepalive(frame), { walEnd: 0xdeadbeefn, replyRequested: true });
   assert.throws(() => readKeepalive(frame.subarray(0, 17)), MalformedMessageError);
-  assert.throws(() => xlogDataStart(frame.subarray(0, 24)), /'w' at offset 0: XLogData frame of 24 bytes/);
+  assert.throws(
+    () => xlogDataStart(Buffer.concat([Buffer.from('w'), Buffer.alloc(23)])),
+    /'w' at offset 0: XLogData frame of 24 bytes/,
+  );
 });
 
 test('64-bit reads are exact over the whole range, on both sides of 2^53', () => {
@@ -112,4 +117,22 @@ test('backoff grows exponentially with jitter, capped, and resets', () => {
     [high.next(), high.next(), high.next(), high.next(), high.next()],
     [100, 200, 400, 800, 1000],
   );
+});
+
+test("a timeline history names where each ancestor's WAL ends; positions rewind to a fork", () => {
+  const history =
+    '1\t0/3000158\tno recovery target specified\n\n2\t0/5000000\tno recovery target specified\n';
+  assert.equal(switchPoint(history, 1), parseLsn('0/3000158'));
+  assert.equal(switchPoint(history, 2), parseLsn('0/5000000'));
+  assert.equal(switchPoint(history, 3), undefined, 'not an ancestor');
+  assert.equal(switchPoint('', 1), undefined);
+
+  const positions = new PositionTracker(parseLsn('0/1000000'));
+  positions.transactionDelivered(parseLsn('0/4000000'));
+  positions.acknowledge(parseLsn('0/4000000'));
+  positions.rewind(parseLsn('0/3000158'));
+  assert.equal(positions.flush, parseLsn('0/3000158'), 'nothing past the fork counts as confirmed');
+  assert.equal(positions.acknowledge(parseLsn('0/4000000')), false, 'nor as delivered');
+  positions.rewind(parseLsn('0/5000000'));
+  assert.equal(positions.flush, parseLsn('0/3000158'), 'a later fork moves nothing forward');
 });
