@@ -121,7 +121,7 @@ test("a reader that applied commits the promoted standby lacked resumes from the
   const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `$${prefix}-${i}`);
 
   await writeOn(primary.url(DATABASE), ids('shared', 5));
-  await waitFor('the reader to apply the shared writes', () => received.length === 5);
+  await waitFor('the reader to apply the shared writes', async () => received.length === 5);
   await waitFor('the standby to sync the reader slot past them', async () => {
     const [slot] = await query<{ ok: boolean }>(
       standby.url(DATABASE),
@@ -133,12 +133,12 @@ test("a reader that applied commits the promoted standby lacked resumes from the
 
   link.hold();
   for (let round = 0; round < 20; round++) await writeOn(primary.url(DATABASE), ids(`lost${round}`, 20));
-  await waitFor('the reader to apply the writes the standby lacks', () => received.length === 5 + 400);
+  await waitFor('the reader to apply the writes the standby lacks', async () => received.length === 5 + 400);
   const [{ lsn: oldEnd } = { lsn: '0/0' }] = await query<{ lsn: string }>(
     primary.url(),
     'SELECT pg_current_wal_lsn()::text AS lsn',
   );
-  await waitFor('the reader to confirm them', () => sub.position.flushed >= parseLsn(oldEnd) - 4096n);
+  await waitFor('the reader to confirm them', async () => sub.position.flushed >= parseLsn(oldEnd) - 4096n);
   await primary.stop('immediate');
   await standby.promote();
   endpoint.moveTo(standby.url());
