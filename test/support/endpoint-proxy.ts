@@ -51,18 +51,13 @@ export class EndpointProxy {
   /** Listens on a free port of 127.0.0.1, forwarding to the server of `url`. */
   static async start(url: string): Promise<EndpointProxy> {
     const proxy = new EndpointProxy(hostPort(url));
-    await new Promise<void>((resolve) => proxy.#server.listen(0, '127.0.0.1', resolve));
-    const address = proxy.#server.address();
-    proxy.port = typeof address === 'object' && address ? address.port : 0;
+    proxy.port = await listenLocally(proxy.#server);
     return proxy;
   }
 
   /** `url` (its user, database and parameters) with its host and port replaced by the endpoint's. */
   url(url: string): string {
-    const u = new URL(url);
-    u.hostname = '127.0.0.1';
-    u.port = String(this.port);
-    return u.toString();
+    return viaLocalPort(url, this.port);
   }
 
   /** Where new connections go. */
@@ -134,7 +129,22 @@ function stopForwarding([client, upstream]: [Socket, Socket]): void {
   upstream.pause();
 }
 
-function hostPort(url: string): { host: string; port: number } {
+/** Listens on a free port of 127.0.0.1; resolves with the port. */
+export async function listenLocally(server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+/** `url` (its user, database and parameters) with its host and port replaced by 127.0.0.1:`port`. */
+export function viaLocalPort(url: string, port: number): string {
+  const u = new URL(url);
+  u.hostname = '127.0.0.1';
+  u.port = String(port);
+  return u.toString();
+}
+
+export function hostPort(url: string): { host: string; port: number } {
   const u = new URL(url);
   return { host: u.hostname, port: Number(u.port || 5432) };
 }

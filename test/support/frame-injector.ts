@@ -1,4 +1,5 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { hostPort, listenLocally, viaLocalPort } from './endpoint-proxy.ts';
 
 /** Backend message types (PostgreSQL frontend/backend protocol) the injector looks for. */
 const COPY_BOTH_RESPONSE = 0x57; // 'W': the walsender starts streaming
@@ -55,20 +56,14 @@ export class FrameInjector {
 
   /** Listens on a free port of 127.0.0.1, forwarding to the server of `url` and adding `frame`. */
   static async start(url: string, frame: Buffer): Promise<FrameInjector> {
-    const u = new URL(url);
-    const injector = new FrameInjector({ host: u.hostname, port: Number(u.port || 5432) }, frame);
-    await new Promise<void>((resolve) => injector.#server.listen(0, '127.0.0.1', resolve));
-    const address = injector.#server.address();
-    injector.port = typeof address === 'object' && address ? address.port : 0;
+    const injector = new FrameInjector(hostPort(url), frame);
+    injector.port = await listenLocally(injector.#server);
     return injector;
   }
 
   /** `url` with its host and port replaced by the injector's. */
   url(url: string): string {
-    const u = new URL(url);
-    u.hostname = '127.0.0.1';
-    u.port = String(this.port);
-    return u.toString();
+    return viaLocalPort(url, this.port);
   }
 
   async close(): Promise<void> {
