@@ -12,6 +12,8 @@ export interface RegisteredCache {
   readonly size: number;
   invalidatePrefix(prefix: CacheKey): number;
   invalidateAll(): number;
+  suspend(): void;
+  resume(): void;
   readonly stats: CacheStats;
 }
 
@@ -71,6 +73,20 @@ export class CacheRegistry {
   /** Flushes every cache: the reset after a lost or recreated slot. */
   invalidateAll(): void {
     for (const cache of this.#caches.values()) cache.invalidateAll();
+  }
+
+  /**
+   * Empties every cache and keeps them empty until `resume()`: reads still load, from the database, but
+   * nothing is stored. For a reader that stops applying changes (a fault): nothing would invalidate what it
+   * cached meanwhile.
+   */
+  suspend(): void {
+    for (const cache of this.#caches.values()) cache.suspend();
+  }
+
+  /** Caches store again (after the reset that ends a fault, which emptied them). */
+  resume(): void {
+    for (const cache of this.#caches.values()) cache.resume();
   }
 
   /** Every cache's numbers, with its name, in definition order (a snapshot, like each cache's). */

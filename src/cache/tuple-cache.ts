@@ -55,6 +55,8 @@ export class TupleCache<K extends CacheKey, V> {
   /** Loads in flight, by prefix, so a prefix invalidation reaches them without scanning every load. */
   readonly #loads = new PrefixTree<Load<V>>();
   #generation = 0;
+  /** Loads answer but are not stored (see CacheRegistry.suspend). */
+  #suspended = false;
   #hits = 0;
   #misses = 0;
   #invalidations = 0;
@@ -179,6 +181,17 @@ export class TupleCache<K extends CacheKey, V> {
     return removed;
   }
 
+  /** Empties the cache and stores no load until `resume()`; loads still answer their callers. */
+  suspend(): void {
+    this.invalidateAll();
+    this.#suspended = true;
+  }
+
+  /** Stores loads again. */
+  resume(): void {
+    this.#suspended = false;
+  }
+
   /** Entries held now. */
   get size(): number {
     return this.#lru.size;
@@ -204,6 +217,7 @@ export class TupleCache<K extends CacheKey, V> {
       this.#staleLoads++;
       return value;
     }
+    if (this.#suspended) return value;
     // No other load of this key can have stored meanwhile: a second load starts only once this one is
     // forgotten, which before now happens only by invalidating it.
     this.#lru.set(encodeKey(key), { key, value });

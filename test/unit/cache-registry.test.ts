@@ -85,3 +85,18 @@ test('invalidateAll flushes every cache (a reset), and stats name each cache', a
     },
   ]);
 });
+
+test('suspended caches are emptied and store nothing, loads still answer; resumed, they store again', async () => {
+  const { registry, events, timeline } = await setUp();
+  registry.suspend();
+  assert.equal(events.size + timeline.size, 0);
+  let loads = 0;
+  const load = () => events.getOrLoad(['$1'], () => ({ id: `$1 load ${++loads}` }));
+  assert.deepEqual(await load(), { id: '$1 load 1' });
+  assert.deepEqual(await load(), { id: '$1 load 2' }, 'read from the source again: nothing was kept');
+  assert.equal(events.size, 0);
+  registry.resume();
+  assert.deepEqual(await load(), { id: '$1 load 3' });
+  assert.deepEqual(await load(), { id: '$1 load 3' }, 'kept');
+  assert.equal(events.size, 1);
+});
