@@ -1,6 +1,7 @@
 import { type CacheRules, type JsonValue, on } from 'slotstream';
 import type { EventJson } from './event-json.ts';
 import {
+  accessTokensStream,
   accountDataStream,
   eventsStream,
   MEMBERSHIP_EVENT,
@@ -36,7 +37,9 @@ const byMember = on(eventsStream, (u) => {
  * - getRoomTimeline([room_id, limit]): any change to an event of the room, as a prefix (every limit);
  * - getRoomsForUser([user_id]): a membership event whose member (state_key) is that user;
  * - getAccountData([user_id, type]): that row of account_data;
- * - getMemberships([user_id]): as getRoomsForUser (every room's latest membership, for /sync).
+ * - getMemberships([user_id]): as getRoomsForUser (every room's latest membership, for /sync);
+ * - getTokenUser([token_hash]): the user a live token is for, null for an unknown or revoked one: any change
+ *   to that token's row (a registration makes a cached "unknown" stale, a logout a cached user).
  */
 export function defineChatCaches(rules: CacheRules, sizes: Partial<CacheSizes> = {}) {
   const max = { ...DEFAULT_SIZES, ...sizes };
@@ -68,6 +71,11 @@ export function defineChatCaches(rules: CacheRules, sizes: Partial<CacheSizes> =
       'getMemberships',
       { max: max.users, keyLength: 1 },
       byMember,
+    ),
+    getTokenUser: rules.define<[tokenHash: string], string | null>(
+      'getTokenUser',
+      { max: max.users, keyLength: 1 },
+      on(accessTokensStream, (u) => key((u.row ?? u.old).token_hash)),
     ),
   };
 }

@@ -86,6 +86,19 @@ export const toDeviceStream = tableStream({
 
 export type ToDeviceRow = RowOf<typeof toDeviceStream.columns>;
 
+/**
+ * Access tokens (one row per registered user), for the readers' token cache. A token concerns no waiter: a
+ * logout wakes nobody, it only makes the readers' cached token stale.
+ */
+export const accessTokensStream = tableStream({
+  name: 'access_tokens',
+  position: 'stream_id',
+  columns: { user_id: 'text', token_hash: 'text', revoked: 'bool', stream_id: 'int8' },
+  keys: () => [],
+});
+
+export type AccessTokenRow = RowOf<typeof accessTokensStream.columns>;
+
 /** The value of `column` in the new row, else the old one (a delete, or a key-only old row). */
 function one<R extends Record<string, unknown>>(update: TableUpdate<R>, column: keyof R & string): string[] {
   const value = update.row?.[column] ?? update.old?.[column];
@@ -149,4 +162,5 @@ export const CHAT_STREAMS: readonly AnyStream[] = [
   accountDataStream,
   toDeviceStream,
   typingStream,
+  accessTokensStream,
 ];

@@ -13,7 +13,8 @@ import {
 import { createLogger } from '../http/logger.ts';
 import { readerLag } from '../reader/health.ts';
 import { type ReaderApp, startReaderApp } from '../reader/reader-app.ts';
-import { listenOptions, listenUsage, parsePort } from './listen-options.ts';
+import { CATCH_UP_MS } from '../reader/sync-handler.ts';
+import { listenOptions, listenUsage, milliseconds, parsePort, parseTimeouts } from './listen-options.ts';
 
 export const DEFAULT_READER_PORT = 8081;
 
@@ -41,6 +42,7 @@ export const reader: Command = {
   usage: [
     'usage: slotstream reader --slot NAME [--port P] [--host H] [--writer-url URL] [--push-url URL] [--json]',
     '                         [--publication NAME] [--database-url URL] [--primary-url URL] [--no-caches]',
+    '                         [--spool-dir DIR] [--catch-up-timeout MS]',
     '',
     'Consumes the slot (created on first start; when another process holds it, waits for it), applies each',
     'transaction to its caches and waiting clients, then acknowledges it, and serves the reader endpoints',
@@ -54,6 +56,11 @@ export const reader: Command = {
     '                      database (named after the slot) survives crashes, outages and lost slots',
     '  --json              a status line as JSON on stdout every second (logs go to stderr)',
     '  --no-caches         keep no cache: every request queries PostgreSQL (a baseline for benchmarks)',
+    '  --spool-dir DIR     where transactions the server streams wait for their commit (default: the OS',
+    '                      temporary directory): a disk with room for the biggest transaction, not a small tmpfs',
+    '  --catch-up-timeout MS',
+    '                      how long a /sync whose since is ahead of this reader waits for it to catch up before',
+    `                      answering 503 M_NOT_CAUGHT_UP; default ${CATCH_UP_MS}`,
     CONNECTION_USAGE,
     '  --primary-url URL   the primary, when --database-url is a hot standby (PostgreSQL 16+): asked for a',
     "                      snapshot while the reader's slot is created, which otherwise waits up to 15 s",
@@ -71,12 +78,16 @@ export const reader: Command = {
         'primary-url': { type: 'string' },
         json: { type: 'boolean', default: false },
         'no-caches': { type: 'boolean', default: false },
+        'spool-dir': { type: 'string' },
+        'catch-up-timeout': { type: 'string', default: String(CATCH_UP_MS) },
       },
       strict: true,
       allowPositionals: false,
     });
     const { slot, publication } = slotAndPublication(values, project.publication);
     const port = parsePort(values.port);
+    const timeouts = parseTimeouts(values);
+    const catchUpMs = milliseconds('catch-up-timeout', values['catch-up-timeout']);
     for (const name of ['writer-url', 'push-url', 'primary-url'] as const) {
       const url = values[name];
       if (url !== undefined && !URL.canParse(url))
@@ -97,10 +108,13 @@ export const reader: Command = {
         publication,
         host: values.host,
         port,
+        timeouts,
         writerUrl: values['writer-url'],
         pushUrl: values['push-url'],
         caching: !values['no-caches'],
+        catchUpMs,
         logger,
+        subscription: values['spool-dir'] === undefined ? undefined : { spoolDirectory: values['spool-dir'] },
       });
     } catch (error) {
       await connection.close();

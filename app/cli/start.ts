@@ -15,7 +15,9 @@ import {
   UsageError,
 } from 'slotstream/cli';
 import { type MigrateResult, migrateLatest } from 'slotstream/migrations';
+import { REGISTRATION_TOKEN_ENV } from '../auth/registration-token.ts';
 import { formatStatus, type ReaderStatus } from './reader.ts';
+import { registrationTokenOption } from './registration-option.ts';
 import { Supervisor } from './supervisor.ts';
 
 const READER_SLOTS = ['reader_1', 'reader_2'];
@@ -28,7 +30,7 @@ export const start: Command = {
   summary:
     'the reference deployment: PostgreSQL (embedded by default), migrations, one writer, readers reader_1 and reader_2',
   usage: [
-    'usage: slotstream start [--database-url URL | --standby]',
+    'usage: slotstream start [--database-url URL | --standby] [--registration-token TOKEN]',
     '',
     'Starts the embedded PostgreSQL (data in .slotstream/pg) unless a URL is given, applies the migrations,',
     `then runs the writer (http://127.0.0.1:${WRITER_PORT}) and one reader process per slot (reader_1 on`,
@@ -42,12 +44,19 @@ export const start: Command = {
     '                      the primary and has the writer; its standby in .slotstream/standby (made from a',
     '                      base backup on first use, reused after) has the readers and their slots.',
     '                      `slotstream db promote` promotes it.',
+    '  --registration-token TOKEN',
+    '                      close registration on the writer: POST /register then needs Authorization: Bearer',
+    `                      TOKEN; default: $${REGISTRATION_TOKEN_ENV}, else registration is open (the demo)`,
   ].join('\n'),
 
   async run(argv, project) {
     const { values } = parseArgs({
       args: argv,
-      options: { ...CONNECTION_OPTIONS, standby: { type: 'boolean', default: false } },
+      options: {
+        ...CONNECTION_OPTIONS,
+        standby: { type: 'boolean', default: false },
+        'registration-token': { type: 'string' },
+      },
       strict: true,
       allowPositionals: false,
     });
@@ -55,6 +64,7 @@ export const start: Command = {
       throw new UsageError(
         '--standby makes a standby of the embedded cluster: leave out --database-url and DATABASE_URL',
       );
+    const registrationToken = registrationTokenOption(values['registration-token'], process.env);
     const log = (line: string) => console.error(line);
     const connection = await resolveConnection({ databaseUrl: values['database-url'], log });
     const migrated = await migrateLatest(connection.url, project.config);
@@ -67,6 +77,9 @@ export const start: Command = {
     console.log(`migrations  ${summary(migrated)}`);
     const writerUrl = `http://127.0.0.1:${WRITER_PORT}`;
     console.log(`writer      ${writerUrl}${standby ? '  (on the primary)' : ''}`);
+    console.log(
+      `register    ${registrationToken === undefined ? 'open: POST /register {"user_id"} gives an access token' : 'closed: POST /register needs the registration token'}`,
+    );
     READER_SLOTS.forEach((slot, i) => {
       console.log(
         `reader      http://127.0.0.1:${FIRST_READER_PORT + i}  (slot ${slot}${standby ? ', on the standby' : ''})`,
@@ -90,6 +103,8 @@ export const start: Command = {
             return spawnLogged(
               ['writer', '--port', String(WRITER_PORT), '--database-url', connection.url],
               path.join(logs, 'writer.log'),
+              // In the environment, not the arguments: off the process list.
+              registrationToken === undefined ? {} : { [REGISTRATION_TOKEN_ENV]: registrationToken },
             );
           },
         },
@@ -133,10 +148,13 @@ export const start: Command = {
   },
 };
 
-/** A child `slotstream` process whose output (structured logs) goes to a file. */
-function spawnLogged(args: string[], logFile: string): ChildProcess {
+/** A child `slotstream` process whose output (structured logs) goes to a file; `env` adds to this one's. */
+function spawnLogged(args: string[], logFile: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
   const log = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', log, log] });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    stdio: ['ignore', log, log],
+    env: { ...process.env, ...env },
+  });
   closeSync(log);
   return child;
 }

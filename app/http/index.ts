@@ -16,8 +16,13 @@ export { createMetricsRegistry, metricsHandler } from './metrics.ts';
 export { JSON_CONTENT_TYPE, toJsonText } from './respond.ts';
 export type { Handler, HandlerResult, JsonResult, Method, RequestContext, TextResult } from './router.ts';
 export { Router } from './router.ts';
-export type { HttpLogger, HttpServer, HttpServerOptions } from './server.ts';
-export { DEFAULT_HOST, DEFAULT_SHUTDOWN_GRACE_MS, startHttpServer } from './server.ts';
+export type { HttpLogger, HttpServer, HttpServerOptions, HttpTimeouts } from './server.ts';
+export {
+  DEFAULT_HOST,
+  DEFAULT_HTTP_TIMEOUTS,
+  DEFAULT_SHUTDOWN_GRACE_MS,
+  startHttpServer,
+} from './server.ts';
 export type { Source } from './validate.ts';
 export {
   LIMIT_BOUNDS,

@@ -22,7 +22,32 @@ export interface HttpServerOptions {
   port: number;
   /** How long `close()` lets in-flight requests finish before destroying their sockets. */
   shutdownGraceMs?: number;
+  /** Timeouts on receiving requests and on idle connections; DEFAULT_HTTP_TIMEOUTS for those not given. */
+  timeouts?: Partial<HttpTimeouts>;
 }
+
+/**
+ * How long a client may take to send a request, and to send the next one. Node answers a request that is too
+ * slow with 408 and closes its socket, so a client dribbling bytes (or opening sockets and sending nothing)
+ * cannot hold sockets and memory for ever.
+ */
+export interface HttpTimeouts {
+  /** From a new connection, or the start of a kept-alive connection's next request, to the end of the headers. */
+  headersMs: number;
+  /**
+   * From there to the end of the body. Receiving only: once the request is in, its answer may take as long
+   * as it takes, so a long-poll /sync (up to TIMEOUT_BOUNDS.max) is not cut by it.
+   */
+  requestMs: number;
+  /** How long a kept-alive connection may sit idle between an answer and the next request. */
+  keepAliveMs: number;
+}
+
+export const DEFAULT_HTTP_TIMEOUTS: HttpTimeouts = {
+  headersMs: 10_000,
+  requestMs: 30_000,
+  keepAliveMs: 5_000,
+};
 
 export interface HttpServer {
   /** `http://host:port`, with the port actually bound. */
@@ -45,9 +70,24 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const connections = new Connections();
   let closing: Promise<void> | undefined;
 
-  const server = createServer((req, res) => {
-    void handle(req, res);
-  });
+  const timeouts = { ...DEFAULT_HTTP_TIMEOUTS, ...options.timeouts };
+  if (timeouts.headersMs > timeouts.requestMs)
+    throw new RangeError(
+      `the headers timeout (${timeouts.headersMs} ms) must not exceed the request timeout (${timeouts.requestMs} ms)`,
+    );
+  const server = createServer(
+    {
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      // How often node looks for requests past their timeouts: its default (30 s) would let a 10 s timeout
+      // run to 40 s.
+      connectionsCheckingInterval: Math.min(1_000, timeouts.headersMs),
+    },
+    (req, res) => {
+      void handle(req, res);
+    },
+  );
+  server.keepAliveTimeout = timeouts.keepAliveMs;
   server.on('connection', (socket) => connections.add(socket));
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -1,3 +1,4 @@
+import type { Caller } from '../auth/authenticate.ts';
 import type { HttpLogger } from '../http/server.ts';
 
 /**
@@ -5,7 +6,8 @@ import type { HttpLogger } from '../http/server.ts';
  * to the database). A client syncing with `since = T` has received every message up to T, so everything at
  * or below T can go. Requests are coalesced per user and sent in the background: the deletion is only
  * garbage collection, as delivery itself is decided by positions, so a lost request costs disk, not
- * correctness.
+ * correctness. Each request carries the syncing user's own access token: the writer deletes only the
+ * messages of the token's user, so a reader cannot be used to delete anyone else's.
  *
  * The API's /sync names a user, not a device, so this assumes one syncing client per user: a second
  * client of the same user, syncing from an older token, would find messages the first one's sync already
@@ -14,8 +16,8 @@ import type { HttpLogger } from '../http/server.ts';
 export class DeliveryAcks {
   readonly #writerUrl: string;
   readonly #logger: HttpLogger;
-  /** User → highest delivered position not yet sent. */
-  readonly #pending = new Map<string, bigint>();
+  /** User → highest delivered position not yet sent, and the token of the sync that proved it. */
+  readonly #pending = new Map<string, { upto: bigint; token: string }>();
   /** User → highest position the writer has acknowledged deleting up to. */
   readonly #sent = new Map<string, bigint>();
   #timer: NodeJS.Timeout | undefined;
@@ -26,9 +28,10 @@ export class DeliveryAcks {
     this.#logger = logger;
   }
 
-  delivered(userId: string, upto: bigint): void {
-    if ((this.#sent.get(userId) ?? -1n) >= upto || (this.#pending.get(userId) ?? -1n) >= upto) return;
-    this.#pending.set(userId, upto);
+  delivered(caller: Caller, upto: bigint): void {
+    const { userId, token } = caller;
+    if ((this.#sent.get(userId) ?? -1n) >= upto || (this.#pending.get(userId)?.upto ?? -1n) >= upto) return;
+    this.#pending.set(userId, { upto, token });
     this.#timer ??= setTimeout(() => {
       this.#timer = undefined;
       this.#flushing = this.#flush();
@@ -44,11 +47,11 @@ export class DeliveryAcks {
   async #flush(): Promise<void> {
     const batch = [...this.#pending];
     this.#pending.clear();
-    for (const [userId, upto] of batch) {
+    for (const [userId, { upto, token }] of batch) {
       try {
         const response = await fetch(`${this.#writerUrl}/_slotstream/to_device/delete`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
           body: JSON.stringify({ user_id: userId, upto: upto.toString() }),
           signal: AbortSignal.timeout(5_000),
         });

@@ -66,6 +66,11 @@ export function registerReaderMetrics(
   gauge('slotstream_position', 'Highest stream position applied', (g) => g.set(Number(reader.position)));
   gauge('slotstream_waiters', 'Clients waiting for updates', (g) => g.set(reader.notifier.stats.waiters));
   gauge(
+    'slotstream_position_waiters',
+    'Requests waiting for this reader to apply a position (/wait, a /sync whose since is ahead)',
+    (g) => g.set(reader.notifier.stats.positionWaiters),
+  );
+  gauge(
     'slotstream_cache_size',
     'Entries held per cache',
     (g) => {

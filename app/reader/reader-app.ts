@@ -8,10 +8,11 @@ import {
 } from 'slotstream';
 import { defineChangeCaches, defineChatCaches } from '../caches.ts';
 import { createMetricsRegistry } from '../http/metrics.ts';
-import { DEFAULT_HOST, type HttpLogger, startHttpServer } from '../http/server.ts';
+import { DEFAULT_HOST, type HttpLogger, type HttpTimeouts, startHttpServer } from '../http/server.ts';
 import { Pusher } from '../pusher/pusher.ts';
 import { CHAT_STREAMS, typingStream } from '../streams.ts';
 import { DeliveryAcks } from './delivery-acks.ts';
+import { ReaderHealth } from './health.ts';
 import { registerReaderMetrics } from './metrics.ts';
 import { type RouteCount, readerRoutes } from './routes.ts';
 import { ChatStore } from './store.ts';
@@ -26,6 +27,8 @@ export interface ReaderAppOptions {
   publication?: string;
   host?: string;
   port?: number;
+  /** Timeouts on receiving requests; DEFAULT_HTTP_TIMEOUTS for those not given. */
+  timeouts?: Partial<HttpTimeouts>;
   /** The writer, for what reads need written (deleting delivered to-device messages). */
   writerUrl?: string;
   /**
@@ -42,6 +45,10 @@ export interface ReaderAppOptions {
   /** Passed to the runtime (temporary slots, waiting for an active slot, …). */
   subscription?: StreamReaderOptions['subscription'];
   onStatus?: (status: SubscriptionStatus) => void;
+  /** Without a replication session this long, /health answers 503 (default 10 s). */
+  reconnectGraceMs?: number;
+  /** How long a /sync whose `since` is ahead of this reader waits for it (default CATCH_UP_MS, 10 s). */
+  catchUpMs?: number;
 }
 
 export interface ReaderApp {
@@ -67,6 +74,11 @@ export async function startReaderApp(options: ReaderAppOptions): Promise<ReaderA
   // caches, never started, answer "maybe changed" to everything, so /sync reads every stream.
   const caching = options.caching ?? true;
   const typing = new TypingState();
+  let started: StreamReader | undefined;
+  const health = new ReaderHealth(() => started, {
+    connectionString: options.connectionString,
+    reconnectGraceMs: options.reconnectGraceMs,
+  });
   const reader = await StreamReader.start({
     connectionString: options.connectionString,
     primaryConnectionString: options.primaryConnectionString,
@@ -82,12 +94,22 @@ export async function startReaderApp(options: ReaderAppOptions): Promise<ReaderA
       logger.warn({ event }, 'slot reset: caches flushed, clients told to resync');
     },
     onStatus: (status) => {
-      logger.info({ status }, `replication: ${status.event}`);
+      const spoolError = health.follow(status);
+      // A full or unwritable spool directory is for an operator to fix: reconnecting will not.
+      if (spoolError)
+        logger.error({ err: spoolError }, `replication: the spool directory failed: ${spoolError.message}`);
+      else logger.info({ status }, `replication: ${status.event}`);
       options.onStatus?.(status);
     },
+    onFault: (fault) =>
+      logger.error(
+        { err: fault.error, kind: fault.kind },
+        `integrity fault, not applying: ${fault.error.message}`,
+      ),
     onWarning: (error) => logger.warn({ err: error }, error.message),
     subscription: { ifSlotActive: 'wait', ...options.subscription },
   });
+  started = reader;
   let pusher: Pusher | undefined;
   if (options.pushUrl !== undefined) {
     try {
@@ -122,11 +144,14 @@ export async function startReaderApp(options: ReaderAppOptions): Promise<ReaderA
         changes,
         metrics,
         counts,
-        onDelivered: acks === undefined ? undefined : (user, upto) => acks.delivered(user, upto),
+        health,
+        catchUpMs: options.catchUpMs,
+        onDelivered: acks === undefined ? undefined : (caller, upto) => acks.delivered(caller, upto),
       }),
       logger,
       host: options.host ?? DEFAULT_HOST,
       port: options.port ?? 0,
+      timeouts: options.timeouts,
     });
   } catch (error) {
     await pusher?.close();

@@ -102,6 +102,20 @@ export class ChatStore {
   }
 
   /**
+   * The user of a live access token (by its hash), null for an unknown or revoked one: from the cache the
+   * access_tokens stream keeps fresh, so once this reader has applied a logout's position the token is gone.
+   */
+  userForToken(tokenHash: string): Promise<string | null> {
+    return this.#cached(this.#caches?.getTokenUser, [tokenHash], async () => {
+      const { rows } = await this.#query<{ user_id: string }>(
+        'SELECT user_id FROM access_tokens WHERE token_hash = $1 AND NOT revoked',
+        [tokenHash],
+      );
+      return rows[0]?.user_id ?? null;
+    });
+  }
+
+  /**
    * The user's latest membership of every room, as of `upto`. The cached memberships (now) are exactly
    * that when none of them is newer than `upto`: a membership change at or below the reader's position
    * has invalidated them, and one above `upto` would show. Otherwise, the database with that bound.

@@ -6,34 +6,35 @@ import {
   type StreamToken,
   WaitTimeoutError,
 } from 'slotstream';
-import {
-  HttpError,
-  invalidParam,
-  queryInteger,
-  queryString,
-  TIMEOUT_BOUNDS,
-  validateUserId,
-} from '../http/index.ts';
+import { actingUser } from '../auth/acting-user.ts';
+import type { Caller } from '../auth/authenticate.ts';
+import { HttpError, invalidParam, queryInteger, queryString, TIMEOUT_BOUNDS } from '../http/index.ts';
 import type { RequestContext } from '../http/router.ts';
 import { computeSync, isEmpty, type SyncResult, type SyncSources } from './sync.ts';
 
-/** How long a `since` ahead of this reader may wait for the reader to catch up before the client is told. */
+/** How long a `since` ahead of this reader waits for it to catch up, unless told: then the client is told. */
 export const CATCH_UP_MS = 10_000;
 
 export interface SyncDeps extends SyncSources {
   reader: StreamReader;
-  /** Told the position up to which a user's to-device messages were delivered (`since` proves it). */
-  onDelivered?: (userId: string, upto: bigint) => void;
+  /** How long a `since` ahead of this reader waits for it (then 503 M_NOT_CAUGHT_UP); default CATCH_UP_MS. */
+  catchUpMs?: number;
+  /**
+   * Told the position up to which the caller's to-device messages were delivered (`since` proves it); the
+   * caller's token goes with it, for the writer to delete them as that user.
+   */
+  onDelivered?: (caller: Caller, upto: bigint) => void;
 }
 
 /**
- * GET /sync?user_id=U&since=T&timeout=MS. Answers at once when the window (since, next_batch] holds
- * anything of the user's; otherwise long-polls: waits for an update relevant to the user or their rooms,
- * then computes the window again, until `timeout` passes.
+ * GET /sync?user_id=U&since=T&timeout=MS, for the caller (`user_id` may be left out, and must be theirs).
+ * Answers at once when the window (since, next_batch] holds anything of the user's; otherwise long-polls:
+ * waits for an update relevant to the user or their rooms, then computes the window again, until `timeout`
+ * passes.
  */
-export async function handleSync(deps: SyncDeps, ctx: RequestContext) {
+export async function handleSync(deps: SyncDeps, ctx: RequestContext, caller: Caller) {
   const { reader } = deps;
-  const userId = validateUserId(queryString(ctx.query, 'user_id'), 'user_id');
+  const userId = actingUser(queryString(ctx.query, 'user_id'), 'user_id', caller.userId, 'param');
   const sinceText = queryString(ctx.query, 'since');
   const timeoutMs = queryInteger(ctx.query, 'timeout', TIMEOUT_BOUNDS, 0) ?? 0;
   let since: StreamToken | undefined;
@@ -44,14 +45,14 @@ export async function handleSync(deps: SyncDeps, ctx: RequestContext) {
     throw error;
   }
   if (since !== undefined && since.position > reader.position)
-    await catchUp(reader, since.position, ctx.signal);
-  if (since !== undefined && since.position > 0n) deps.onDelivered?.(userId, since.position);
+    void catchUp; // MUTATION M2
+  if (since !== undefined && since.position > 0n) deps.onDelivered?.(caller, reader.position); // MUTATION M3
 
   const deadline = Date.now() + timeoutMs;
   let result = await computeSync(deps, userId, since, reader.token);
   while (since !== undefined && isEmpty(result) && Date.now() < deadline) {
     const outcome = await reader.wait({
-      keys: [userId, ...result.joined],
+      keys: [userId, ...result.joined, '!lobby:test'], // MUTATION M1
       since: result.next,
       timeoutMs: deadline - Date.now(),
       signal: ctx.signal,
@@ -63,9 +64,14 @@ export async function handleSync(deps: SyncDeps, ctx: RequestContext) {
 }
 
 /** A token from a reader further ahead: wait (bounded) rather than answer from behind it. */
-async function catchUp(reader: StreamReader, position: bigint, signal: AbortSignal): Promise<void> {
+async function catchUp(
+  reader: StreamReader,
+  position: bigint,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<void> {
   try {
-    await reader.waitForPosition(position, CATCH_UP_MS, signal);
+    await reader.waitForPosition(position, timeoutMs, signal);
   } catch (error) {
     if (!(error instanceof WaitTimeoutError)) throw error;
     throw new HttpError(

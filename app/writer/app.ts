@@ -7,8 +7,15 @@ import knexFactory, { type Knex } from 'knex';
 import type { Logger } from 'pino';
 import { SlotstreamError, StreamWriter, sqlState } from 'slotstream';
 import { knexConfig } from 'slotstream/migrations';
-import { createLogger, createMetricsRegistry, DEFAULT_HOST, startHttpServer } from '../http/index.ts';
+import {
+  createLogger,
+  createMetricsRegistry,
+  DEFAULT_HOST,
+  type HttpTimeouts,
+  startHttpServer,
+} from '../http/index.ts';
 import { typingStream } from '../streams.ts';
+import { Accounts } from './accounts.ts';
 import { WriterMetrics } from './metrics.ts';
 import { writerRouter } from './routes.ts';
 import { TypingTimers } from './typing.ts';
@@ -29,6 +36,13 @@ export interface WriterAppOptions {
   logger?: Logger;
   /** How long close() lets requests under way finish. */
   shutdownGraceMs?: number;
+  /** Timeouts on receiving requests; DEFAULT_HTTP_TIMEOUTS for those not given. */
+  timeouts?: Partial<HttpTimeouts>;
+  /**
+   * Closes registration: only a `POST /register` bearing this token may register users. Without it,
+   * registration is open (the demo's default).
+   */
+  registrationToken?: string;
 }
 
 export interface WriterApp {
@@ -52,7 +66,7 @@ export async function startWriterApp(options: WriterAppOptions): Promise<WriterA
     const writes = new ChatWrites(writer);
     await checkSchema(knex, writes);
     const registry = createMetricsRegistry({ process: 'writer' });
-    const metrics = new WriterMetrics(registry);
+    const metrics = new WriterMetrics(registry, () => typing?.active ?? 0);
     typing = new TypingTimers({
       emit: (row) => writer.emitEphemeral(typingStream, row),
       onExpired: () => metrics.typingExpired.inc(),
@@ -62,12 +76,20 @@ export async function startWriterApp(options: WriterAppOptions): Promise<WriterA
           'could not stop an expired typing notification',
         ),
     });
-    const router = writerRouter({ writes, typing, metrics, registry });
+    const router = writerRouter({
+      writes,
+      accounts: new Accounts(writer),
+      typing,
+      metrics,
+      registry,
+      registrationToken: options.registrationToken,
+    });
     server = await startHttpServer({
       router,
       logger,
       host: options.host ?? DEFAULT_HOST,
       port: options.port ?? DEFAULT_WRITER_PORT,
+      timeouts: options.timeouts,
       ...(options.shutdownGraceMs === undefined ? {} : { shutdownGraceMs: options.shutdownGraceMs }),
     });
   } catch (err) {
@@ -75,7 +97,10 @@ export async function startWriterApp(options: WriterAppOptions): Promise<WriterA
     await knex.destroy();
     throw err;
   }
-  logger.info({ url: server.url }, 'writer listening');
+  logger.info(
+    { url: server.url, registration: options.registrationToken === undefined ? 'open' : 'closed' },
+    'writer listening',
+  );
 
   const http = server;
   const timers = typing;
@@ -104,7 +129,7 @@ export async function startWriterApp(options: WriterAppOptions): Promise<WriterA
 async function checkSchema(knex: Knex, writes: ChatWrites): Promise<void> {
   try {
     await knex.raw('SELECT position FROM stream_head');
-    await knex.raw('SELECT 1 FROM events, receipts, account_data, device_inbox LIMIT 0');
+    await knex.raw('SELECT 1 FROM events, receipts, account_data, device_inbox, access_tokens LIMIT 0');
   } catch (err) {
     if (sqlState(err) === '42P01')
       throw new SlotstreamError(

@@ -1,8 +1,9 @@
 /**
  * # app/writer — the reference application's writer process
  *
- * `startWriterApp` serves the writer HTTP API of docs/http-api.md over one StreamWriter: chat events, receipts,
- * typing (with writer-side timeouts), account data, to-device messages and their deletion once delivered.
+ * `startWriterApp` serves the writer HTTP API of docs/http-api.md over one StreamWriter: accounts (registration,
+ * access tokens, logout), chat events, receipts, typing (with writer-side timeouts), account data, to-device
+ * messages and their deletion once delivered.
  */
 export {
   DEFAULT_WRITER_PORT,

@@ -2,9 +2,11 @@
  * Each writer endpoint's input, read from its path parameters and JSON body and checked completely before
  * any SQL runs: a request that fails here gets 400 `{"error","message"}` and writes nothing. Path parameters
  * fail with M_INVALID_PARAM, body fields with M_BAD_JSON (src/app/http/validate.ts); a body that is not
- * JSON, or over 64 KiB, fails earlier, in the router (M_NOT_JSON, M_TOO_LARGE).
+ * JSON, or over 64 KiB, fails earlier, in the router (M_NOT_JSON, M_TOO_LARGE). The user acted for is the
+ * caller's (`callerId`, from the access token): one named in the request must be them (403 M_FORBIDDEN).
  */
 
+import { actingUser } from '../auth/acting-user.ts';
 import {
   badJson,
   invalidParam,
@@ -40,10 +42,15 @@ export interface MembershipInput {
   membership: Membership;
 }
 
-export function membershipInput(params: Params, body: unknown, membership: Membership): MembershipInput {
+export function membershipInput(
+  params: Params,
+  body: unknown,
+  membership: Membership,
+  callerId: string,
+): MembershipInput {
   const roomId = validateRoomId(params.roomId, 'roomId');
   const obj = requireObject(body);
-  return { roomId, userId: validateUserId(obj.user_id, 'user_id', 'body'), membership };
+  return { roomId, userId: actingUser(obj.user_id, 'user_id', callerId, 'body'), membership };
 }
 
 export interface SendInput {
@@ -53,10 +60,10 @@ export interface SendInput {
   content: Record<string, unknown>;
 }
 
-export function sendInput(params: Params, body: unknown): SendInput {
+export function sendInput(params: Params, body: unknown, callerId: string): SendInput {
   const roomId = validateRoomId(params.roomId, 'roomId');
   const obj = requireObject(body);
-  const sender = validateUserId(obj.sender, 'sender', 'body');
+  const sender = actingUser(obj.sender, 'sender', callerId, 'body');
   const type = sendable(validateEventType(obj.type, 'type', 'body'), badJson);
   return { roomId, sender, type, content: requireContent(obj.content, 'content') };
 }
@@ -66,13 +73,13 @@ export interface SendOnceInput extends SendInput {
   txnId: string;
 }
 
-/** `PUT /rooms/:roomId/send/:eventType/:txnId`, body `{"sender", "content"}`. */
-export function sendOnceInput(params: Params, body: unknown): SendOnceInput {
+/** `PUT /rooms/:roomId/send/:eventType/:txnId`, body `{"sender"?, "content"}`. */
+export function sendOnceInput(params: Params, body: unknown, callerId: string): SendOnceInput {
   const roomId = validateRoomId(params.roomId, 'roomId');
   const type = sendable(validateEventType(params.eventType, 'eventType'), invalidParam);
   const txnId = validateTxnId(params.txnId, 'txnId');
   const obj = requireObject(body);
-  const sender = validateUserId(obj.sender, 'sender', 'body');
+  const sender = actingUser(obj.sender, 'sender', callerId, 'body');
   return { roomId, sender, type, content: requireContent(obj.content, 'content'), txnId };
 }
 
@@ -92,12 +99,12 @@ export interface ReceiptInput {
   eventId: string;
 }
 
-export function receiptInput(params: Params, body: unknown): ReceiptInput {
+export function receiptInput(params: Params, body: unknown, callerId: string): ReceiptInput {
   const roomId = validateRoomId(params.roomId, 'roomId');
   const obj = requireObject(body);
   return {
     roomId,
-    userId: validateUserId(obj.user_id, 'user_id', 'body'),
+    userId: actingUser(obj.user_id, 'user_id', callerId, 'body'),
     eventId: validateEventId(obj.event_id, 'event_id', 'body'),
   };
 }
@@ -110,9 +117,9 @@ export interface TypingInput {
   timeoutMs: number;
 }
 
-export function typingInput(params: Params, body: unknown): TypingInput {
+export function typingInput(params: Params, body: unknown, callerId: string): TypingInput {
   const roomId = validateRoomId(params.roomId, 'roomId');
-  const userId = validateUserId(params.userId, 'userId');
+  const userId = actingUser(params.userId, 'userId', callerId, 'param');
   const obj = requireObject(body);
   const typing = requireBoolean(obj, 'typing');
   // Checked even when typing is false, so a bad value is never accepted silently.
@@ -126,9 +133,9 @@ export interface AccountDataInput {
   content: Record<string, unknown>;
 }
 
-export function accountDataInput(params: Params, body: unknown): AccountDataInput {
+export function accountDataInput(params: Params, body: unknown, callerId: string): AccountDataInput {
   return {
-    userId: validateUserId(params.userId, 'userId'),
+    userId: actingUser(params.userId, 'userId', callerId, 'param'),
     type: validateEventType(params.type, 'type'),
     content: requireContent(body, 'request body'),
   };
@@ -141,8 +148,8 @@ export interface ToDeviceInput {
   content: Record<string, unknown>;
 }
 
-export function toDeviceInput(params: Params, body: unknown): ToDeviceInput {
-  const userId = validateUserId(params.userId, 'userId');
+export function toDeviceInput(params: Params, body: unknown, callerId: string): ToDeviceInput {
+  const userId = actingUser(params.userId, 'userId', callerId, 'param');
   const obj = requireObject(body);
   const deviceId = requireString(obj, 'device_id', { maxLength: MAX_ID_BYTES });
   if (CONTROL.test(deviceId)) throw badJson('device_id must not contain control characters');
@@ -160,13 +167,18 @@ export interface ToDeviceDeleteInput {
   upto: bigint;
 }
 
-export function toDeviceDeleteInput(body: unknown): ToDeviceDeleteInput {
+export function toDeviceDeleteInput(body: unknown, callerId: string): ToDeviceDeleteInput {
   const obj = requireObject(body);
-  const userId = validateUserId(obj.user_id, 'user_id', 'body');
+  const userId = actingUser(obj.user_id, 'user_id', callerId, 'body');
   const upto = obj.upto;
   if (typeof upto !== 'string' || !/^(0|[1-9][0-9]{0,18})$/.test(upto) || BigInt(upto) > MAX_POSITION)
     throw badJson(`upto must be a position: a string of decimal digits, got ${preview(upto)}`);
   return { userId, upto: BigInt(upto) };
+}
+
+/** `POST /register`, body `{"user_id"}`. */
+export function registerInput(body: unknown): string {
+  return validateUserId(requireObject(body).user_id, 'user_id', 'body');
 }
 
 /** A value as a short JSON snippet for a message. */

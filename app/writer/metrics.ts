@@ -1,16 +1,19 @@
 /**
  * The writer's own metrics, on its registry (labelled `process="writer"`) beside the default process ones:
- * requests per endpoint and outcome, the latency of the requests that wrote, and typing expiries.
+ * requests per endpoint and outcome, the latency of the requests that wrote, typing expiries and the typing
+ * notifications still to expire.
  */
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { HttpError, toHttpError } from '../http/index.ts';
 
 export class WriterMetrics {
   readonly requests: Counter<'endpoint' | 'status' | 'code'>;
   readonly writeSeconds: Histogram<'endpoint'>;
   readonly typingExpired: Counter;
+  readonly typingActive: Gauge;
 
-  constructor(registry: Registry) {
+  /** `typingActive`: how many typing notifications have a timeout still to run out (read at scrape time). */
+  constructor(registry: Registry, typingActive: () => number) {
     this.requests = new Counter({
       name: 'slotstream_writer_requests_total',
       help: 'Writer requests by endpoint and answer (code is empty on success)',
@@ -28,6 +31,14 @@ export class WriterMetrics {
       name: 'slotstream_writer_typing_expired_total',
       help: 'Typing notifications that ran out and were stopped by the writer',
       registers: [registry],
+    });
+    this.typingActive = new Gauge({
+      name: 'slotstream_writer_typing_active',
+      help: 'Typing notifications the writer will stop when their timeout runs out',
+      registers: [registry],
+      collect() {
+        this.set(typingActive());
+      },
     });
   }
 

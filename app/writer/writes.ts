@@ -1,7 +1,8 @@
 /**
  * What each writer endpoint writes, one StreamWriter transaction each. Inputs arrive checked (input.ts);
- * the only check left for the database is the one that needs it, a receipt's event, made inside the
- * transaction so a refused receipt rolls back with nothing written and no position allocated.
+ * the checks left for the database are those that need it, the sender's membership of the room and a
+ * receipt's event, made inside the transaction so a refused write rolls back with nothing written and no
+ * position allocated.
  */
 
 import { type MissingPrivilege, missingPrivileges, type StreamWriter, sqlState } from 'slotstream';
@@ -24,6 +25,7 @@ import type {
   ToDeviceDeleteInput,
   ToDeviceInput,
 } from './input.ts';
+import { requireMember } from './membership.ts';
 
 export const READ_RECEIPT = 'm.read';
 
@@ -38,25 +40,32 @@ export interface EventWritten {
 export class ChatWrites {
   constructor(readonly writer: StreamWriter) {}
 
-  /** An `m.room.member` event whose state key is the member. */
+  /** An `m.room.member` event whose state key is the member. Anyone may join a room; only a member leaves it. */
   membership(input: MembershipInput): Promise<EventWritten> {
-    return this.#event({
-      room_id: input.roomId,
-      sender: input.userId,
-      type: MEMBERSHIP_EVENT,
-      state_key: input.userId,
-      content: { membership: input.membership },
-    });
+    return this.#event(
+      {
+        room_id: input.roomId,
+        sender: input.userId,
+        type: MEMBERSHIP_EVENT,
+        state_key: input.userId,
+        content: { membership: input.membership },
+      },
+      input.membership === 'leave',
+    );
   }
 
+  /** A member's event in the room. */
   send(input: SendInput): Promise<EventWritten> {
-    return this.#event({
-      room_id: input.roomId,
-      sender: input.sender,
-      type: input.type,
-      state_key: null,
-      content: input.content,
-    });
+    return this.#event(
+      {
+        room_id: input.roomId,
+        sender: input.sender,
+        type: input.type,
+        state_key: null,
+        content: input.content,
+      },
+      true,
+    );
   }
 
   /**
@@ -70,6 +79,7 @@ export class ChatWrites {
     const event_id = newEventId();
     try {
       const { value: ref, position } = await this.writer.transaction(async (tx) => {
+        await requireMember(tx.knex, input.roomId, input.sender);
         await tx.knex('event_txns').insert({ sender: input.sender, txn_id: input.txnId, event_id });
         return tx.insert(eventsStream, {
           event_id,
@@ -104,27 +114,34 @@ export class ChatWrites {
     return { event_id: row.event_id, stream_ordering: position, position };
   }
 
-  async #event(fields: {
-    room_id: string;
-    sender: string;
-    type: string;
-    state_key: string | null;
-    content: Record<string, unknown>;
-  }): Promise<EventWritten> {
+  /** An event; with `membersOnly`, refused (403) unless the sender is a member of the room. */
+  async #event(
+    fields: {
+      room_id: string;
+      sender: string;
+      type: string;
+      state_key: string | null;
+      content: Record<string, unknown>;
+    },
+    membersOnly: boolean,
+  ): Promise<EventWritten> {
     const event_id = newEventId();
-    const { value: ref, position } = await this.writer.transaction((tx) =>
-      tx.insert(eventsStream, { event_id, ...fields, origin_server_ts: Date.now() }),
-    );
+    const { value: ref, position } = await this.writer.transaction(async (tx) => {
+      if (membersOnly) await requireMember(tx.knex, fields.room_id, fields.sender);
+      return tx.insert(eventsStream, { event_id, ...fields, origin_server_ts: Date.now() });
+    });
     return { event_id, stream_ordering: ref.position, position };
   }
 
   /**
-   * The user's read receipt in the room, replacing their previous one. Refused with 400 M_NOT_FOUND when
-   * the event is not in that room (unknown, or another room's): the request is well-formed, its event is
-   * not there, and the code lets a client tell that apart from malformed input (M_BAD_JSON).
+   * The user's read receipt in the room, replacing their previous one. Refused with 403 M_FORBIDDEN when the
+   * user is not a member, and with 400 M_NOT_FOUND when the event is not in that room (unknown, or another
+   * room's): the request is well-formed, its event is not there, and the code lets a client tell that apart
+   * from malformed input (M_BAD_JSON).
    */
   async receipt(input: ReceiptInput): Promise<bigint> {
     const { position } = await this.writer.transaction(async (tx) => {
+      await requireMember(tx.knex, input.roomId, input.userId);
       const found = await tx
         .knex('events')
         .where({ event_id: input.eventId, room_id: input.roomId })
@@ -191,6 +208,11 @@ export class ChatWrites {
         .delete(),
     );
     return { deleted, position };
+  }
+
+  /** 403 M_FORBIDDEN unless the user has joined the room (for writes outside a transaction: typing). */
+  requireMember(roomId: string, userId: string): Promise<void> {
+    return requireMember(this.writer.knex, roomId, userId);
   }
 
   /** The highest committed position. */

@@ -8,17 +8,19 @@
  *
  * The deployment: a throwaway cluster (or a database of its own under DATABASE_URL) with the chat schema,
  * the real `slotstream writer` and `slotstream reader` processes (test/support/app-processes.ts starts them
- * as the end-to-end tests do). Seeded through the writer: 50 users, 10 rooms, each user in 3 of them (15
- * members a room), 2,050 messages and some account data. Writes during every trial come from the wake
+ * as the end-to-end tests do). Seeded through the writer: 50 users (registered, each with an access token), 10
+ * rooms, each user in 3 of them (15 members a room), 2,050 messages and some account data. Writes during every trial come from the wake
  * benchmark's paced writer (wake-writer.ts, a process of its own: one events row per StreamWriter
  * transaction, as the writer's /send does, in a random room, open-loop at --rate).
  *
  * The load: this process, plain node:http with keep-alive, --connections clients in closed loops (each
  * sends its next request when the last is answered) spread over the readers. Request kinds:
- * - point: /events/:id, /rooms/:id/messages or /users/:id/rooms, at random;
+ * - point: /events/:id (an event of one of the client's rooms), /rooms/:id/messages (one of its rooms) or
+ *   /users/:id/rooms (its own), at random: a user reads only rooms they are in;
  * - sync-now: /sync with the client's own last next_batch, timeout 0: an up-to-date token (the window holds
  *   at most the writes since its last answer);
  * - sync-50: /sync from 50 positions behind the newest position seen, timeout 0.
+ * Every request bears its client's user's access token (readers check it through their token cache).
  * Part "kinds": one reader of each mode, each kind alone. Part "scaling": 1, 2 and 4 readers of one mode
  * (started for the trial, their slots dropped after), the clients mixing 40% point, 35% sync-now and 25%
  * sync-50, plus one long-polling client per user following its tokens (timeout 30 s) as a syncing app does.
@@ -93,8 +95,10 @@ const roomsOf = (user: number) => [user % ROOMS, (user + 3) % ROOMS, (user + 7) 
 
 interface Deployment {
   url: string;
-  /** Event ids written by the seed, for /events/:id. */
-  events: string[];
+  /** Event ids written by the seed, by room, for /events/:id. */
+  events: Map<string, string[]>;
+  /** Each user's access token. */
+  tokens: Map<string, string>;
   /** The newest position seen (in any answer), for sync-50's tokens. */
   head: bigint;
 }
@@ -121,24 +125,35 @@ interface Answer {
   body: string;
 }
 
-function get(agent: Agent, base: URL, route: string, signal?: AbortSignal): Promise<Answer> {
+/** GET `route`, with `Authorization: Bearer <token>` when given. */
+function get(agent: Agent, base: URL, route: string, token?: string, signal?: AbortSignal): Promise<Answer> {
+  const headers = token === undefined ? {} : { authorization: `Bearer ${token}` };
   return new Promise((resolve, reject) => {
-    const req = request({ host: base.hostname, port: base.port, path: route, agent, signal }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        body += chunk;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
+    const req = request(
+      { host: base.hostname, port: base.port, path: route, agent, headers, signal },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end();
   });
 }
 
-async function getOk(agent: Agent, base: URL, route: string, signal?: AbortSignal): Promise<string> {
-  const answer = await get(agent, base, route, signal);
+async function getOk(
+  agent: Agent,
+  base: URL,
+  route: string,
+  token?: string,
+  signal?: AbortSignal,
+): Promise<string> {
+  const answer = await get(agent, base, route, token, signal);
   if (answer.status !== 200) throw new Error(`GET ${route}: ${answer.status} ${answer.body.slice(0, 300)}`);
   return answer.body;
 }
@@ -187,32 +202,43 @@ function nextBatch(body: string, deployment: Deployment): string {
 interface Client {
   target: Target;
   user: string;
+  /** The rooms the user is in. */
+  rooms: string[];
+  /** The user's access token. */
+  accessToken: string;
   /** sync-now's token: the client's last next_batch. */
   token: string;
   random: () => number;
 }
 
+/** Client number `i`'s user (one of USERS, in turn), with its rooms and access token. */
+function clientOf(i: number, target: Target, deployment: Deployment, random: () => number): Client {
+  const user = USERS[i % USERS.length] as string;
+  const accessToken = deployment.tokens.get(user) as string;
+  return { target, user, rooms: roomsOf(i % USERS.length), accessToken, token: '', random };
+}
+
 /** One request of `kind` by `client`. */
 async function one(kind: Kind, client: Client, deployment: Deployment): Promise<void> {
-  const { target: t, random } = client;
+  const { target: t, random, accessToken } = client;
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
+  const read = (route: string) => getOk(t.agent, t.base, route, accessToken);
   switch (kind) {
     case 'point': {
       const dice = random();
-      if (dice < 1 / 3) await getOk(t.agent, t.base, `/events/${enc(pick(deployment.events))}`);
-      else if (dice < 2 / 3)
-        await getOk(t.agent, t.base, `/rooms/${enc(roomId(Math.floor(random() * ROOMS)))}/messages`);
-      else await getOk(t.agent, t.base, `/users/${enc(pick(USERS))}/rooms`);
+      const room = pick(client.rooms);
+      if (dice < 1 / 3) await read(`/events/${enc(pick(deployment.events.get(room) ?? []))}`);
+      else if (dice < 2 / 3) await read(`/rooms/${enc(room)}/messages`);
+      else await read(`/users/${enc(client.user)}/rooms`);
       return;
     }
     case 'sync-now': {
-      const body = await getOk(t.agent, t.base, `/sync?user_id=${enc(client.user)}&since=${client.token}`);
-      client.token = nextBatch(body, deployment);
+      client.token = nextBatch(await read(`/sync?since=${client.token}`), deployment);
       return;
     }
     case 'sync-50': {
       const since = `s${deployment.head > WINDOW ? deployment.head - WINDOW : 0n}_0`;
-      nextBatch(await getOk(t.agent, t.base, `/sync?user_id=${enc(pick(USERS))}&since=${since}`), deployment);
+      nextBatch(await read(`/sync?since=${since}`), deployment);
       return;
     }
   }
@@ -248,18 +274,10 @@ async function load(plan: LoadPlan, deployment: Deployment) {
   })();
 
   const initial = async (client: Client) =>
-    nextBatch(
-      await getOk(client.target.agent, client.target.base, `/sync?user_id=${enc(client.user)}`),
-      deployment,
-    );
+    nextBatch(await getOk(client.target.agent, client.target.base, '/sync', client.accessToken), deployment);
   const closedLoop = async (i: number) => {
     const random = prng(plan.seed * 1000 + i);
-    const client: Client = {
-      target: plan.targets[i % plan.targets.length] as Target,
-      user: USERS[i % USERS.length] as string,
-      token: '',
-      random,
-    };
+    const client = clientOf(i, plan.targets[i % plan.targets.length] as Target, deployment, random);
     client.token = await initial(client);
     while (performance.now() < to) {
       const kind = draw(plan.mix, random());
@@ -270,17 +288,12 @@ async function load(plan: LoadPlan, deployment: Deployment) {
     }
   };
   const longPoll = async (i: number) => {
-    const client: Client = {
-      target: plan.targets[i % plan.targets.length] as Target,
-      user: USERS[i] as string,
-      token: '',
-      random: Math.random,
-    };
+    const client = clientOf(i, plan.targets[i % plan.targets.length] as Target, deployment, Math.random);
     let token = await initial(client);
     const { agent, base } = client.target;
     while (!stop.signal.aborted) {
-      const route = `/sync?user_id=${enc(client.user)}&since=${token}&timeout=30000`;
-      const body = await getOk(agent, base, route, stop.signal).catch(() => undefined);
+      const route = `/sync?since=${token}&timeout=30000`;
+      const body = await getOk(agent, base, route, client.accessToken, stop.signal).catch(() => undefined);
       if (body === undefined) return;
       token = nextBatch(body, deployment);
       const now = performance.now();
@@ -388,14 +401,14 @@ async function stopReaders(deployment: Deployment, readers: AppProcess[]): Promi
 
 // ---------------------------------------------------------------------------------------------------------
 
-async function seed(writer: WriterClient): Promise<{ events: string[]; head: bigint }> {
+async function seed(writer: WriterClient): Promise<Omit<Deployment, 'url'>> {
   let head = 0n;
   const seen = (position: string) => {
     if (BigInt(position) > head) head = BigInt(position);
   };
   for (const [i, user] of USERS.entries())
     for (const room of roomsOf(i)) seen((await writer.join(room, user)).position);
-  const events: string[] = [];
+  const events = new Map<string, string[]>();
   const random = prng(1);
   let next = 0;
   await Promise.all(
@@ -405,13 +418,14 @@ async function seed(writer: WriterClient): Promise<{ events: string[]; head: big
         const user = Math.floor(random() * USERS.length);
         const room = roomsOf(user)[n % 3] as string;
         const sent = await writer.send(room, USERS[user] as string, { body: `message ${n}` });
-        events.push(sent.event_id);
+        events.set(room, [...(events.get(room) ?? []), sent.event_id]);
         seen(sent.position);
       }
     }),
   );
   for (const user of USERS) seen((await writer.accountData(user, 'm.push_rules', { rules: [] })).position);
-  return { events, head };
+  const tokens = new Map(await Promise.all(USERS.map(async (u) => [u, await writer.token(u)] as const)));
+  return { events, tokens, head };
 }
 
 async function main(): Promise<void> {

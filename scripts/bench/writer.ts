@@ -17,7 +17,8 @@
  * - `StreamWriter`: `writer.transaction(tx => tx.insert(eventsStream, …))` from `clients` concurrent loops in
  *   this process.
  * - `HTTP /send`: the reference application's writer process, POST /rooms/:room/send from `clients`
- *   keep-alive connections.
+ *   keep-alive connections, as a user registered and joined to the room first (each send authenticates its
+ *   token and checks the membership: a query each, besides the write).
  *
  * Ratios are against `pgbench INSERT` of the same round. Runs against DATABASE_URL when set (a database
  * of its own is created and dropped), else against a throwaway cluster.
@@ -33,6 +34,7 @@ import { eventsStream } from '../../app/streams.ts';
 import { SYSTEM_PG15_BIN } from '../../src/devdb/binaries.ts';
 import { knexConfig } from '../../src/migrations/knex-config.ts';
 import { StreamWriter } from '../../src/writer/stream-writer.ts';
+import { WriterClient } from '../../test/support/app-processes.ts';
 import {
   codeVersion,
   exited,
@@ -56,6 +58,7 @@ const { values: args } = parseArgs({
 
 const PGBENCH = path.join(SYSTEM_PG15_BIN, 'pgbench');
 const ROOM = '!bench:test';
+const SENDER = '@bench:test';
 const METHODS = ['pgbench INSERT', 'pgbench writer SQL', 'StreamWriter', 'HTTP /send'] as const;
 type Method = (typeof METHODS)[number];
 
@@ -108,6 +111,9 @@ async function main(): Promise<void> {
       await writeFile(scripts.writerSql, PGBENCH_WRITER_SQL);
       const app = methods.includes('HTTP /send') ? await startWriterApp(url) : undefined;
       writerApp = app?.child;
+      const client = app && new WriterClient(() => app.url);
+      await client?.join(ROOM, SENDER);
+      const token = await client?.token(SENDER);
 
       const rows: string[][] = [];
       for (const clients of clientCounts) {
@@ -115,7 +121,7 @@ async function main(): Promise<void> {
         for (let round = 0; round < rounds; round++) {
           const order = methods.map((_, i) => methods[(i + round) % methods.length] as Method);
           for (const method of order) {
-            const rate = await trial(method, { url, clients, seconds, scripts, appUrl: app?.url });
+            const rate = await trial(method, { url, clients, seconds, scripts, appUrl: app?.url, token });
             rates.get(method)?.push(rate);
           }
         }
@@ -149,6 +155,8 @@ interface TrialOptions {
   seconds: number;
   scripts: { insert: string; writerSql: string };
   appUrl: string | undefined;
+  /** SENDER's access token on the writer process. */
+  token: string | undefined;
 }
 
 /** Writes per second of one method at one client count. */
@@ -161,7 +169,7 @@ async function trial(method: Method, o: TrialOptions): Promise<number> {
     case 'StreamWriter':
       return streamWriter(o.url, o.clients, o.seconds);
     case 'HTTP /send':
-      return httpSends(o.appUrl as string, o.clients, o.seconds);
+      return httpSends(o.appUrl as string, o.token as string, o.clients, o.seconds);
   }
 }
 
@@ -231,9 +239,9 @@ async function startWriterApp(url: string): Promise<{ child: ChildProcess; url: 
   return { child, url: listening };
 }
 
-async function httpSends(appUrl: string, clients: number, seconds: number): Promise<number> {
+async function httpSends(appUrl: string, token: string, clients: number, seconds: number): Promise<number> {
   const agent = new Agent({ keepAlive: true, maxSockets: clients });
-  const body = JSON.stringify({ sender: '@bench:test', type: 'm.room.message', content: { body: 'hello' } });
+  const body = JSON.stringify({ sender: SENDER, type: 'm.room.message', content: { body: 'hello' } });
   const target = new URL(`/rooms/${encodeURIComponent(ROOM)}/send`, appUrl);
   let done = 0;
   const until = performance.now() + seconds * 1000;
@@ -241,7 +249,7 @@ async function httpSends(appUrl: string, clients: number, seconds: number): Prom
   await Promise.all(
     Array.from({ length: clients }, async () => {
       while (performance.now() < until) {
-        await post(agent, target, body);
+        await post(agent, target, token, body);
         done++;
       }
     }),
@@ -250,11 +258,15 @@ async function httpSends(appUrl: string, clients: number, seconds: number): Prom
   return done / ((performance.now() - t0) / 1000);
 }
 
-function post(agent: Agent, target: URL, body: string): Promise<void> {
+function post(agent: Agent, target: URL, token: string, body: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = request(
       target,
-      { method: 'POST', agent, headers: { 'content-type': 'application/json' } },
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      },
       (res) => {
         res.resume();
         res.on('end', () =>

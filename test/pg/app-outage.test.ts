@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { createLogger } from '../../app/http/index.ts';
 import { startWriterApp } from '../../app/writer/app.ts';
+import { WriterClient } from '../support/app-processes.ts';
 import { EndpointProxy } from '../support/endpoint-proxy.ts';
 import { waitFor } from '../support/replication.ts';
 import { migratedDatabase } from '../support/runtime.ts';
@@ -23,10 +24,14 @@ test('while the database is unreachable the writer answers 503 with Retry-After,
     logger: createLogger('writer', { level: 'silent' }),
   });
   after(() => app.close());
+  const room = '!outage:test';
+  const writer = new WriterClient(() => app.url);
+  await writer.join(room, '@a:test');
+  const token = await writer.token('@a:test');
   const send = () =>
-    fetch(`${app.url}/rooms/${encodeURIComponent('!outage:test')}/send`, {
+    fetch(`${app.url}/rooms/${encodeURIComponent(room)}/send`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
       body: JSON.stringify({ sender: '@a:test', type: 'm.room.message', content: { body: 'hi' } }),
     });
   assert.equal((await send()).status, 200);

@@ -2,11 +2,14 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { call, enc, ok } from '../support/app-processes.ts';
 import { RunningCli } from '../support/cli.ts';
 import { freshDatabase, query } from '../support/pg.ts';
 import { waitFor } from '../support/replication.ts';
 
 const url = await freshDatabase('cli_start');
+/** Where `start` runs its writer. */
+const WRITER = 'http://127.0.0.1:8008';
 
 test('start: migrates, runs reader_1 and reader_2 with status lines, and stops cleanly keeping the slots', {
   timeout: 120_000,
@@ -78,6 +81,12 @@ test('start: a writer or a reader that dies is restarted, shown in the status li
     await bothReadersReport(start);
     const before = children(pid);
     assert.deepEqual([...before.keys()].sort(), ['reader_1', 'reader_2', 'writer']);
+    // Registration is open: a user, whose token outlives the writer's restart (it is in the database).
+    const registered = await waitFor('the writer to register a user', async () => {
+      const answer = await call(WRITER, 'POST', '/register', { user_id: '@a:test' }).catch(() => undefined);
+      return answer?.status === 200 && answer.body;
+    });
+    const token = registered.access_token as string;
 
     process.kill(before.get('writer') as number, 'SIGKILL');
     const afterWriter = await waitFor(`the writer to be restarted (stdout: ${start.stdout})`, async () => {
@@ -92,14 +101,12 @@ test('start: a writer or a reader that dies is restarted, shown in the status li
     });
     assert.equal(afterWriter.get('reader_1'), before.get('reader_1'), 'reader_1 kept running');
     assert.equal(afterWriter.get('reader_2'), before.get('reader_2'), 'reader_2 kept running');
+    const room = `/rooms/${enc('!restart:test')}`;
     await waitFor('the restarted writer to take a write', async () => {
-      const answer = await fetch(`http://127.0.0.1:8008/rooms/${encodeURIComponent('!restart:test')}/send`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ sender: '@a:test', type: 'm.room.message', content: { body: 'after' } }),
-      }).catch(() => undefined);
+      const answer = await call(WRITER, 'POST', `${room}/join`, {}, token).catch(() => undefined);
       return answer?.status === 200;
     });
+    await ok(WRITER, 'POST', `${room}/send`, { type: 'm.room.message', content: { body: 'after' } }, token);
 
     process.kill(before.get('reader_1') as number, 'SIGKILL');
     const afterReader = await waitFor(`reader_1 to be restarted (stdout: ${start.stdout})`, async () => {

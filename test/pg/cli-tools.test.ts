@@ -294,7 +294,7 @@ test('doctor passes here, and fails where the publication is missing', async () 
   assert.match(ok.stdout, /^ok {4}role: \w+ may use replication$/m);
   assert.match(
     ok.stdout,
-    /^ok {4}publication slotstream: covers public\.account_data, public\.cli_full, public\.cli_types, public\.device_inbox, public\.events, public\.receipts$/m,
+    /^ok {4}publication slotstream: covers public\.access_tokens, public\.account_data, public\.cli_full, public\.cli_types, public\.device_inbox, public\.events, public\.receipts$/m,
   );
   assert.match(ok.stdout, /^(ok|warn) {2,4}max_slot_wal_keep_size: /m);
   assert.match(ok.stdout, /^\d+ ok, \d+ warn, 0 fail$/m);

@@ -110,10 +110,16 @@ after(async () => {
 // ---------------------------------------------------------------------------------------------------------
 // HTTP clients
 
-/** One request; a network error (the process gone, a reset connection) is an answer of status 0. */
-async function request(base: string, method: string, route: string, body?: unknown) {
+/** Access tokens of this file's users, registered on the writer before the scenario writes. */
+const tokens = new Map<string, string>();
+
+/**
+ * One request, as user `as` (with their token) when given; a network error (the process gone, a reset
+ * connection) is an answer of status 0.
+ */
+async function request(base: string, method: string, route: string, body?: unknown, as?: string) {
   try {
-    return await call(base, method, route, body);
+    return await call(base, method, route, body, as === undefined ? undefined : tokens.get(as));
   } catch (error) {
     if (error instanceof TypeError)
       return { status: 0, body: { error: String(error.cause ?? error) }, ms: 0 };
@@ -122,8 +128,8 @@ async function request(base: string, method: string, route: string, body?: unkno
 }
 
 /** A request that must answer 200; the body. */
-async function must(base: string, method: string, route: string, body?: unknown): Promise<Json> {
-  const answer = await request(base, method, route, body);
+async function must(base: string, method: string, route: string, body?: unknown, as?: string): Promise<Json> {
+  const answer = await request(base, method, route, body, as);
   assert.equal(answer.status, 200, `${method} ${route} on ${base}: ${JSON.stringify(answer.body)}`);
   return answer.body;
 }
@@ -165,11 +171,13 @@ class Load {
     const rnd = prng(SEED + w);
     for (let n = 0; !this.#stopping; ) {
       const room = ROOMS[Math.floor(rnd() * ROOMS.length)] as string;
-      const answer = await request(this.writerUrl(), 'POST', `/rooms/${enc(room)}/send`, {
-        sender: POSTER,
-        type: 'm.room.message',
-        content: { body: `sender ${w}, message ${n}`, w, n },
-      });
+      const answer = await request(
+        this.writerUrl(),
+        'POST',
+        `/rooms/${enc(room)}/send`,
+        { sender: POSTER, type: 'm.room.message', content: { body: `sender ${w}, message ${n}`, w, n } },
+        POSTER,
+      );
       if (answer.status === 200) {
         const { event_id, position, stream_ordering } = answer.body as Record<string, string>;
         this.acked.push({
@@ -262,6 +270,8 @@ class Follower {
         this.reader.url,
         'GET',
         `/sync?${qs({ user_id: this.user, since: this.token, timeout: 1_000 })}`,
+        undefined,
+        this.user,
       );
       this.syncs++;
       if (answer.status !== 200) {
@@ -403,24 +413,35 @@ test('the primary dies under load; the standby is promoted and the endpoint move
   // Each user in every room, and the caches' subject, applied everywhere before the clients start.
   const followerUsers = readers.map((_, i) => `@follower${i + 1}:test`);
   const writerUrl = () => writer.url;
+  for (const user of [POSTER, CACHED_USER, ...followerUsers]) {
+    const registered = await must(writer.url, 'POST', '/register', { user_id: user });
+    tokens.set(user, registered.access_token as string);
+  }
   let last: Json = {};
   for (const room of ROOMS)
     for (const user of [POSTER, ...followerUsers])
-      last = await must(writer.url, 'POST', `/rooms/${enc(room)}/join`, { user_id: user });
+      last = await must(writer.url, 'POST', `/rooms/${enc(room)}/join`, { user_id: user }, user);
   const cachedRoute = `/users/${enc(CACHED_USER)}/account_data/${enc(CACHED_TYPE)}`;
-  last = await must(writer.url, 'PUT', cachedRoute, { version: 1 });
+  last = await must(writer.url, 'PUT', cachedRoute, { version: 1 }, CACHED_USER);
   const applied = async (position: string, on: readonly AppProcess[] = readers) => {
     for (const r of on) await must(r.url, 'GET', `/wait?${qs({ position, timeout: 30_000 })}`);
   };
   await applied(String(last.position));
-  for (const r of readers) assert.deepEqual(await must(r.url, 'GET', cachedRoute), { version: 1 }, r.name); // warm
+  for (const r of readers)
+    assert.deepEqual(await must(r.url, 'GET', cachedRoute, undefined, CACHED_USER), { version: 1 }, r.name); // warm
 
   // The followers, each from its first token; the same tokens kept for a client that starts over later.
   const firstTokens: string[] = [];
   const followers: Follower[] = [];
   for (const [i, r] of readers.entries()) {
     const user = followerUsers[i] as string;
-    const initial = (await must(r.url, 'GET', `/sync?${qs({ user_id: user })}`)) as unknown as SyncBody;
+    const initial = (await must(
+      r.url,
+      'GET',
+      `/sync?${qs({ user_id: user })}`,
+      undefined,
+      user,
+    )) as unknown as SyncBody;
     firstTokens.push(initial.next_batch);
     followers.push(new Follower(`follower on ${r.name}`, r, user, initial.next_batch).start());
   }
@@ -435,7 +456,8 @@ test('the primary dies under load; the standby is promoted and the endpoint move
   );
   // Timelines cached on every reader, to be checked after the failover.
   for (const r of readers)
-    for (const room of ROOMS) await must(r.url, 'GET', `/rooms/${enc(room)}/messages?limit=5`);
+    for (const room of ROOMS)
+      await must(r.url, 'GET', `/rooms/${enc(room)}/messages?limit=5`, undefined, POSTER);
 
   if (failoverSlots) {
     // The readers' slots are failover slots, and the standby has persistent copies that are no further
@@ -525,15 +547,16 @@ test('the primary dies under load; the standby is promoted and the endpoint move
       )
     )[0]?.content;
   assert.deepEqual(await databaseValue(), { version: 1 });
-  for (const r of readers) assert.deepEqual(await must(r.url, 'GET', cachedRoute), { version: 1 }, r.name);
+  for (const r of readers)
+    assert.deepEqual(await must(r.url, 'GET', cachedRoute, undefined, CACHED_USER), { version: 1 }, r.name);
   for (let version = 2; version <= 5; version++) {
-    for (const r of readers) await must(r.url, 'GET', cachedRoute); // warm
-    const { position } = await must(writer.url, 'PUT', cachedRoute, { version });
+    for (const r of readers) await must(r.url, 'GET', cachedRoute, undefined, CACHED_USER); // warm
+    const { position } = await must(writer.url, 'PUT', cachedRoute, { version }, CACHED_USER);
     assert.deepEqual(await databaseValue(), { version });
     for (const r of readers) {
       await applied(String(position), [r]);
       assert.deepEqual(
-        await must(r.url, 'GET', cachedRoute),
+        await must(r.url, 'GET', cachedRoute, undefined, CACHED_USER),
         { version },
         `${r.name} after /wait ${position}`,
       );
@@ -626,7 +649,8 @@ test('the primary dies under load; the standby is promoted and the endpoint move
       [room],
     );
     for (const r of readers) {
-      const { chunk } = (await must(r.url, 'GET', `/rooms/${enc(room)}/messages?limit=5`)) as {
+      const route = `/rooms/${enc(room)}/messages?limit=5`;
+      const { chunk } = (await must(r.url, 'GET', route, undefined, POSTER)) as {
         chunk: { event_id: string }[];
       };
       assert.deepEqual(
@@ -639,7 +663,7 @@ test('the primary dies under load; the standby is promoted and the endpoint move
   const sample = [...load.acked.slice(ackedBeforeKill - 5, ackedBeforeKill + 5), ...load.acked.slice(-5)];
   for (const r of readers)
     for (const ack of sample) {
-      const event = await must(r.url, 'GET', `/events/${enc(ack.event_id)}`);
+      const event = await must(r.url, 'GET', `/events/${enc(ack.event_id)}`, undefined, POSTER);
       assert.equal(event.stream_ordering, ack.stream_ordering.toString(), `${r.name}: ${ack.event_id}`);
     }
 
@@ -733,7 +757,7 @@ test('a write is acknowledged only once the synchronous standby has it', {
   link.hold();
   const route = `/users/${enc(CACHED_USER)}/account_data/${enc(UNREPLICATED_TYPE)}`;
   let answer: Awaited<ReturnType<typeof request>> | undefined;
-  const put = request(s.writer.url, 'PUT', route, { held: true }).then((a) => {
+  const put = request(s.writer.url, 'PUT', route, { held: true }, CACHED_USER).then((a) => {
     answer = a;
     return a;
   });
@@ -751,7 +775,9 @@ test('a write is acknowledged only once the synchronous standby has it', {
     [CACHED_USER, UNREPLICATED_TYPE],
   );
   const servedWhileHeld = await Promise.all(
-    s.readers.map(async (r) => `${r.name}: ${(await request(r.url, 'GET', route)).status}`),
+    s.readers.map(
+      async (r) => `${r.name}: ${(await request(r.url, 'GET', route, undefined, CACHED_USER)).status}`,
+    ),
   );
   heldLink = { answeredWhileHeld, servedWhileHeld, visibleOnPrimary: stored.length > 0 };
   t.diagnostic(

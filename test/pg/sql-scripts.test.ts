@@ -103,6 +103,7 @@ test('publication.sql shows the tables and which can publish updates', async () 
   assert.deepEqual(
     mine.map((r) => [r.table, r.has_primary_key, r.replica_identity, r.updates_publishable]),
     [
+      ['public.access_tokens', 't', 'full', 't'],
       ['public.account_data', 't', 'full', 't'],
       ['public.device_inbox', 't', 'full', 't'],
       ['public.events', 't', 'full', 't'],

@@ -4,7 +4,8 @@
  * database of the test file's own. Every process spawned here is SIGKILLed after the file's tests, before
  * the database (and its slots) is dropped, even when a test failed; and on exit, should the run die first.
  *
- * Also the few HTTP helpers the e2e tests share: JSON in and out with `fetch`, as any client would.
+ * Also the few HTTP helpers the e2e tests share: JSON in and out with `fetch`, as any client would, with the
+ * access tokens of users registered on the writer (Accounts).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -12,6 +13,7 @@ import path from 'node:path';
 import { after } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { migratedDatabase } from './runtime.ts';
+import { waitFor } from './wait-for.ts';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 /** Output kept per process for diagnostics: the last this many characters. */
@@ -34,6 +36,23 @@ export interface ReaderOptions {
   primaryUrl?: string;
   /** `--no-caches`: the baseline reader, which queries PostgreSQL on every request. */
   noCaches?: boolean;
+  /** `--headers-timeout MS` (and a request timeout as short): how long a client may take to send headers. */
+  headersTimeoutMs?: number;
+  /** `--catch-up-timeout MS`: how long a /sync whose since is ahead of the reader waits before its 503. */
+  catchUpTimeoutMs?: number;
+}
+
+export interface WriterOptions {
+  /** `--registration-token`: registration closed, open only to this token. */
+  registrationToken?: string;
+  /** As ReaderOptions.headersTimeoutMs. */
+  headersTimeoutMs?: number;
+}
+
+/** `--headers-timeout MS --request-timeout MS`, or nothing for the defaults. */
+function timeoutArgs(headersTimeoutMs: number | undefined): string[] {
+  if (headersTimeoutMs === undefined) return [];
+  return ['--headers-timeout', String(headersTimeoutMs), '--request-timeout', String(headersTimeoutMs)];
 }
 
 /** One `slotstream` process. `start()` spawns it and resolves with its URL once it listens. */
@@ -168,14 +187,16 @@ export class AppDeployment {
     return `${name}_${this.#suffix}`;
   }
 
-  /** `slotstream writer --port 0 --database-url URL`, started. */
-  writer(name = 'writer'): Promise<AppProcess> {
-    return this.#start(new AppProcess(name, ['writer', '--database-url', this.databaseUrl]));
+  /** `slotstream writer --port 0 --database-url URL [--registration-token T] [--headers-timeout MS …]`, started. */
+  writer(name = 'writer', options: WriterOptions = {}): Promise<AppProcess> {
+    const args = ['writer', '--database-url', this.databaseUrl, ...timeoutArgs(options.headersTimeoutMs)];
+    if (options.registrationToken !== undefined) args.push('--registration-token', options.registrationToken);
+    return this.#start(new AppProcess(name, args));
   }
 
   /**
    * `slotstream reader --slot SLOT --json [--writer-url URL] [--push-url URL] [--primary-url URL]
-   * [--no-caches] --port 0 …`, started.
+   * [--no-caches] [--catch-up-timeout MS] --port 0 …`, started.
    */
   reader(slot: string, options: ReaderOptions = {}): Promise<AppProcess> {
     const database = options.databaseUrl ?? this.databaseUrl;
@@ -184,6 +205,9 @@ export class AppDeployment {
     if (options.pushUrl !== undefined) args.push('--push-url', options.pushUrl);
     if (options.primaryUrl !== undefined) args.push('--primary-url', options.primaryUrl);
     if (options.noCaches) args.push('--no-caches');
+    if (options.catchUpTimeoutMs !== undefined)
+      args.push('--catch-up-timeout', String(options.catchUpTimeoutMs));
+    args.push(...timeoutArgs(options.headersTimeoutMs));
     return this.#start(new AppProcess(slot, args));
   }
 
@@ -206,15 +230,28 @@ export type Json = Record<string, unknown>;
 export interface Answer {
   status: number;
   body: Json;
+  headers: Headers;
   ms: number;
 }
 
-/** A request with a JSON body (when given); the answer's body parsed as JSON ({} when empty). */
-export async function call(base: string, method: string, route: string, body?: unknown): Promise<Answer> {
+/**
+ * A request with a JSON body (when given) and `Authorization: Bearer <token>` (when given); the answer's body
+ * parsed as JSON ({} when empty).
+ */
+export async function call(
+  base: string,
+  method: string,
+  route: string,
+  body?: unknown,
+  token?: string,
+): Promise<Answer> {
   const started = performance.now();
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (token !== undefined) headers.authorization = `Bearer ${token}`;
   const res = await fetch(new URL(route, base), {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
@@ -224,12 +261,18 @@ export async function call(base: string, method: string, route: string, body?: u
   } catch {
     throw new Error(`${method} ${route}: ${res.status} with a body that is not JSON: ${text.slice(0, 500)}`);
   }
-  return { status: res.status, body: parsed, ms: performance.now() - started };
+  return { status: res.status, body: parsed, headers: res.headers, ms: performance.now() - started };
 }
 
 /** `call` that must answer 200; the body. */
-export async function ok(base: string, method: string, route: string, body?: unknown): Promise<Json> {
-  const answer = await call(base, method, route, body);
+export async function ok(
+  base: string,
+  method: string,
+  route: string,
+  body?: unknown,
+  token?: string,
+): Promise<Json> {
+  const answer = await call(base, method, route, body, token);
   if (answer.status !== 200)
     throw new Error(`${method} ${new URL(route, base)}: ${answer.status} ${JSON.stringify(answer.body)}`);
   return answer.body;
@@ -250,6 +293,40 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
   }
 }
 
+/**
+ * The value of the one sample of metric `name` on a process's `/metrics` (every process labels its own; the
+ * metric must have no other labels). What a process counts is how a test sees what it is doing without timing
+ * it: clients waiting, wakes, timers left.
+ */
+export async function metric(base: string, name: string): Promise<number> {
+  const res = await fetch(new URL('/metrics', base));
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`${base}/metrics: ${res.status} ${text.slice(0, 500)}`);
+  const samples = text
+    .split('\n')
+    .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `));
+  if (samples.length !== 1)
+    throw new Error(`${base}/metrics has ${samples.length} samples of ${name}, not one`);
+  return Number((samples[0] as string).split(' ').at(-1));
+}
+
+/** Waits (bounded, failing loudly) until metric `name` of the process at `base` is `expected`. */
+export async function untilMetric(base: string, name: string, expected: number, what: string): Promise<void> {
+  let last: number | undefined;
+  try {
+    await waitFor(
+      what,
+      async () => {
+        last = await metric(base, name);
+        return last === expected;
+      },
+      30_000,
+    );
+  } catch (error) {
+    throw new Error(`${(error as Error).message} (${name} is ${last}, not ${expected})`);
+  }
+}
+
 /** A query string from the defined values. */
 export function qs(params: Record<string, string | number | undefined>): string {
   const search = new URLSearchParams();
@@ -257,50 +334,118 @@ export function qs(params: Record<string, string | number | undefined>): string 
   return search.toString();
 }
 
-/** The writer's API, as docs/http-api.md lists it. */
+export interface Registered {
+  user_id: string;
+  access_token: string;
+  position: string;
+}
+
+/**
+ * Users registered on a writer and their access tokens. `token(user)` registers the user the first time it is
+ * asked for them (once, however many ask at once), so a test names users and gets their tokens.
+ */
+export class Accounts {
+  readonly #tokens = new Map<string, Promise<string>>();
+
+  /** `registrationToken`: the writer's, when it has closed registration. */
+  constructor(
+    readonly writerUrl: () => string,
+    readonly registrationToken?: string,
+  ) {}
+
+  /** `POST /register` for `user`, which must answer 200; its token is then `token(user)`'s. */
+  async register(user: string): Promise<Registered> {
+    const body = await ok(this.writerUrl(), 'POST', '/register', { user_id: user }, this.registrationToken);
+    const registered = body as unknown as Registered;
+    this.#tokens.set(user, Promise.resolve(registered.access_token));
+    return registered;
+  }
+
+  /** The user's access token, registering them first if need be. */
+  token(user: string): Promise<string> {
+    let token = this.#tokens.get(user);
+    if (token === undefined) {
+      token = this.register(user).then((r) => r.access_token);
+      this.#tokens.set(user, token);
+      token.catch(() => this.#tokens.delete(user)); // a later call tries again
+    }
+    return token;
+  }
+}
+
+/** The writer's API, as docs/http-api.md lists it, each call as the user it names (registered on first use). */
 export class WriterClient {
-  constructor(readonly url: () => string) {}
+  readonly accounts: Accounts;
+
+  constructor(
+    readonly url: () => string,
+    accounts?: Accounts,
+  ) {
+    this.accounts = accounts ?? new Accounts(url);
+  }
+
+  /** The user's access token (registering them on first use). */
+  token(user: string): Promise<string> {
+    return this.accounts.token(user);
+  }
+
+  /** `ok` on the writer as `user`. */
+  async #as(user: string, method: string, route: string, body?: unknown): Promise<Json> {
+    return ok(this.url(), method, route, body, await this.token(user));
+  }
 
   join(room: string, user: string) {
-    return ok(this.url(), 'POST', `/rooms/${enc(room)}/join`, { user_id: user }) as Promise<{
+    return this.#as(user, 'POST', `/rooms/${enc(room)}/join`, { user_id: user }) as Promise<{
       event_id: string;
       position: string;
     }>;
   }
 
   leave(room: string, user: string) {
-    return ok(this.url(), 'POST', `/rooms/${enc(room)}/leave`, { user_id: user }) as Promise<{
+    return this.#as(user, 'POST', `/rooms/${enc(room)}/leave`, { user_id: user }) as Promise<{
       event_id: string;
       position: string;
     }>;
   }
 
   send(room: string, sender: string, content: Json, type = 'm.room.message') {
-    return ok(this.url(), 'POST', `/rooms/${enc(room)}/send`, { sender, type, content }) as Promise<{
+    return this.#as(sender, 'POST', `/rooms/${enc(room)}/send`, { sender, type, content }) as Promise<{
       event_id: string;
       stream_ordering: string;
       position: string;
     }>;
   }
 
+  receipt(room: string, user: string, eventId: string) {
+    return this.#as(user, 'POST', `/rooms/${enc(room)}/receipt`, {
+      user_id: user,
+      event_id: eventId,
+    }) as Promise<{ position: string }>;
+  }
+
   typing(room: string, user: string, typing: boolean, timeoutMs?: number) {
-    return ok(this.url(), 'PUT', `/rooms/${enc(room)}/typing/${enc(user)}`, {
+    return this.#as(user, 'PUT', `/rooms/${enc(room)}/typing/${enc(user)}`, {
       typing,
       ...(timeoutMs === undefined ? {} : { timeout_ms: timeoutMs }),
     });
   }
 
   accountData(user: string, type: string, content: Json) {
-    return ok(this.url(), 'PUT', `/users/${enc(user)}/account_data/${enc(type)}`, content) as Promise<{
+    return this.#as(user, 'PUT', `/users/${enc(user)}/account_data/${enc(type)}`, content) as Promise<{
       position: string;
     }>;
   }
 
   toDevice(user: string, deviceId: string, type: string, content: Json) {
-    return ok(this.url(), 'POST', `/users/${enc(user)}/to_device`, {
+    return this.#as(user, 'POST', `/users/${enc(user)}/to_device`, {
       device_id: deviceId,
       type,
       content,
     }) as Promise<{ position: string }>;
+  }
+
+  /** Revokes the user's token; the logout's position. */
+  logout(user: string) {
+    return this.#as(user, 'POST', '/logout') as Promise<{ position: string }>;
   }
 }

@@ -1,6 +1,7 @@
 /** app/http server lifecycle: abort signals for long-polls, graceful close, request logs, listening. */
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
 import { test } from 'node:test';
 import {
   createLogger,
@@ -235,4 +236,48 @@ test('listens on 127.0.0.1 by default; a port in use is a clear error; a bad por
   assert.ok(server.port > 0);
   await assert.rejects(startHttpServer({ port: server.port, router, logger }), /in use by another process/);
   await assert.rejects(startHttpServer({ port: 70000, router, logger }), RangeError);
+});
+
+test('a client slower than the timeouts to send its request gets 408 and is closed; a long-poll answered after them is not cut', async (t) => {
+  const release = deferred();
+  const polling = deferred();
+  const router = new Router().route('GET', '/poll', async () => {
+    polling.resolve();
+    await release.promise;
+    return { body: { answered: true } };
+  });
+  const server = await startHttpServer({
+    port: 0,
+    router,
+    logger: createLogger('test', { level: 'silent' }),
+    timeouts: { headersMs: 100, requestMs: 100 },
+  });
+  t.after(() => server.close());
+  const poll = fetch(`${server.url}/poll`);
+  await polling.promise;
+
+  // Opened after the poll was in: once the server has timed it out, the poll is past both timeouts too.
+  const received = await new Promise<string>((resolve) => {
+    let text = '';
+    const socket = connect(server.port, '127.0.0.1', () => socket.write('GET /poll HTTP/1.1\r\nX-Slow: '));
+    const dribble = setInterval(() => socket.write('x'), 20);
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      clearInterval(dribble);
+      resolve(text);
+    });
+  });
+  assert.match(received, /^HTTP\/1\.1 408 /);
+
+  release.resolve();
+  const answer = await poll;
+  assert.equal(answer.status, 200);
+  assert.deepEqual(await answer.json(), { answered: true });
+  // Headers longer than the whole request would mean no headers timeout: refused.
+  const logger = createLogger('test', { level: 'silent' });
+  const timeouts = { headersMs: 2, requestMs: 1 };
+  await assert.rejects(startHttpServer({ port: 0, router, logger, timeouts }), RangeError);
 });
