@@ -167,6 +167,14 @@ function publication(f: ServerFacts, tables: readonly string[]): CheckResult[] {
           detail: p.allTables ? 'FOR ALL TABLES' : `covers ${p.tables.join(', ')}`,
         },
   ];
+  if (p.notPublished.length > 0) {
+    results.push({
+      check,
+      verdict: 'fail',
+      detail: `does not publish ${p.notPublished.join(', ')}: those changes never reach readers, which stop on them`,
+      fix: `slotstream migrate (it restores them; or ALTER PUBLICATION "${p.name}" SET (publish = 'insert, update, delete, truncate');)`,
+    });
+  }
   if (p.publishesUpdatesOrDeletes && p.tablesWithoutIdentity.length > 0) {
     results.push({
       check: 'replica identity',

@@ -1,5 +1,6 @@
 /** What `slotstream doctor` looks at, read from the server in one go (the checks themselves are pure). */
 import type pg from 'pg';
+import type { PublishAction } from '../replication/preflight.ts';
 import { serverVersionNum } from '../replication/server-version.ts';
 import { listSlots, type SlotInfo } from '../replication/slots.ts';
 import { conninfoHasDbname, parseSlotList } from './setting-values.ts';
@@ -23,6 +24,8 @@ export interface ServerFacts {
     allTables: boolean;
     /** Publishes UPDATE or DELETE: then every table needs a replica identity. */
     publishesUpdatesOrDeletes: boolean;
+    /** Actions it does not publish (its `publish` parameter): readers never see those changes. */
+    notPublished: PublishAction[];
     /** Covered tables as schema.table. */
     tables: string[];
     /** Covered tables whose UPDATE/DELETE cannot be published: no primary key and no other replica identity. */
@@ -64,7 +67,11 @@ export async function readServerFacts(client: pg.Client, publication: string): P
             (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user) AS can_replicate,
             p.oid IS NOT NULL AS pub_exists,
             coalesce(p.puballtables, false) AS pub_all_tables,
-            coalesce(p.pubupdate OR p.pubdelete, false) AS pub_updates
+            coalesce(p.pubupdate OR p.pubdelete, false) AS pub_updates,
+            array_remove(ARRAY[CASE WHEN NOT p.pubinsert THEN 'insert' END,
+                               CASE WHEN NOT p.pubupdate THEN 'update' END,
+                               CASE WHEN NOT p.pubdelete THEN 'delete' END,
+                               CASE WHEN NOT p.pubtruncate THEN 'truncate' END], NULL) AS not_published
        FROM (SELECT 1) AS one
        LEFT JOIN pg_publication p ON p.pubname = $1`,
     [publication],
@@ -99,6 +106,7 @@ export async function readServerFacts(client: pg.Client, publication: string): P
       exists: r.pub_exists,
       allTables: r.pub_all_tables,
       publishesUpdatesOrDeletes: r.pub_updates,
+      notPublished: r.not_published,
       tables: tables.rows.map((t) => t.name),
       tablesWithoutIdentity: tables.rows.filter((t) => !t.has_identity).map((t) => t.name),
     },

@@ -7,6 +7,7 @@ import {
   migrationStatus,
   rollback,
 } from '../migrations/migrator.ts';
+import { PUBLISH_ACTIONS } from '../replication/preflight.ts';
 import type { Command } from './command.ts';
 import { UsageError } from './command.ts';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, redact, resolveConnection } from './connection.ts';
@@ -20,8 +21,8 @@ export const migrate: Command = {
     '',
     "Applies slotstream's own schema (stream_head, slotstream_cursors; ledger slotstream_migrations), then",
     "the project's knex migrations and publication as its slotstream.config declares them (`migrations`,",
-    '`streams`, `publication`). Idempotent: the publication is checked on every run and repaired when it',
-    'lacks a table.',
+    '`streams`, `publication`). Idempotent: the publication is checked on every run and repaired when it is',
+    'missing, lacks a table or does not publish every action, whatever the ledgers say.',
     '  --status            list both sets of migrations, whether each ran, and what the publication covers',
     "  --rollback          undo the project's last batch (slotstream's own schema stays)",
     CONNECTION_USAGE,
@@ -72,6 +73,8 @@ export function formatMigrated(result: MigrateResult): string {
   const p = result.publication;
   if (p?.created) lines.push(`created publication ${p.name}: ${p.added.join(', ')}`);
   else if (p && p.added.length > 0) lines.push(`publication ${p.name}: added ${p.added.join(', ')}`);
+  if (p && p.restored.length > 0)
+    lines.push(`publication ${p.name}: publishes ${p.restored.join(', ')} again`);
   return lines.length === 0 ? 'already up to date' : lines.join('\n');
 }
 
@@ -88,6 +91,8 @@ export function formatStatus(where: string, status: MigrationStatus): string {
         ? `publication ${p.name}: all tables`
         : `publication ${p.name}: ${p.tables.length === 0 ? '(no tables)' : p.tables.join(', ')}`,
   );
+  const off = PUBLISH_ACTIONS.filter((action) => p.exists && !p.publish.includes(action));
+  if (off.length > 0) lines.push(`  does not publish: ${off.join(', ')} (slotstream migrate restores them)`);
   if (status.unpublished.length > 0)
     lines.push(`  not covered: ${status.unpublished.join(', ')} (slotstream migrate adds them)`);
   return lines.join('\n');

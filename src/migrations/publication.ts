@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { DEFAULT_PUBLICATION } from '../replication/names.ts';
+import { PUBLISH_ACTIONS, type PublishAction } from '../replication/preflight.ts';
 import type { AnyStream } from '../streams/define.ts';
 
 export interface PublicationState {
@@ -9,17 +10,22 @@ export interface PublicationState {
   allTables: boolean;
   /** Covered tables as `schema.table`, sorted. */
   tables: string[];
+  /** What it publishes (its `publish` parameter); readers need every action. */
+  publish: PublishAction[];
 }
 
-/** What publishTables changed: nothing, a new publication, or tables added to an existing one. */
+/** What publishTables changed: nothing, a new publication, tables added to an existing one, actions restored. */
 export interface PublicationChange {
   created: boolean;
   added: string[];
+  /** Actions it did not publish and now does again. */
+  restored: PublishAction[];
 }
 
 /**
- * Makes the publication exist and cover `tables`, whatever state it is in: missing (created), present
- * from outside (the missing tables are added), or FOR ALL TABLES (left alone). PostgreSQL has no
+ * Makes the publication exist, cover `tables` and publish every action, whatever state it is in: missing
+ * (created), present from outside (the missing tables are added), or FOR ALL TABLES (its tables left alone);
+ * an action it stopped publishing is restored, since readers stop on a transaction that lacks changes. PostgreSQL has no
  * CREATE PUBLICATION IF NOT EXISTS, and ADD TABLE fails for a table already in it, hence the checks.
  * `migrate` calls it with the tables of the service's table streams (streamTables). Creating a
  * publication needs at least one table: with none, the server's syntax error is what rejects.
@@ -40,10 +46,13 @@ export async function publishTables(
     // No tables yet is a publication that covers none (CREATE PUBLICATION without FOR TABLE).
     const forTables = tables.length === 0 ? '' : ` FOR TABLE ${tables.map(() => '??').join(', ')}`;
     await knex.raw(`CREATE PUBLICATION ??${forTables}`, [name, ...tables]);
-    return { created: true, added: [...tables] };
+    return { created: true, added: [...tables], restored: [] };
   }
+  const restored = PUBLISH_ACTIONS.filter((action) => !state.publish.includes(action));
+  if (restored.length > 0)
+    await knex.raw(`ALTER PUBLICATION ?? SET (publish = '${PUBLISH_ACTIONS.join(', ')}')`, [name]);
   const added: string[] = [];
-  if (state.allTables) return { created: false, added };
+  if (state.allTables) return { created: false, added, restored };
   for (const table of tables) {
     const covered = await knex.raw(
       `SELECT 1 FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
@@ -55,7 +64,7 @@ export async function publishTables(
       added.push(table);
     }
   }
-  return { created: false, added };
+  return { created: false, added, restored };
 }
 
 /**
@@ -86,18 +95,26 @@ export async function publicationState(
   knex: Knex,
   name: string = DEFAULT_PUBLICATION,
 ): Promise<PublicationState> {
-  const pub = await knex.raw<{ rows: { puballtables: boolean }[] }>(
-    'SELECT puballtables FROM pg_publication WHERE pubname = ?',
+  const pub = await knex.raw<{
+    rows: ({ puballtables: boolean } & Record<`pub${PublishAction}`, boolean>)[];
+  }>(
+    'SELECT puballtables, pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication WHERE pubname = ?',
     [name],
   );
   const row = pub.rows[0];
-  if (!row) return { name, exists: false, allTables: false, tables: [] };
+  if (!row) return { name, exists: false, allTables: false, tables: [], publish: [] };
   const tables = await knex.raw<{ rows: { name: string }[] }>(
     `SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables
       WHERE pubname = ? ORDER BY schemaname, tablename`,
     [name],
   );
-  return { name, exists: true, allTables: row.puballtables, tables: tables.rows.map((r) => r.name) };
+  return {
+    name,
+    exists: true,
+    allTables: row.puballtables,
+    tables: tables.rows.map((r) => r.name),
+    publish: PUBLISH_ACTIONS.filter((action) => row[`pub${action}`]),
+  };
 }
 
 /**

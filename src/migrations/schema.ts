@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { CREATE_STREAM_CURSORS, STREAM_CURSORS_TABLE } from '../reader/cursor-table.ts';
+import { CREATE_COUNT_FUNCTION } from '../streams/change-counts.ts';
 import { CREATE_GUARD_FUNCTION } from '../streams/position-guard.ts';
 import { CREATE_ALLOCATE_FUNCTION, CREATE_STREAM_HEAD, STREAM_HEAD_TABLE } from '../streams/stream-head.ts';
 
@@ -56,6 +57,17 @@ const MIGRATIONS: readonly SchemaMigration[] = [
       await knex.raw('DROP FUNCTION IF EXISTS slotstream_allocate(bigint)');
     },
   },
+  {
+    // Each transaction's changes per stream table, counted for the writer's counts message
+    // (src/streams/change-counts.ts; migrate puts the triggers on each stream table).
+    name: '0004_change_counts',
+    async up(knex) {
+      await knex.raw(CREATE_COUNT_FUNCTION);
+    },
+    async down(knex) {
+      await knex.raw('DROP FUNCTION IF EXISTS slotstream_count_changes() CASCADE');
+    },
+  },
 ];
 
 /** slotstream's migrations as a knex MigrationSource: `knex.migrate.latest(slotstreamMigratorConfig)`. */
@@ -79,7 +91,7 @@ export const slotstreamMigratorConfig: Knex.MigratorConfig = {
  * import knex from 'knex';
  * import { knexConfig, migrateSlotstream } from 'slotstream/migrations';
  * const db = knex(knexConfig(connectionString));
- * await migrateSlotstream(db); // ['0001_stream_head', …, '0003_position_guard'] the first time, [] after
+ * await migrateSlotstream(db); // ['0001_stream_head', …, '0004_change_counts'] the first time, [] after
  * await db.migrate.latest(); // then the service's own migrations
  * ```
  */

@@ -14,9 +14,11 @@ export {
   on,
   type StreamRule,
 } from './cache-rules.ts';
+export { IncompleteTransactionError, type MissingChanges } from './completeness.ts';
 export { StandbySnapshotError } from './standby-snapshots.ts';
 export * from './stream-cursor.ts';
 export {
+  type ReaderFault,
   StreamReader,
   type StreamReaderOptions,
   type StreamReaderStats,

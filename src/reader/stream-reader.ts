@@ -1,12 +1,14 @@
+import type pg from 'pg';
 import type { CacheRegistry } from '../cache/registry.ts';
 import { Notifier } from '../notifier/notifier.ts';
 import { Backoff, sleep } from '../replication/backoff.ts';
 import { connectSql } from '../replication/connect.ts';
-import { SlotstreamError } from '../replication/errors.ts';
+import { PublicationError, SlotstreamError } from '../replication/errors.ts';
 import type { ReplicationEvent, ResetEvent, SubscriptionStatus } from '../replication/events.ts';
 import { formatLsn, type Lsn, ZERO_LSN } from '../replication/lsn.ts';
 import { DEFAULT_PUBLICATION } from '../replication/names.ts';
 import type { CommitMessage, LogicalMessage } from '../replication/pgoutput/types.ts';
+import { checkPublication, PUBLISH_ACTIONS } from '../replication/preflight.ts';
 import { type SubscribeOptions, type Subscription, subscribe } from '../replication/subscribe.ts';
 import { checkStreamTables } from '../streams/catalog-check.ts';
 import type { MessageStream, RowUpdate, StreamUpdate, TableUpdate } from '../streams/define.ts';
@@ -14,6 +16,7 @@ import { SchemaChangeError, StreamSchemaError } from '../streams/errors.ts';
 import { missingPrivileges, PrivilegeError } from '../streams/privileges.ts';
 import {
   type CacheInvalidation,
+  COUNTS_PREFIX,
   cachesStream,
   POSITION_PREFIX,
   parsePositionMessage,
@@ -22,6 +25,7 @@ import { readStreamHead, StreamHeadMissingError } from '../streams/stream-head.t
 import type { StreamSet } from '../streams/stream-set.ts';
 import type { StreamToken } from '../streams/token.ts';
 import type { CacheRules } from './cache-rules.ts';
+import { ChangeTally, type IncompleteTransactionError } from './completeness.ts';
 import { ServerWatch } from './server-watch.ts';
 import { type StandbySnapshots, standbySnapshotsFor } from './standby-snapshots.ts';
 import { DEFAULT_EFFECT_LIMITS, type EffectLimits, TransactionEffects } from './transaction-effects.ts';
@@ -62,6 +66,12 @@ export interface StreamReaderOptions {
   onReset?: (event: ResetEvent) => void | Promise<void>;
   onStatus?: (status: SubscriptionStatus) => void;
   /**
+   * The reader stopped applying: its publication is missing or incomplete, or a writer transaction arrived
+   * with fewer changes than it made (see ReaderFault). Called again as the cause changes; the reset that
+   * ends the fault goes to `onReset`. Without it, faults go to `onWarning`.
+   */
+  onFault?: (fault: ReaderFault) => void;
+  /**
    * Problems that do not stop the reader: a malformed message under one of our prefixes; on a hot standby,
    * a slot to create without a primary to ask for a snapshot (StandbySnapshotError).
    */
@@ -70,9 +80,28 @@ export interface StreamReaderOptions {
   /** Keys whose last update the notifier remembers (default 100,000). */
   maxTrackedKeys?: number;
   signal?: AbortSignal;
+  /**
+   * UNSAFE, for tests only: `false` applies each transaction as soon as it is decoded, without waiting for
+   * new snapshots to see it (VisibilityBarrier), so a client can read a window, or a cache reload the old
+   * rows, before its rows are visible: gaps and stale caches. Exists so a test can show the barrier is what
+   * prevents them. Default true.
+   */
+  visibilityBarrier?: boolean;
   /** Passed to the subscription: temporary slots, waiting for an active slot, backoff, settings, … */
   subscription?: Omit<SubscribeOptions, 'connectionString' | 'slot' | 'publication' | 'signal' | 'onStatus'>;
 }
+
+/**
+ * Why a reader stopped applying. It does not apply or acknowledge what its slot delivers from then on, so
+ * its position stays where its data is known whole; its caches were emptied; it waits for the publication
+ * to cover every stream table again and then starts over on a new slot, at the database's head (a reset:
+ * what the old slot decoded meanwhile lacks the skipped rows for good).
+ */
+export type ReaderFault =
+  /** The publication is missing, lacks a stream table, or does not publish an action: run `slotstream migrate`. */
+  | { kind: 'publication'; error: PublicationError; since: Date }
+  /** A writer transaction arrived with fewer changes than it made, though the publication now looks whole. */
+  | { kind: 'incomplete'; error: IncompleteTransactionError; since: Date };
 
 /** Plain numbers for /health and /metrics. Counters only rise. */
 export interface StreamReaderStats {
@@ -100,6 +129,16 @@ export interface StreamReaderStats {
   reconnects: number;
   /** On a hot standby: snapshots the primary was asked to log while the reader connected. */
   standbySnapshots: number;
+  /** Writer transactions whose change counts were checked against what arrived (completeness.ts). */
+  checkedTransactions: number;
+  /** Times the reader stopped applying on a fault (ReaderFault); each ends with a reset. */
+  faults: number;
+  /** What the current fault is, when there is one (its error's message). */
+  fault: string | undefined;
+  /** Transactions decoded before new snapshots could see them, held back by the visibility barrier. */
+  barrierWaits: number;
+  /** Snapshots the visibility barrier failed to take (each retried, and reported to `onWarning`). */
+  barrierErrors: number;
 }
 
 /**
@@ -144,6 +183,9 @@ export class StreamReader implements AsyncDisposable {
   readonly #streamPositions = new Map<string, bigint>();
   #resets = 0;
   #serverChanges = 0;
+  readonly #tally: ChangeTally;
+  #fault: ReaderFault | undefined;
+  #faults = 0;
   /** Set once constructed: what start() wired into the subscription calls on every new session. */
   #server: ServerWatch | undefined;
   #closing = false;
@@ -171,10 +213,16 @@ export class StreamReader implements AsyncDisposable {
     this.#caches = options.caches?.registry;
     this.#sub = sub;
     this.#effects = new TransactionEffects({ ...DEFAULT_EFFECT_LIMITS, ...options.limits });
+    this.#tally = new ChangeTally(options.streams);
     this.#stopSignal = options.signal
       ? AbortSignal.any([options.signal, this.#stop.signal])
       : this.#stop.signal;
-    this.#visibility = new VisibilityBarrier(options.connectionString, this.#stopSignal);
+    this.#visibility = new VisibilityBarrier(options.connectionString, this.#stopSignal, (error) => {
+      this.#warn(error);
+      // The server may be shutting down: its walsender would wait for us to confirm a transaction we cannot
+      // apply until a snapshot shows it, and the shutdown with it. Let go; it comes again, filtered out.
+      void this.#sub.interrupt();
+    });
     this.#position = start;
     options.caches?.resetChanges(start); // nothing before the start was seen: "maybe changed"
     const maxKeys = options.maxTrackedKeys ?? 100_000;
@@ -194,6 +242,7 @@ export class StreamReader implements AsyncDisposable {
     const client = await connectSql({ connectionString: options.connectionString });
     let standbySnapshots: StandbySnapshots | undefined;
     try {
+      await checkCoverage(client, publication, options);
       const conversions = await checkStreamTables(client, publication, options.streams.tables);
       for (const warning of conversions) warn(options, warning);
       // Before the slot exists: a reader that cannot read stream_head would die just after creating it.
@@ -213,9 +262,14 @@ export class StreamReader implements AsyncDisposable {
       connectionString: options.connectionString,
       slot: options.slot,
       publication,
+      // Checked on every connection, so that a slot given up after a fault is recreated only once repaired.
+      tables: tablesOf(options),
+      publish: PUBLISH_ACTIONS,
       signal: options.signal,
       onStatus: (status) => {
         standbySnapshots?.follow(status);
+        if (reader && status.event === 'reconnecting' && status.error instanceof PublicationError)
+          reader.#raise({ kind: 'publication', error: status.error, since: new Date() });
         if (status.event === 'connected') {
           connected();
           if (reader) reader.#sessionStarted();
@@ -263,6 +317,11 @@ export class StreamReader implements AsyncDisposable {
     return this.#caches;
   }
 
+  /** Why the reader stopped applying, while it waits for a repair and the reset after it (ReaderFault). */
+  get fault(): ReaderFault | undefined {
+    return this.#fault;
+  }
+
   /** A snapshot of positions, lag and counters: a new object each time. */
   get stats(): StreamReaderStats {
     return {
@@ -281,6 +340,11 @@ export class StreamReader implements AsyncDisposable {
       serverChanges: this.#serverChanges,
       reconnects: this.#sub.reconnects,
       standbySnapshots: this.#standbySnapshots?.logged ?? 0,
+      checkedTransactions: this.#tally.checked,
+      faults: this.#faults,
+      fault: this.#fault?.error.message,
+      barrierWaits: this.#visibility.waits,
+      barrierErrors: this.#visibility.errors,
     };
   }
 
@@ -354,14 +418,18 @@ export class StreamReader implements AsyncDisposable {
 
   async #handle(event: ReplicationEvent): Promise<void> {
     const effects = this.#effects;
+    // Faulted: nothing the old slot delivers is applied or acknowledged, until the reset of its successor.
+    if (this.#fault !== undefined && event.tag !== 'reset') return;
     switch (event.tag) {
       case 'begin':
         effects.clear();
+        this.#tally.clear();
         effects.xid = event.xid;
         this.#commitLsn = event.finalLsn;
         return;
       case 'incomplete':
         effects.clear();
+        this.#tally.clear();
         return;
       case 'relation':
         this.#streams.streamOf(event.relation, this.#conversionWarn); // a changed table fails here, named
@@ -370,11 +438,13 @@ export class StreamReader implements AsyncDisposable {
       case 'update':
       case 'delete': {
         const update = this.#streams.toUpdate(event, this.#conversionWarn);
+        this.#tally.saw(event.relation);
         if (update !== undefined) await this.#tableUpdate(update);
         return;
       }
       case 'truncate':
         for (const relation of event.relations) {
+          this.#tally.saw(relation);
           const stream = this.#streams.streamOf(relation, this.#conversionWarn);
           if (stream === undefined) continue;
           await this.#tableUpdate({
@@ -390,11 +460,15 @@ export class StreamReader implements AsyncDisposable {
         if (event.transactional) await this.#transactionalMessage(event);
         else await this.#ephemeralMessage(event);
         return;
-      case 'commit':
+      case 'commit': {
+        const incomplete = this.#tally.check(event, effects.xid, this.#sub.publication);
+        if (incomplete !== undefined) return this.#incomplete(incomplete);
         // A transaction that changes nothing here (other tables only) need not wait to be visible.
-        if (effects.xid !== undefined && !effects.isEmpty) await this.#visibility.waitVisible(effects.xid);
+        if (this.#options.visibilityBarrier !== false && effects.xid !== undefined && !effects.isEmpty)
+          await this.#visibility.waitVisible(effects.xid);
         this.#apply(event);
         return;
+      }
       case 'reset':
         await this.#reset(event);
         return;
@@ -431,6 +505,14 @@ export class StreamReader implements AsyncDisposable {
 
   async #transactionalMessage(message: LogicalMessage): Promise<void> {
     const effects = this.#effects;
+    if (message.prefix === COUNTS_PREFIX) {
+      try {
+        this.#tally.announced(message.content);
+      } catch (error) {
+        this.#warn(error);
+      }
+      return;
+    }
     if (message.prefix === POSITION_PREFIX) {
       try {
         effects.announced = parsePositionMessage(message.content);
@@ -549,9 +631,9 @@ export class StreamReader implements AsyncDisposable {
    */
   async #reset(event: ResetEvent): Promise<void> {
     this.#effects.clear();
+    this.#tally.clear();
     this.#caches?.invalidateAll();
     this.notifier.resync(this.#position, this.#ephemeralPosition);
-    this.#resets++;
     const head = await this.#readHeadRetrying();
     // Before the position moves to the head: what changed below it is unknown, so "maybe changed".
     this.#options.caches?.resetChanges(head);
@@ -560,7 +642,49 @@ export class StreamReader implements AsyncDisposable {
       this.#position = head;
       this.notifier.notifyAll(head);
     }
+    // Only now, with the position at the head, is the reset done, and a fault it ends over: the new slot
+    // was created once the publication passed the subscription's checks. Caches may store again.
+    this.#fault = undefined;
+    this.#caches?.resume();
+    this.#resets++;
     await this.#options.onReset?.(event);
+  }
+
+  /**
+   * A writer transaction arrived incomplete: not applied, and the slot given up. The publication is looked
+   * at to name the cause; the subscription then waits for it to pass its checks before a new slot takes over.
+   */
+  async #incomplete(error: IncompleteTransactionError): Promise<void> {
+    let fault: ReaderFault = { kind: 'incomplete', error, since: new Date() };
+    try {
+      const client = await connectSql({ connectionString: this.#options.connectionString });
+      try {
+        await checkCoverage(client, this.#sub.publication, this.#options);
+      } finally {
+        await client.end();
+      }
+    } catch (cause) {
+      if (cause instanceof PublicationError)
+        fault = { kind: 'publication', error: cause, since: fault.since };
+      // Otherwise the server is out of reach: the subscription's checks will name the cause when it is back.
+    }
+    this.#raise(fault);
+    this.#sub.resync();
+  }
+
+  /**
+   * Stops applying (or names the fault's cause anew): the caches are emptied and store nothing until the
+   * reset that ends the fault, since nothing would invalidate what they held while the reader applies
+   * nothing; reads meanwhile go to the database.
+   */
+  #raise(fault: ReaderFault): void {
+    if (this.#fault === undefined) {
+      this.#faults++;
+      this.#caches?.suspend();
+    } else fault.since = this.#fault.since;
+    this.#fault = fault;
+    if (this.#options.onFault) this.#options.onFault(fault);
+    else this.#warn(fault.error);
   }
 
   /**
@@ -611,6 +735,16 @@ function warn(options: StreamReaderOptions, error: unknown): void {
   const warning = error instanceof Error ? error : new SlotstreamError(String(error));
   if (options.onWarning) options.onWarning(warning);
   else process.emitWarning(warning);
+}
+
+/** The tables the publication must cover for this reader: its table streams'. */
+function tablesOf(options: StreamReaderOptions): string[] {
+  return options.streams.tables.map((stream) => stream.qualifiedName);
+}
+
+/** Whether the publication covers the reader's tables and publishes every action; PublicationError if not. */
+function checkCoverage(client: pg.Client, publication: string, options: StreamReaderOptions): Promise<void> {
+  return checkPublication(client, { publication, tables: tablesOf(options), publish: PUBLISH_ACTIONS });
 }
 
 async function readHead(connectionString: string): Promise<bigint> {

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { Backoff, sleep } from '../replication/backoff.ts';
 import { connectSql } from '../replication/connect.ts';
+import { SlotstreamError } from '../replication/errors.ts';
 
 /** A snapshot's bounds, as full (epoch-extended) transaction ids. */
 export interface SnapshotBounds {
@@ -43,17 +44,24 @@ export function endedBefore(snapshot: SnapshotBounds, xid: number): boolean {
  *
  * One snapshot answers for every transaction below its xmax, so catching up costs one query for many
  * transactions; at the head of the WAL it is about one query per transaction, usually answered at once.
+ *
+ * Its counters show the window happening (`waits`) and the outages it rode out (`errors`, each also
+ * reported to `onError`: a barrier that cannot take snapshots holds the reader back, which should be seen).
  */
 export class VisibilityBarrier {
   readonly #connectionString: string;
   readonly #signal: AbortSignal | undefined;
+  readonly #onError: ((error: Error) => void) | undefined;
   #client: pg.Client | undefined;
   #snapshot: SnapshotBounds = { xmax: 0n, xip: new Set() };
   #queries = 0;
+  #waits = 0;
+  #errors = 0;
 
-  constructor(connectionString: string, signal?: AbortSignal) {
+  constructor(connectionString: string, signal?: AbortSignal, onError?: (error: Error) => void) {
     this.#connectionString = connectionString;
     this.#signal = signal;
+    this.#onError = onError;
   }
 
   /** Snapshots taken so far (for stats). */
@@ -61,12 +69,23 @@ export class VisibilityBarrier {
     return this.#queries;
   }
 
+  /** Transactions a fresh snapshot still showed in progress: decoded before visible, held back. */
+  get waits(): number {
+    return this.#waits;
+  }
+
+  /** Failed attempts to take a snapshot (each retried after a backoff, and reported to `onError`). */
+  get errors(): number {
+    return this.#errors;
+  }
+
   async waitVisible(xid: number): Promise<void> {
     if (endedBefore(this.#snapshot, xid)) return;
     const backoff = new Backoff(1, 20);
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
       this.#snapshot = await this.#take();
       if (endedBefore(this.#snapshot, xid)) return;
+      if (attempt === 0) this.#waits++;
       // Still in the process array: it leaves within moments of its commit record being flushed.
       await sleep(backoff.next(), this.#signal);
     }
@@ -91,8 +110,17 @@ export class VisibilityBarrier {
         if (this.#signal?.aborted) throw error;
         // The connection failed: the replication stream's own reconnect logic faces the same outage, so
         // wait and retry rather than stop the reader.
+        this.#errors++;
+        const delay = backoff.next();
+        const reason = error instanceof Error ? error.message : String(error);
+        this.#onError?.(
+          new SlotstreamError(
+            `visibility barrier: no snapshot (${reason}); transactions wait to be applied, retrying in ${Math.round(delay)} ms`,
+            { cause: error },
+          ),
+        );
         await this.close();
-        await sleep(backoff.next(), this.#signal);
+        await sleep(delay, this.#signal);
       }
     }
   }

@@ -176,6 +176,30 @@ export class PublicationError extends SlotstreamError {
     );
   }
 
+  /** The publication does not publish `actions` (its `publish` parameter): those changes never arrive. */
+  static notPublishing(publication: string, actions: readonly string[]): PublicationError {
+    return new PublicationError(
+      publication,
+      `publication "${publication}" does not publish ${actions.join(', ')}; those changes would never arrive. ` +
+        `Run \`slotstream migrate\` (it restores them), or ALTER PUBLICATION "${publication}" SET (publish = ` +
+        "'insert, update, delete, truncate').",
+    );
+  }
+
+  /**
+   * The walsender met a stretch of WAL written while the publication did not exist (dropped, then created
+   * again): pgoutput reads publications as they were at each change, so that slot can never decode past it.
+   */
+  static missingInWal(publication: string, cause: unknown): PublicationError {
+    return new PublicationError(
+      publication,
+      `publication "${publication}" did not exist for a stretch of the WAL this slot decodes, so its changes ` +
+        'there are lost to the slot for good; the slot is recreated (a reset). Keep the publication in place ' +
+        '(`slotstream migrate` creates it).',
+      cause,
+    );
+  }
+
   /** The publication lacks `tables` (schema-qualified): their changes would never arrive. */
   static notCovering(publication: string, tables: readonly string[]): PublicationError {
     return new PublicationError(

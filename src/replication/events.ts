@@ -20,11 +20,14 @@ export type SubscriptionStatus =
 /**
  * The consumer must forget everything it derived from this slot's earlier changes and start over (from a
  * snapshot or from scratch): the slot was lost (its WAL removed), dropped, or was temporary and had to be
- * recreated after a reconnect. Changes between the old slot's end and the new one's start are not delivered.
+ * recreated after a reconnect; or it was given up and recreated because its publication went missing or
+ * stopped covering a table (`publication`: what it decoded meanwhile lacks those rows for good, since
+ * pgoutput reads the publication as it was at each change) or because the consumer asked (`requested`,
+ * Subscription.resync). Changes between the old slot's end and the new one's start are not delivered.
  */
 export interface ResetEvent {
   tag: 'reset';
-  reason: 'slot-lost' | 'slot-missing' | 'temporary-slot';
+  reason: 'slot-lost' | 'slot-missing' | 'temporary-slot' | 'publication' | 'requested';
   slot: string;
   /** Where the new slot starts. */
   consistentPoint: Lsn;

@@ -18,6 +18,7 @@ export {
   validatePublicationName,
   validateSlotName,
 } from './names.ts';
+export { PUBLISH_ACTIONS, type PublishAction } from './preflight.ts';
 export {
   type CreatedSlot,
   createSlot,

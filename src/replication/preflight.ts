@@ -1,10 +1,18 @@
 import type pg from 'pg';
 import { PublicationError, ReplicationPermissionError, WalLevelError } from './errors.ts';
 
+/** What a publication can publish (its `publish` parameter). */
+export type PublishAction = 'insert' | 'update' | 'delete' | 'truncate';
+
+/** Every action: what a reader needs, since its caches follow every kind of change. */
+export const PUBLISH_ACTIONS: readonly PublishAction[] = ['insert', 'update', 'delete', 'truncate'];
+
 export interface PreflightOptions {
   publication: string;
   /** Tables (`schema.table` or `table` in public) the consumer needs the publication to cover. */
   tables?: readonly string[];
+  /** Actions the consumer needs the publication to publish (default: none checked). */
+  publish?: readonly PublishAction[];
 }
 
 /**
@@ -14,16 +22,29 @@ export interface PreflightOptions {
 export async function preflight(client: pg.Client, options: PreflightOptions): Promise<void> {
   const { rows } = await client.query(
     `SELECT current_setting('wal_level') AS wal_level, current_user AS role,
-            (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user) AS may_replicate,
-            (SELECT puballtables FROM pg_publication WHERE pubname = $1) AS all_tables,
-            EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1) AS publication_exists`,
-    [options.publication],
+            (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user) AS may_replicate`,
   );
   const s = rows[0];
   if (s.wal_level !== 'logical') throw new WalLevelError(s.wal_level);
   if (!s.may_replicate) throw new ReplicationPermissionError(s.role);
-  if (!s.publication_exists) throw PublicationError.missing(options.publication, options.tables);
-  if (!options.tables?.length || s.all_tables) return;
+  await checkPublication(client, options);
+}
+
+/**
+ * Whether the publication exists, covers `tables` and publishes `publish`; throws PublicationError saying
+ * what it lacks and how to repair it. Readers also call it when a transaction turns out incomplete, to name
+ * the cause.
+ */
+export async function checkPublication(client: pg.Client, options: PreflightOptions): Promise<void> {
+  const { rows } = await client.query<Record<`pub${PublishAction}` | 'puballtables', boolean>>(
+    'SELECT puballtables, pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication WHERE pubname = $1',
+    [options.publication],
+  );
+  const pub = rows[0];
+  if (pub === undefined) throw PublicationError.missing(options.publication, options.tables);
+  const off = (options.publish ?? []).filter((action) => !pub[`pub${action}`]);
+  if (off.length > 0) throw PublicationError.notPublishing(options.publication, off);
+  if (!options.tables?.length || pub.puballtables) return;
   const covered = await client.query<{ name: string }>(
     "SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables WHERE pubname = $1",
     [options.publication],

@@ -120,6 +120,11 @@ export class ReplicationSession {
   /** Resolves once the server accepted START_REPLICATION; rejects with its refusal. */
   readonly ready: Promise<void>;
 
+  /** Reading from the server is paused: the queue is full until the consumer takes from it. */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
   /**
    * The frames that have arrived, in order (at least one; waits when there are none), or null once the
    * server ended the stream. Throws what the server or the connection reported, once the frames received

@@ -4,10 +4,12 @@ import { activePidFrom, classifyFailure } from './classify.ts';
 import { type ConnectionOptions, connectReplication, connectSql } from './connect.ts';
 import {
   MalformedMessageError,
+  PublicationError,
   ServerError,
   SlotElsewhereError,
   SlotInUseError,
   SlotstreamError,
+  sqlState,
 } from './errors.ts';
 import { type ControlStep, DRAIN, EventIterator } from './event-iterator.ts';
 import type { ReplicationEvent, ResetEvent, SubscriptionStatus } from './events.ts';
@@ -17,12 +19,12 @@ import { type Lsn, ZERO_LSN } from './lsn.ts';
 import { validatePublicationName, validateSlotName } from './names.ts';
 import type { CommitMessage } from './pgoutput/types.ts';
 import { PositionTracker } from './positions.ts';
-import { preflight } from './preflight.ts';
+import { type PublishAction, preflight } from './preflight.ts';
 import { serverVersionNum } from './server-version.ts';
 import { ReplicationSession } from './session.ts';
-import { forkPoint, serverTimeline } from './timeline.ts';
 import { type CreatedSlot, createSlot, dropSlot, getSlot, isLost, type SlotInfo } from './slots.ts';
 import { createSpoolDirectory } from './spool.ts';
+import { forkPoint, serverTimeline } from './timeline.ts';
 import { TransactionAssembler } from './transaction-assembler.ts';
 import { PRIMARY_KEEPALIVE, XLOG_DATA, XLOG_DATA_HEADER_LENGTH, xlogDataStart } from './wire.ts';
 
@@ -38,6 +40,8 @@ export interface SubscribeOptions extends ConnectionOptions {
   publication: string;
   /** Tables the publication must cover (checked at start, a typed error if not). */
   tables?: readonly string[];
+  /** Actions the publication must publish (checked like `tables`); default: not checked. */
+  publish?: readonly PublishAction[];
   signal?: AbortSignal;
   /** A slot that disappears with its connection; every reconnect then starts afresh with a reset. */
   temporary?: boolean;
@@ -114,6 +118,8 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
   #hadSlot = false;
   /** A reset the consumer has yet to receive. */
   #pendingReset: ResetEvent | undefined;
+  /** Why the next connection is to drop the slot and start a new one (with a reset), if it is. */
+  #resyncDue: 'publication' | 'requested' | undefined;
   /** The server's timeline when the last session started: a change means a promoted standby. */
   #timeline: number | undefined;
   /** Backend PID of our last walsender, to recognise it if it outlives its connection. */
@@ -139,6 +145,14 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
     this.#signal.addEventListener('abort', () => void this.#disconnect(), { once: true });
   }
 
+  /**
+   * Whether reading from the server is paused because `readBufferBytes` of received messages await the
+   * consumer: backpressure, the walsender held back by TCP until the consumer catches up.
+   */
+  get readPaused(): boolean {
+    return this.#session?.paused ?? false;
+  }
+
   /** WAL position of the record the event being handled was decoded from. */
   get eventLsn(): Lsn {
     return this.#transactions.eventLsn;
@@ -155,11 +169,31 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
     if (this.#positions.acknowledge(endLsn)) this.#session?.acknowledged();
   }
 
+  /**
+   * Gives the slot up: the session ends now, and the next connection (once the publication passes the
+   * checks) drops the slot and creates a new one, announced by a reset with reason `requested`. For a
+   * consumer that can no longer trust what the slot delivers; it should ignore what comes before the reset.
+   */
+  resync(): void {
+    this.#resyncDue ??= 'requested';
+    void this.#disconnect();
+  }
+
   /** Connects and streams; a subscription can be iterated once (a second time throws SlotstreamError). */
   [Symbol.asyncIterator](): AsyncIterator<ReplicationEvent> {
     if (this.#iterating) throw new SlotstreamError('a Subscription can be iterated only once');
     this.#iterating = true;
     return new EventIterator(this.#run(), () => this.#drain());
+  }
+
+  /**
+   * Ends the current replication connection, not the subscription: iterating on reconnects (after the
+   * usual backoff), and what was not acknowledged comes again, transactions already delivered filtered out.
+   * For a consumer that holds a transaction it cannot finish yet: at a shutdown the walsender waits for its
+   * client to confirm everything it sent, so holding the connection meanwhile holds up the server.
+   */
+  async interrupt(): Promise<void> {
+    await this.#disconnect();
   }
 
   /** Reports the last acknowledgement to the server, ends the stream and the connection. */
@@ -208,9 +242,16 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
 
   /** Decides what a failure means: wait and reconnect, or throw. */
   async #recover(err: unknown, backoff: Backoff): Promise<void> {
-    // Our own typed errors (a malformed message, a publication missing) would only repeat: retrying them
-    // would be a crash loop with extra steps.
-    if (err instanceof SlotstreamError && !(err instanceof ServerError)) throw err;
+    if (err instanceof PublicationError && this.#hadSlot) {
+      // Changed under a slot that streamed: what it decodes while the publication lacks something is lost to
+      // it for good, so once the publication is repaired a new slot takes over, with a reset. Until then this
+      // loop is the wait for the repair, each attempt reported with what is still missing.
+      this.#resyncDue = 'publication';
+    } else if (err instanceof SlotstreamError && !(err instanceof ServerError)) {
+      // Our own typed errors (a malformed message, a publication missing at start) would only repeat:
+      // retrying them would be a crash loop with extra steps.
+      throw err;
+    }
     const kind = classifyFailure(err);
     if (kind === 'in-use') {
       const pid = activePidFrom(err);
@@ -224,7 +265,7 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
         this.#options.onStatus?.({ event: 'waiting-for-slot', slot: this.slot, pid });
       }
     } else if (kind === 'check') {
-      await this.#diagnose(err);
+      err = (await this.#diagnose(err)) ?? err;
     } else if (!this.#hadSlot) {
       // Never connected: a wrong address or a server that is not there is the caller's to fix, not ours to wait out.
       throw err instanceof SlotstreamError
@@ -242,22 +283,34 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
    * streamed from was lost or dropped under it, since connecting recreates it with a reset, or when the
    * server went away meanwhile. Otherwise throws: preflight's typed error when one applies (wal_level,
    * privileges, publication), else the server's own words. A missing slot is no evidence on first start
-   * or for a temporary slot: recreating it would only repeat the error, a reset each time.
+   * or for a temporary slot: recreating it would only repeat the error, a reset each time. A publication
+   * that is missing, or was missing for a stretch of the WAL, gives the slot up (#resyncDue): returned, it
+   * is what the reconnect reports.
    */
-  async #diagnose(err: unknown): Promise<void> {
+  async #diagnose(err: unknown): Promise<PublicationError | undefined> {
     let slot: SlotInfo | undefined;
     try {
       const sql = await connectSql(this.#options);
       try {
-        await preflight(sql, { publication: this.publication, tables: this.#options.tables });
+        await preflight(sql, this.#preflightOptions());
         slot = await getSlot(sql, this.slot);
       } finally {
         await sql.end();
       }
     } catch (inspectError) {
+      if (inspectError instanceof PublicationError && this.#hadSlot) {
+        this.#resyncDue = 'publication';
+        return inspectError;
+      }
       const typed = inspectError instanceof SlotstreamError && !(inspectError instanceof ServerError);
       if (this.#signal.aborted || (!typed && classifyFailure(inspectError) === 'retry')) return;
       throw inspectError;
+    }
+    if (slot && !isLost(slot) && publicationMissingInWal(err)) {
+      // PostgreSQL before 18 stops at a change it decodes while the publication did not exist, and would at
+      // every attempt: the publication was dropped and created again since.
+      this.#resyncDue = 'publication';
+      return PublicationError.missingInWal(this.publication, err);
     }
     const recreate = slot ? isLost(slot) : this.#hadSlot && !this.#options.temporary;
     if (!recreate)
@@ -280,7 +333,7 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
     let existing: Awaited<ReturnType<typeof getSlot>>;
     let failover: boolean | undefined;
     try {
-      await preflight(sql, { publication: this.publication, tables: this.#options.tables });
+      await preflight(sql, this.#preflightOptions());
       // Every connection asks again: after a failover this may be another server, of another version.
       failover = await slotFailover(
         (text) => sql.query(text),
@@ -291,17 +344,15 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
       existing = await getSlot(sql, this.slot);
       if (existing && (existing.database !== sql.database || existing.plugin !== 'pgoutput'))
         throw new SlotElsewhereError(existing);
-      if (existing && isLost(existing)) {
-        // A lost slot never streams again. Dropping it is safe only because the reset tells the consumer,
-        // so the reset is due from this moment, whatever fails next.
-        this.#pendingReset = {
-          tag: 'reset',
-          reason: 'slot-lost',
-          slot: this.slot,
-          consistentPoint: ZERO_LSN,
-        };
+      const giveUp = existing && isLost(existing) ? 'slot-lost' : existing ? this.#resyncDue : undefined;
+      if (giveUp) {
+        // A lost slot never streams again, nor usefully one given up. Dropping it is safe only because the
+        // reset tells the consumer, so the reset is due from this moment, whatever fails next.
+        this.#pendingReset = { tag: 'reset', reason: giveUp, slot: this.slot, consistentPoint: ZERO_LSN };
         await dropSlot(sql, this.slot);
+        existing = undefined;
       }
+      this.#resyncDue = undefined;
     } finally {
       await sql.end();
     }
@@ -324,7 +375,7 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
       });
     }
     this.#timeline = timeline;
-    if (!existing || isLost(existing)) {
+    if (!existing) {
       const created = await createSlot(replication, this.slot, {
         temporary: this.#options.temporary,
         lockTimeoutMs: this.#options.slotCreationTimeoutMs,
@@ -378,6 +429,10 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
     this.#throwIfAborted();
     this.#hadSlot = true;
     this.#options.onStatus?.({ event: 'connected', slot: this.slot, startLsn, protoVersion });
+  }
+
+  #preflightOptions() {
+    return { publication: this.publication, tables: this.#options.tables, publish: this.#options.publish };
   }
 
   #throwIfAborted(): void {
@@ -454,6 +509,11 @@ export class Subscription implements AsyncIterable<ReplicationEvent>, AsyncDispo
  */
 export function subscribe(options: SubscribeOptions): Subscription {
   return new Subscription(options);
+}
+
+/** The walsender's "publication … does not exist" (undefined_object), as PostgreSQL before 18 reports it. */
+function publicationMissingInWal(err: unknown): boolean {
+  return sqlState(err) === '42704' && /publication .* does not exist/.test(String((err as Error)?.message));
 }
 
 /** pgoutput protocol versions by server release: 2 (14, streaming), 3 (15, two-phase), 4 (16, parallel). */

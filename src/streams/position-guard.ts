@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { quoteIdent, quoteLiteral } from '../replication/names.ts';
+import { countStatements } from './change-counts.ts';
 import type { AnyStream, TableStream } from './define.ts';
 import { ALLOCATED_FROM, ALLOCATED_TO } from './stream-head.ts';
 
@@ -70,9 +71,10 @@ export function guardStatements(stream: TableStream): string[] {
 }
 
 /**
- * Puts the guard on the tables of `streams` (message streams have none), or puts it back: `slotstream
- * migrate` does this on every run, after the migrations; a service with a migration step of its own calls it
- * after migrateSlotstream and its own migrations.
+ * Puts the guard on the tables of `streams` (message streams have none), or puts it back, together with the
+ * triggers that count each transaction's changes for readers (change-counts.ts): `slotstream migrate` does
+ * this on every run, after the migrations; a service with a migration step of its own calls it after
+ * migrateSlotstream and its own migrations.
  *
  * @example
  * ```ts
@@ -84,5 +86,6 @@ export function guardStatements(stream: TableStream): string[] {
  */
 export async function guardStreamTables(knex: Knex, streams: readonly AnyStream[]): Promise<void> {
   for (const stream of streams)
-    if (stream.kind === 'table') for (const sql of guardStatements(stream)) await knex.raw(sql);
+    if (stream.kind === 'table')
+      for (const sql of [...guardStatements(stream), ...countStatements(stream)]) await knex.raw(sql);
 }

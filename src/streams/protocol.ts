@@ -7,7 +7,7 @@ import { StreamMessageError } from './errors.ts';
 
 /**
  * Transactional; content: the position allocated to the transaction, in decimal. Emitted last in every
- * writer transaction, so a reader knows a transaction's position even when it wrote no stream row (an
+ * writer transaction (after its counts, COUNTS_PREFIX), so a reader knows a transaction's position even when it wrote no stream row (an
  * UPDATE, a DELETE, only invalidations).
  */
 export const POSITION_PREFIX = 'slotstream.position';
@@ -36,6 +36,36 @@ export function parsePositionMessage(content: Buffer): bigint {
     );
   }
   return BigInt(text);
+}
+
+/**
+ * Transactional; content: a JSON object from `schema.table` to the number of row changes (inserts, updates,
+ * deletes; 1 per TRUNCATE) the transaction made to that stream table, counted by the database itself
+ * (change-counts.ts). The writer emits it just before its position message, after every row of the
+ * transaction, so a reader can check at commit that it received every change: a publication that lost a
+ * table, or was dropped, makes the walsender skip rows without telling anyone. Tables without a count made
+ * no change; transactions without the message (not the writer's) are not checked.
+ */
+export const COUNTS_PREFIX = 'slotstream.counts';
+
+/** A counts message's content; throws StreamMessageError when it is not an object of whole counts. */
+export function parseCountsMessage(content: Buffer): Map<string, number> {
+  const fail = (detail: string) => new StreamMessageError('counts', COUNTS_PREFIX, detail);
+  let value: unknown;
+  try {
+    value = JSON.parse(content.toString('utf8'));
+  } catch {
+    throw fail('content is not JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw fail('content is not an object');
+  const counts = new Map<string, number>();
+  for (const [table, count] of Object.entries(value)) {
+    if (!(Number.isSafeInteger(count) && (count as number) >= 0))
+      throw fail(`the count of ${JSON.stringify(table)} is not a whole number`);
+    counts.set(table, count as number);
+  }
+  return counts;
 }
 
 /**

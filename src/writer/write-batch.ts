@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { sqlState } from '../replication/errors.ts';
-import { cachesStream, POSITION_PREFIX } from '../streams/protocol.ts';
+import { CHANGE_COUNTS } from '../streams/change-counts.ts';
+import { COUNTS_PREFIX, cachesStream, POSITION_PREFIX } from '../streams/protocol.ts';
 import { ALLOCATE_POSITIONS, StreamHeadMissingError } from '../streams/stream-head.ts';
 import { insertRows, type PendingRow } from './pending-rows.ts';
 import { WriterTransaction } from './writer-transaction.ts';
@@ -39,8 +40,9 @@ const SAVEPOINT = 'slotstream_member';
  * its member's failure is the batch's.
  *
  * Positions: the first allocation takes stream_head's row lock, which is held until COMMIT, so positions grow
- * in commit order across writers (docs/positions.md). The last statement announces the batch's position
- * (the head) and the invalidations of every member that succeeded, and chooses how COMMIT waits: with no
+ * in commit order across writers (docs/positions.md). The last allocation emits the invalidations of every
+ * member that succeeded and chooses how COMMIT waits; the last statement announces the batch's change
+ * counts and its position (the head). COMMIT waits: with no
  * synchronous standby, asynchronously, so that the lock is released before the flush and commits serialise
  * without serialising their fsyncs; with one, as synchronous_commit says, so that the batch becomes visible
  * (readable and cacheable by readers) only once the standby has it and a failover cannot take back what a
@@ -137,8 +139,9 @@ class Batch {
 
   /**
    * The batch's last statements: one allocates positions for `rows` (a batch with no rows at all still
-   * takes one, so its readers move and wake its waiters), announces the batch's position and the
-   * invalidations of the members that succeeded, and chooses how COMMIT is to wait; then `rows` go out.
+   * takes one, so its readers move and wake its waiters), emits the invalidations of the members that
+   * succeeded, and chooses how COMMIT is to wait; then `rows` go out; then the closing messages, the counts
+   * and the position, after every row the transaction holds.
    */
   async finish(succeeded: readonly WriterTransaction[], rows: readonly PendingRow[]): Promise<BatchCommit> {
     if (succeeded.length === 0) return { position: undefined, durable: true };
@@ -151,19 +154,28 @@ class Batch {
               set_config('synchronous_commit',
                 CASE WHEN current_setting('synchronous_standby_names') = '' THEN 'off'
                      ELSE current_setting('synchronous_commit') END, true) AS commit,
-              (SELECT count(pg_logical_emit_message(true, ?, m.content)) FROM unnest(?::text[]) AS m(content)),
-              pg_logical_emit_message(true, ?, head.position::text)
+              (SELECT count(pg_logical_emit_message(true, ?, m.content)) FROM unnest(?::text[]) AS m(content))
          FROM head`,
-        [take, cachesStream.prefix, invalidations.map((inv) => cachesStream.encode(inv)), POSITION_PREFIX],
+        [take, cachesStream.prefix, invalidations.map((inv) => cachesStream.encode(inv))],
       )
       .catch(explainMissingSchema);
     const row = result.rows[0];
     const position = BigInt(row?.position ?? Number.NaN);
     if (take > 0) await this.#lockHeld?.();
     if (rows.length > 0) await insertRows(this.#trx, rows, position);
+    await this.#trx.raw(CLOSING_MESSAGES, [COUNTS_PREFIX, POSITION_PREFIX, position.toString()]);
     return { position, durable: row?.commit !== 'off' };
   }
 }
+
+/**
+ * The transaction's changes per stream table as the database counted them (change-counts.ts), when it
+ * changed any, then its position: last, so a reader checks the counts against everything it received.
+ */
+const CLOSING_MESSAGES = `SELECT
+  (SELECT count(pg_logical_emit_message(true, ?, c))
+     FROM nullif(current_setting('${CHANGE_COUNTS}', true), '') AS c WHERE c IS NOT NULL),
+  pg_logical_emit_message(true, ?, ?)`;
 
 /** A database that lacks slotstream's allocation function was not migrated by this version of slotstream. */
 function explainMissingSchema(error: unknown): never {

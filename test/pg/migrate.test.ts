@@ -7,15 +7,28 @@ import { migrateLatest, migrationStatus, rollback } from '../../src/migrations/m
 import { freshDatabase, query, withDatabase } from '../support/pg.ts';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
-const OWN = ['0001_stream_head', '0002_stream_cursors', '0003_position_guard'];
+const OWN = ['0001_stream_head', '0002_stream_cursors', '0003_position_guard', '0004_change_counts'];
 const MIGRATIONS = [
   '20261126000000_events.ts',
   '20261126000300_chat_streams.ts',
   '20261130000000_event_txns.ts',
+  '20261201000000_access_tokens.ts',
 ];
-const STREAM_TABLES = ['public.account_data', 'public.device_inbox', 'public.events', 'public.receipts'];
+const STREAM_TABLES = [
+  'public.access_tokens',
+  'public.account_data',
+  'public.device_inbox',
+  'public.events',
+  'public.receipts',
+];
 /** The order the chat streams declare their tables, which is the order migrate reports them in. */
-const DECLARED = ['public.events', 'public.receipts', 'public.account_data', 'public.device_inbox'];
+const DECLARED = [
+  'public.events',
+  'public.receipts',
+  'public.account_data',
+  'public.device_inbox',
+  'public.access_tokens',
+];
 const byDeclaration = (a: string, b: string) => DECLARED.indexOf(a) - DECLARED.indexOf(b);
 
 /** `slotstream ARGS` as a user runs it: the bin, in its own process. */
@@ -66,12 +79,19 @@ test('status on a fresh database: everything pending, no publication, and nothin
     MIGRATIONS.map((m) => [m, false]),
   );
   assert.equal(status.pending, OWN.length + MIGRATIONS.length);
-  assert.deepEqual(status.publication, { name: 'slotstream', exists: false, allTables: false, tables: [] });
+  assert.deepEqual(status.publication, {
+    name: 'slotstream',
+    exists: false,
+    allTables: false,
+    tables: [],
+    publish: [],
+  });
   assert.deepEqual(status.unpublished, [
     'public.events',
     'public.receipts',
     'public.account_data',
     'public.device_inbox',
+    'public.access_tokens',
   ]);
   for (const ledger of ['knex_migrations', 'slotstream_migrations'])
     assert.equal(await tableExists(url, ledger), false, ledger);
@@ -94,7 +114,12 @@ test('latest creates events with its columns, keys and index, and the publicatio
   assert.deepEqual(result, {
     slotstream: OWN,
     service: { batch: 1, migrations: MIGRATIONS },
-    publication: { name: 'slotstream', created: true, added: [...STREAM_TABLES].sort(byDeclaration) },
+    publication: {
+      name: 'slotstream',
+      created: true,
+      added: [...STREAM_TABLES].sort(byDeclaration),
+      restored: [],
+    },
   });
   assert.deepEqual(await columns(url), [
     { column_name: 'stream_ordering', data_type: 'bigint', is_nullable: 'NO' },
@@ -129,7 +154,7 @@ test('a second latest is a no-op', async () => {
   assert.deepEqual(await migrateLatest(url, CHAT_SCHEMA), {
     slotstream: [],
     service: { batch: 1, migrations: [] },
-    publication: { name: 'slotstream', created: false, added: [] },
+    publication: { name: 'slotstream', created: false, added: [], restored: [] },
   });
   const [runs] = await query<{ n: string }>(url, 'SELECT count(*) AS n FROM knex_migrations');
   assert.equal(runs?.n, String(MIGRATIONS.length));
@@ -149,6 +174,7 @@ test('status reports what ran, in which batch, and what the publication covers',
     exists: true,
     allTables: false,
     tables: STREAM_TABLES,
+    publish: ['insert', 'update', 'delete', 'truncate'],
   });
   assert.deepEqual(status.unpublished, []);
 });
@@ -160,7 +186,10 @@ test('a dropped or narrowed publication is repaired by migrating, whatever the l
     name: 'slotstream',
     created: false,
     added: ['public.receipts'],
+    restored: [],
   });
+  await query(url, "ALTER PUBLICATION slotstream SET (publish = 'insert, delete')");
+  assert.deepEqual((await migrateLatest(url, CHAT_SCHEMA)).publication?.restored, ['update', 'truncate']);
   await query(url, 'DROP PUBLICATION slotstream');
   assert.equal((await migrateLatest(url, CHAT_SCHEMA)).publication?.created, true);
   assert.deepEqual(await published(url), STREAM_TABLES);
@@ -215,7 +244,7 @@ test('slotstream migrate, twice, --status and --rollback, as a process (this rep
   for (const m of MIGRATIONS) assert.match(status.stdout, new RegExp(`ran \\(batch 1\\) +${m}`));
   assert.match(
     status.stdout,
-    /\n0 pending\npublication slotstream: public\.account_data, public\.device_inbox, public\.events, public\.receipts\n$/,
+    /\n0 pending\npublication slotstream: public\.access_tokens, public\.account_data, public\.device_inbox, public\.events, public\.receipts\n$/,
   );
 
   const back = await cli(['migrate', '--rollback', '--database-url', url]);

@@ -353,7 +353,7 @@ test("npx slotstream migrate applies slotstream's schema, the project's migratio
   t.diagnostic(`npx slotstream migrate: ${migrated.ms} ms`);
   assert.equal(
     migrated.stdout,
-    `applied:\n  slotstream 0001_stream_head\n  slotstream 0002_stream_cursors\n  slotstream 0003_position_guard\n  ${migration}\ncreated publication todo: public.todos\n`,
+    `applied:\n  slotstream 0001_stream_head\n  slotstream 0002_stream_cursors\n  slotstream 0003_position_guard\n  slotstream 0004_change_counts\n  ${migration}\ncreated publication todo: public.todos\n`,
   );
   const published = await query<{ t: string }>(
     url,

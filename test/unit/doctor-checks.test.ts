@@ -1,7 +1,7 @@
 /** `slotstream doctor`'s verdicts and advice, from server facts (no server needed to be misconfigured). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatCheck, roleCheck, runChecks } from '../../src/cli/doctor-checks.ts';
+import { type CheckResult, formatCheck, roleCheck, runChecks } from '../../src/cli/doctor-checks.ts';
 import type { ServerFacts, TopologyFacts } from '../../src/cli/doctor-facts.ts';
 import type { SlotInfo } from '../../src/replication/slots.ts';
 
@@ -42,6 +42,7 @@ function healthy(over: Partial<ServerFacts> = {}): ServerFacts {
       exists: true,
       allTables: false,
       publishesUpdatesOrDeletes: true,
+      notPublished: [],
       tables: ['public.events'],
       tablesWithoutIdentity: [],
     },
@@ -184,6 +185,22 @@ test('publication missing, not covering events, or covering a table without repl
   );
   assert.equal(noIdentity.verdict, 'fail');
   assert.match(noIdentity.fix ?? '', /REPLICA IDENTITY FULL/);
+});
+
+test('a publication that does not publish an action fails, with migrate as the fix', () => {
+  const base = healthy().publication;
+  const results = runChecks(healthy({ publication: { ...base, notPublished: ['update', 'truncate'] } }), {
+    tables: ['events'],
+    staleLagBytes: 1n,
+  }).filter((r) => r.check === 'publication slotstream');
+  assert.deepEqual(
+    results.map((r) => r.verdict),
+    ['ok', 'fail'],
+  );
+  assert.match(
+    formatCheck(results[1] as CheckResult),
+    /does not publish update, truncate: .* fix: slotstream migrate/,
+  );
 });
 
 test('stale slots: lost, unreserved, or inactive and far behind, each with the command to drop it', () => {
