@@ -2,36 +2,36 @@
  * The pusher role end to end: a real `slotstream reader --push-url` process POSTs every new event to a
  * local webhook (node:http) that records what it accepted. Delivery is at least once: every event posted on
  * the real writer reaches the webhook, through a webhook outage (500s, retried with backoff), through a
- * SIGKILL of the pusher in the middle of a delivery (restarted, it pushes again whatever its cursor had not
- * stored), and through an outage during which its slot is lost (the reader resets; the pusher catches up
- * from the events table). The slot itself is acknowledged as the reader applies, webhook or not.
- * Duplicates are allowed and counted.
+ * SIGKILL of the pusher in its window, after the webhook accepted events and before its cursor recorded
+ * them (restarted, it pushes those again, and nothing else twice), and through an outage during which its
+ * slot is lost (the reader resets; the pusher catches up from the events table). The slot itself is
+ * acknowledged as the reader applies, webhook or not. Duplicates are allowed and counted.
  */
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { formatLsn, parseLsn } from '../../src/replication/lsn.ts';
 import { AppDeployment, ok, WriterClient, within } from '../support/app-processes.ts';
-import { adminUrl, burnWal, query } from '../support/pg.ts';
+import { burnWal, needsOwnCluster, query } from '../support/pg.ts';
 import { waitFor } from '../support/replication.ts';
+import { withServerSetting } from '../support/server-setting.ts';
 
-/** A webhook that records every POSTed event, and can be told to fail or to answer slowly. */
+/** A webhook that records every POSTed event, and can be told to fail or to hold its answer. */
 class Webhook {
   /** Event ids answered 2xx, in order, duplicates included. */
   readonly accepted: string[] = [];
-  /** Every request: the event id and the status it got (0: the client went away before the answer). */
-  readonly attempts: { event_id: string; status: number; at: number }[] = [];
-  /** Requests received but not answered yet. */
-  pending = 0;
+  /** Every request: the event id and the status it got (0: not answered, the client gone or dropped). */
+  readonly attempts: { event_id: string; status: number }[] = [];
   /** Answer 500 while set. */
   failing = false;
-  /** Hold each answer this long. */
-  delayMs = 0;
+  /** Each event's body as last accepted. */
   readonly bodies = new Map<string, Record<string, unknown>>();
-  /** Resolved (and cleared) when the next request arrives, before it is answered. */
-  #arrival: (() => void) | undefined;
+  /**
+   * Runs on each request once it has arrived, before it is answered (the pusher waits for the answer
+   * meanwhile); a request it returns false for is dropped unanswered.
+   */
+  beforeAnswer: ((eventId: string) => Promise<boolean>) | undefined;
   readonly #server = createServer((req, res) => void this.#handle(req, res));
   url = '';
 
@@ -46,13 +46,6 @@ class Webhook {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
-  /** Resolves when the next request has arrived and is being held (`delayMs`). */
-  nextRequest(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#arrival = resolve;
-    });
-  }
-
   /** Distinct event ids accepted. */
   get seen(): Set<string> {
     return new Set(this.accepted);
@@ -62,19 +55,18 @@ class Webhook {
     res.on('error', () => {}); // a pusher killed mid-request: nobody to answer
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    this.pending++;
     let eventId = '';
     try {
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
       eventId = String(body.event_id);
-      this.#arrival?.();
-      this.#arrival = undefined;
-      if (this.delayMs > 0) await sleep(this.delayMs);
-      // Decided after the delay: a request held while the webhook turns bad gets the bad answer.
+      const answer = (await this.beforeAnswer?.(eventId)) ?? true;
       const status = req.method !== 'POST' ? 405 : this.failing ? 500 : 200;
-      const gone = res.destroyed || req.socket.destroyed;
-      this.attempts.push({ event_id: eventId, status: gone ? 0 : status, at: Date.now() });
-      if (gone) return;
+      const gone = !answer || res.destroyed || req.socket.destroyed;
+      this.attempts.push({ event_id: eventId, status: gone ? 0 : status });
+      if (gone) {
+        res.destroy();
+        return;
+      }
       if (status === 200) {
         this.accepted.push(eventId);
         this.bodies.set(eventId, body);
@@ -83,8 +75,6 @@ class Webhook {
       res.end(status === 200 ? '{}' : '{"error":"M_UNKNOWN","message":"webhook down"}');
     } catch {
       res.writeHead(400).end();
-    } finally {
-      this.pending--;
     }
   }
 }
@@ -115,12 +105,29 @@ async function post(count: number, label: string): Promise<string[]> {
   return ids;
 }
 
+/** `wait`, failing with `detail()` and the pusher's recent output as they are when it fails. */
+async function showingPusher<T>(wait: Promise<T>, detail = () => ''): Promise<T> {
+  try {
+    return await wait;
+  } catch (error) {
+    const message = `${(error as Error).message}${detail()} (pusher output: ${pusher.output(1500)})`;
+    throw new Error(message, { cause: error });
+  }
+}
+
 async function allSeen(ids: readonly string[], what: string, timeoutMs = 30_000): Promise<void> {
-  await waitFor(
-    `${what}: ${ids.filter((id) => !webhook.seen.has(id)).length} of ${ids.length} events not pushed yet (pusher output: ${pusher.output(1500)})`,
-    async () => ids.every((id) => webhook.seen.has(id)),
-    timeoutMs,
+  const missing = () => ids.filter((id) => !webhook.seen.has(id)).length;
+  await showingPusher(
+    waitFor(what, async () => missing() === 0, timeoutMs),
+    () => `: ${missing()} of ${ids.length} events not pushed yet`,
   );
+}
+
+/** An accepted event's stream ordering, from its body. */
+function orderingOf(eventId: string): bigint {
+  const ordering = webhook.bodies.get(eventId)?.stream_ordering;
+  assert.equal(typeof ordering, 'string', `${eventId} was accepted with a stream_ordering`);
+  return BigInt(ordering as string);
 }
 
 const duplicates = () => webhook.accepted.length - webhook.seen.size;
@@ -144,7 +151,7 @@ test('every event posted on the writer reaches the webhook', { timeout: 60_000 }
     stream_ordering: body?.stream_ordering,
   });
   // Pushed in stream order: stream orderings increase along what was accepted.
-  const orderings = webhook.accepted.map((id) => BigInt(webhook.bodies.get(id)?.stream_ordering as string));
+  const orderings = webhook.accepted.map(orderingOf);
   orderings.forEach((o, i) => {
     if (i > 0) assert.ok((orderings[i - 1] as bigint) < o, 'pushed in stream order');
   });
@@ -178,37 +185,119 @@ test('a webhook answering 500 for a while: events are retried and arrive once it
   );
 });
 
-test('kill -9 the pusher mid-delivery, restart it on its slot: every event still reaches the webhook', {
+/** The pusher's row in slotstream_cursors: every event at or below it is recorded as pushed. */
+async function storedCursor(): Promise<bigint> {
+  const [row] = await query<{ position: string }>(
+    app.databaseUrl,
+    'SELECT position::text AS position FROM slotstream_cursors WHERE name = $1',
+    [pusherSlot],
+  );
+  assert.ok(row, `the pusher has a cursor named ${pusherSlot}`);
+  return BigInt(row.position);
+}
+
+/** The pusher killed in its window: events accepted by the webhook that its cursor had not recorded. */
+interface WindowKill {
+  /** The stored cursor, read while the pusher waited for an answer and so could not move it. */
+  cursor: bigint;
+  /** Events the webhook had accepted above that cursor, in the order it accepted them, with their bodies. */
+  window: { event_id: string; body: Record<string, unknown> }[];
+  /** The request held unanswered when the pusher was killed. */
+  held: string;
+  /** webhook.accepted.length at the kill. */
+  acceptedAt: number;
+  exit: number | null;
+}
+
+test('kill -9 the pusher after the webhook accepted events its cursor has not recorded: they come again, none lost', {
   timeout: 90_000,
 }, async () => {
-  // A slow webhook: the pusher is always in the middle of a delivery.
-  webhook.delayMs = 150;
+  // The window: StreamCursor stores the cursor only once deliver() has returned, i.e. once the webhook has
+  // answered 2xx to every event of the batch. So when a request arrives and an event accepted earlier is
+  // above the stored cursor, that event is in the batch being delivered: the pusher got its 2xx (it sent
+  // the next event only then) but has not recorded it, and cannot until this request is answered. Killing
+  // it then, holding the request, lands in the window every time; the cursor row read just before says so.
   const acceptedBefore = webhook.accepted.length;
-  const ids = await post(30, 'crash');
-  await waitFor('a few deliveries', async () => webhook.accepted.length - acceptedBefore >= 5);
-  // Then failing as well, and killed while a request is held.
-  webhook.failing = true;
-  await waitFor('a failed attempt', async () => webhook.attempts.slice(-3).some((a) => a.status === 500));
-  // Killed while the webhook holds one of its requests (the next retry comes within the backoff's 10 s).
-  await within(webhook.nextRequest(), 15_000, 'the next retry');
-  assert.equal(webhook.pending, 1, 'a request is in flight');
-  assert.equal(await pusher.kill('SIGKILL'), null);
-  const atKill = ids.filter((id) => webhook.seen.has(id)).length;
-  assert.ok(atKill < ids.length, `killed mid-way: ${atKill} of ${ids.length} delivered`);
+  const posting = post(30, 'window');
+  const killed = new Promise<WindowKill>((resolve, reject) => {
+    webhook.beforeAnswer = async (eventId) => {
+      try {
+        // The first request waits until every event is written, so that they come in batches of many.
+        await posting;
+        const cursor = await storedCursor();
+        const above = [...new Set(webhook.accepted)].filter((id) => orderingOf(id) > cursor);
+        // The window opens with the batch's first 2xx; a few events in it show that all of them come again.
+        if (above.length < 3) return true;
+        const window = above.map((id) => ({ event_id: id, body: webhook.bodies.get(id) ?? {} }));
+        const acceptedAt = webhook.accepted.length;
+        resolve({ cursor, window, held: eventId, acceptedAt, exit: await pusher.kill('SIGKILL') });
+      } catch (error) {
+        reject(error);
+      }
+      return false;
+    };
+  });
+  const [ids, kill] = await showingPusher(
+    Promise.all([posting, within(killed, 60_000, 'the pusher killed in its window')]),
+  ).finally(() => {
+    webhook.beforeAnswer = undefined;
+  });
+  assert.equal(kill.exit, null, 'killed by SIGKILL');
 
-  // More events while it is down; then the webhook recovers and the pusher comes back on its slot.
-  const whileDown = await post(10, 'down');
-  webhook.failing = false;
-  webhook.delayMs = 0;
+  // The window happened: the webhook had accepted these events before the kill, and the cursor, the same
+  // now the pusher is dead as while it waited, had not passed any of them.
+  assert.ok(
+    kill.window.length > 0,
+    'the webhook accepted events the cursor had not recorded when the pusher died',
+  );
+  assert.equal(await storedCursor(), kill.cursor, 'the cursor did not move after it was read');
+  const accepted = new Set(webhook.accepted.slice(0, kill.acceptedAt));
+  for (const { event_id } of kill.window) {
+    assert.ok(accepted.has(event_id), `${event_id} was accepted before the kill`);
+    assert.ok(orderingOf(event_id) > kill.cursor, `${event_id} is above the cursor ${kill.cursor}`);
+  }
+  assert.ok(!accepted.has(kill.held), 'the held request was not accepted');
+  assert.ok(
+    ids.some((id) => !webhook.seen.has(id)),
+    'killed mid-way: some events of the batch were not pushed yet',
+  );
+
+  // More events while it is down; then the pusher comes back on its slot.
+  const whileDown = await post(5, 'down');
   await pusher.start();
   const health = await ok(pusher.url, 'GET', '/health');
   assert.equal(health.slot, pusherSlot);
-  const later = await post(5, 'after');
-  await allSeen([...ids, ...whileDown, ...later], 'every event after the restart', 60_000);
+  await allSeen([...ids, ...whileDown], 'every event after the restart', 60_000);
+  // None lost, each first delivered in stream order.
+  const firsts = [...new Set(webhook.accepted.slice(acceptedBefore))];
+  assert.deepEqual(new Set(firsts), new Set([...ids, ...whileDown]), 'every event, and only these');
+  const firstOrderings = firsts.map(orderingOf);
+  assert.ok(
+    firstOrderings.every((o, i) => i === 0 || (firstOrderings[i - 1] as bigint) < o),
+    'first deliveries in stream order',
+  );
+
+  // From its cursor: first the window again (at least once), then the held event and the rest, in stream
+  // order; nothing at or below the cursor again, and nothing else twice.
+  const since = webhook.accepted.slice(kill.acceptedAt);
+  const windowIds = kill.window.map((w) => w.event_id);
+  assert.deepEqual(
+    since.slice(0, windowIds.length + 1),
+    [...windowIds, kill.held],
+    'the window, then the rest',
+  );
+  const orderings = since.map(orderingOf);
+  assert.ok(
+    orderings.every((o, i) => i === 0 || (orderings[i - 1] as bigint) < o),
+    'pushed in stream order after the restart',
+  );
+  const redelivered = since.filter((id) => accepted.has(id));
+  assert.deepEqual(redelivered, windowIds, 'redelivered: exactly the window');
+  // Each redelivery is the same event as the first delivery, event_id included: a webhook can deduplicate.
+  for (const { event_id, body } of kill.window) assert.deepEqual(webhook.bodies.get(event_id), body);
   log(
-    `kill -9 mid-delivery: ${atKill} of ${ids.length} delivered at the kill; all ${
-      ids.length + whileDown.length + later.length
-    } after the restart; ${duplicates()} duplicates in all`,
+    `kill -9 in the window: cursor at ${kill.cursor}, ${redelivered.length} accepted event(s) above it ` +
+      `redelivered, ${kill.held} held; all ${ids.length + whileDown.length} events pushed after the restart`,
   );
 });
 
@@ -225,6 +314,7 @@ async function pusherSlotState(lsn = '0/0') {
 
 test("webhook down while 1,000 events are written and the pusher's slot is lost meanwhile: every event arrives, in order", {
   timeout: 240_000,
+  skip: needsOwnCluster('changes max_slot_wal_keep_size, a server-wide setting'),
 }, async () => {
   webhook.failing = true;
   const acceptedBefore = webhook.accepted.length;
@@ -261,9 +351,7 @@ test("webhook down while 1,000 events are written and the pusher's slot is lost 
   // The pusher dies, and 500 more events are written while it is down; its slot is lost meanwhile (WAL
   // removed past max_slot_wal_keep_size), so no slot will ever decode them.
   assert.equal(await pusher.kill('SIGKILL'), null);
-  await query(adminUrl(), "ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'");
-  await query(adminUrl(), 'SELECT pg_reload_conf()');
-  try {
+  await withServerSetting('max_slot_wal_keep_size', '1MB', async () => {
     ids.push(...(await post(500, 'slot lost')));
     await waitFor(
       "the pusher's slot to be lost",
@@ -273,10 +361,7 @@ test("webhook down while 1,000 events are written and the pusher's slot is lost 
       },
       60_000,
     );
-  } finally {
-    await query(adminUrl(), 'ALTER SYSTEM RESET max_slot_wal_keep_size');
-    await query(adminUrl(), 'SELECT pg_reload_conf()');
-  }
+  });
 
   // Back on its slot: the reader resets (a new slot, from now on), and the pusher, still failing for a
   // while, retries from its cursor; then the webhook recovers and takes everything.
@@ -291,7 +376,7 @@ test("webhook down while 1,000 events are written and the pusher's slot is lost 
   const wanted = new Set(ids);
   const firsts = [...new Set(webhook.accepted.filter((id) => wanted.has(id)))];
   assert.equal(firsts.length, ids.length, 'none missing');
-  const orderings = firsts.map((id) => BigInt(webhook.bodies.get(id)?.stream_ordering as string));
+  const orderings = firsts.map(orderingOf);
   assert.ok(
     orderings.every((o, i) => i === 0 || (orderings[i - 1] as bigint) < o),
     'first deliveries in stream order',

@@ -1,7 +1,8 @@
 /**
  * Bounded memory: a 1,000,000-row transaction goes through a reader whose peak RSS stays under 200 MB, both
  * when the server streams it before commit (protocol 2+: we spool it to disk) and when it sends it whole
- * after commit (protocol 1: we pass it through). Measured in the reader's own process.
+ * after commit (protocol 1: we pass it through). Measured in the reader's own process. The server's slot
+ * statistics show which way it went, so the streamed run cannot pass by being sent whole.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -13,6 +14,7 @@ import { migrateChat } from '../../app/schema.ts';
 import { freshDatabase, query } from '../support/pg.ts';
 import { readReaderLog } from '../support/reader-log.ts';
 import { handPicked, waitFor } from '../support/replication.ts';
+import { decodingStats } from '../support/slot-stats.ts';
 
 const ROWS = 1_000_000;
 const RSS_LIMIT_MB = 200;
@@ -62,6 +64,9 @@ for (const [proto, how] of [
       assert.equal(tx.count, ROWS);
       const n = BigInt(first);
       assert.equal(BigInt(tx.sum ?? 0), ((n + n + BigInt(ROWS) - 1n) * BigInt(ROWS)) / 2n, 'every row, once');
+      const { streamTxns } = await decodingStats(url, slot);
+      if (proto === 1) assert.equal(streamTxns, 0, 'protocol 1: sent whole after commit');
+      else assert.ok(streamTxns > 0, `the server streamed it before commit (stream_txns ${streamTxns})`);
     } finally {
       reader.kill('SIGTERM');
       await new Promise((r) => reader.once('exit', r));

@@ -1,7 +1,10 @@
 /**
  * Nothing is lost under the harshest crash a reader can have: SIGKILL at random moments while a writer
- * commits 20,000 transactions. Every committed row must be delivered, in commit order; the only
+ * commits at least 20,000 transactions. Every committed row must be delivered, in commit order; the only
  * duplicates allowed are transactions after the slot's last confirmed position, and they are counted.
+ * Each kill lands on a reader that is streaming, while the writer still writes, and some must land between
+ * a transaction's delivery and the server's receipt of its acknowledgement: the window that makes a
+ * restarted reader receive it again (seen as the next reader redelivered what the killed one had).
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -51,7 +54,7 @@ function spawnReader(): ChildProcess {
 const random = seeded('kill-reader');
 const randomBetween = (lo: number, hi: number) => lo + random() * (hi - lo);
 
-test('kill -9 a reader at random moments while 20,000 transactions commit: nothing lost, order kept', {
+test('kill -9 a streaming reader at random moments while 20,000+ transactions commit: nothing lost, order kept', {
   timeout: 600_000,
 }, async () => {
   let reader = startReader();
@@ -66,8 +69,10 @@ test('kill -9 a reader at random moments while 20,000 transactions commit: nothi
   await writer.connect();
   let rowsWritten = 0;
   let writing = true;
+  let kills = 0;
   const writes = (async () => {
-    for (let t = 0; t < TRANSACTIONS; t++) {
+    // Writing goes on until the kills are done too, so that every kill falls while transactions commit.
+    for (let t = 0; t < TRANSACTIONS || kills < MIN_KILLS; t++) {
       const rows = t % 3 === 0 ? 1 + Math.floor(random() * 20) : 1; // single- and multi-row
       await insertEvents(writer, rowsWritten + 1, rows);
       rowsWritten += rows;
@@ -77,13 +82,24 @@ test('kill -9 a reader at random moments while 20,000 transactions commit: nothi
     writing = false;
   })();
 
-  const starts = () => readReaderLog(logFile).filter((r) => r.kind === 'start').length;
-  let kills = 0;
-  while (writing || kills < MIN_KILLS) {
-    // Each kill lands on a reader that is up (it logged its start), at a random moment of its streaming.
+  /** Whether the reader started `started`-th has delivered a transaction: it is streaming. */
+  const streaming = (started: number) => {
+    let starts = 0;
+    let delivered = false;
+    for (const record of readReaderLog(logFile)) {
+      if (record.kind === 'start') starts++;
+      delivered = record.kind === 'tx' || (delivered && record.kind !== 'start');
+    }
+    return starts === started && delivered;
+  };
+  let killsWhileWriting = 0;
+  while (writing) {
+    // Each kill lands on a reader that streams, at a random moment of its streaming.
     const started = kills + 1;
-    await waitFor('the reader to start', async () => starts() >= started);
+    await waitFor('the reader to stream', async () => streaming(started) || !writing);
+    if (!writing) break;
     await new Promise((r) => setTimeout(r, randomBetween(100, 2000)));
+    if (writing) killsWhileWriting++;
     reader.kill('SIGKILL');
     await new Promise((r) => reader.once('exit', r));
     kills++;
@@ -111,10 +127,15 @@ test('kill -9 a reader at random moments while 20,000 transactions commit: nothi
   let duplicates = 0;
   let nextRow = 1;
   let restarts = 0;
+  // Kills after which the next reader was sent again what the killed one had delivered: they fell between
+  // a delivery and the server's receipt of its acknowledgement.
+  let killsBeforeAck = 0;
+  let redeliveredSinceStart = false;
   for (const record of log) {
     if (record.kind === 'start') {
       restarts++;
       confirmedAtStart = record.confirmedFlush ?? 0n;
+      redeliveredSinceStart = false;
       continue;
     }
     if (record.kind !== 'tx') continue;
@@ -125,6 +146,8 @@ test('kill -9 a reader at random moments while 20,000 transactions commit: nothi
     );
     if (record.commitLsn <= highest) {
       duplicates++;
+      if (!redeliveredSinceStart) killsBeforeAck++;
+      redeliveredSinceStart = true;
       continue;
     }
     highest = record.commitLsn;
@@ -136,8 +159,13 @@ test('kill -9 a reader at random moments while 20,000 transactions commit: nothi
   }
   assert.equal(nextRow - 1, rowsWritten, 'every committed row delivered');
   assert.ok(kills >= MIN_KILLS && restarts >= MIN_KILLS + 1, `${kills} kills, ${restarts} starts`);
+  assert.ok(killsWhileWriting >= MIN_KILLS, `${killsWhileWriting} of ${kills} kills while the writer wrote`);
+  assert.ok(
+    killsBeforeAck > 0,
+    'some kill fell between a delivery and its acknowledgement reaching the server',
+  );
   console.log(
-    `# kill -9: ${TRANSACTIONS} transactions, ${rowsWritten} rows, ${kills} kills, ${duplicates} redelivered transactions (all after the slot's confirmed position)`,
+    `# kill -9: ${rowsWritten} rows, ${kills} kills (${killsWhileWriting} while writing, ${killsBeforeAck} between delivery and acknowledgement), ${duplicates} redelivered transactions (all after the slot's confirmed position)`,
   );
   rmSync(dir, { recursive: true, force: true });
 });

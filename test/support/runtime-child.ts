@@ -3,13 +3,19 @@
  * the chat caches, wired as test/support/runtime.ts wires it, alone in its process so that its memory can
  * be measured. Driven over IPC (advanced serialization, so bigints travel as they are).
  *
- * argv: connectionString slot
+ * argv: connectionString slot [logFile]
+ * With logFile, appends one JSON line per event row handed to the reader (`{"p","id","room","content"}`),
+ * with a synchronous write before its transaction is applied, and `{"applied":P}` each time the reader's
+ * position moves: a kill -9 leaves on disk how far the process had received and applied (reader-log.ts
+ * reads reader-process.ts's log, a slot's raw transactions; this is the runtime's).
  * Sends `{ type: 'ready', status }` once the reader has started (its slot exists: writes from then on are
  * decoded), then answers each request `{ id, cmd, ... }` with `{ type: 'reply', id, value }` or
  * `{ type: 'reply', id, error }`. A waiter's outcome comes later as `{ type: 'waited', waiter, result }`.
  * If the reader stops on its own, sends `{ type: 'failed', error }` and exits with 1.
  */
+import { appendFileSync } from 'node:fs';
 import { defineChatCaches } from '../../app/caches.ts';
+import { eventsStream } from '../../app/streams.ts';
 import { CacheRegistry } from '../../src/cache/registry.ts';
 import { CacheRules } from '../../src/reader/cache-rules.ts';
 import { StreamReader } from '../../src/reader/stream-reader.ts';
@@ -55,7 +61,10 @@ const send = (message: ChildMessage) =>
     process.send?.(message, undefined, undefined, () => resolve());
   });
 
-const [connectionString = '', slot = ''] = process.argv.slice(2);
+const [connectionString = '', slot = '', logFile] = process.argv.slice(2);
+const log = (record: object) =>
+  logFile &&
+  appendFileSync(logFile, `${JSON.stringify(record, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}\n`);
 if (process.send === undefined) throw new Error('runtime-child.ts runs under fork(), with an IPC channel');
 
 const rules = new CacheRules(new CacheRegistry());
@@ -68,6 +77,15 @@ const reader = await StreamReader.start({
   slot,
   streams: chatStreams(),
   caches: rules,
+  onUpdate: (update) => {
+    if (eventsStream.is(update) && update.op === 'insert')
+      log({
+        p: update.position,
+        id: update.row.event_id,
+        room: update.row.room_id,
+        content: update.row.content,
+      });
+  },
   onStatus: (status) => void statuses.push(status),
   onWarning: (error) => void warnings.push(error.message),
 });
@@ -133,3 +151,12 @@ process.on('message', (message: { id: number } & ChildRequest) => {
 process.on('disconnect', () => process.exit(0));
 
 await send({ type: 'ready', status: statuses.filter((s) => s.event === 'connected').at(-1) });
+
+// Each move of the position, logged as soon as the reader makes it (the waiter it wakes resolves first).
+if (logFile)
+  void (async () => {
+    for (let at = reader.position; ; at = reader.position) {
+      log({ applied: at });
+      await reader.waitForPosition(at + 1n, 2 ** 31 - 1);
+    }
+  })().catch(() => {}); // the reader closed

@@ -37,9 +37,13 @@ export class ReaderProcess {
     });
   }
 
-  /** Forks the reader and resolves once it has started on `slot` (created if need be). */
-  static async start(url: string, slot: string): Promise<ReaderProcess> {
-    const child = fork(path.join(import.meta.dirname, 'runtime-child.ts'), [url, slot], {
+  /**
+   * Forks the reader and resolves once it has started on `slot` (created if need be). With `logFile`, the
+   * child logs the event rows it is handed and its position's moves there (runtime-child.ts).
+   */
+  static async start(url: string, slot: string, logFile?: string): Promise<ReaderProcess> {
+    const args = logFile === undefined ? [url, slot] : [url, slot, logFile];
+    const child = fork(path.join(import.meta.dirname, 'runtime-child.ts'), args, {
       execArgv: ['--import', 'tsx'],
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
