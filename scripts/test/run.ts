@@ -1,7 +1,7 @@
 /**
  * The test command: unit tests, then the PostgreSQL suite once per server.
  *
- * Servers: with DATABASE_URL, only that one. Otherwise a throwaway cluster per leg of legs.ts — the whole
+ * Servers: with DATABASE_URL, only that one, checked before and after (shared-server.ts). Otherwise a throwaway cluster per leg of legs.ts — the whole
  * suite on 18 and (when the machine has it) 15, the version-sensitive files on 17 and 16. Each cluster is
  * started here, once per run, and removed afterwards; test files get its admin URL and data directory
  * through the environment (see test/support/pg.ts).
@@ -15,16 +15,18 @@
  * SLOTSTREAM_TEST_UNIT=0 to skip the unit tests. `npm test` sets neither.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readdirSync, rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { PostgresBinaries } from '../../src/devdb/binaries.ts';
 import { LocalCluster } from '../../src/devdb/local-cluster.ts';
 import { connectSql } from '../../src/replication/connect.ts';
 import { serverVersionNum } from '../../src/replication/server-version.ts';
-import { quitAndWait } from '../../test/support/postmaster.ts';
+import { quitAllUnder } from '../../test/support/postmaster.ts';
 import { isVersionSensitive, LEGS, type Leg } from './legs.ts';
+import { missingForSuite, ownObjects } from './shared-server.ts';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 const only = process.argv.slice(2); // optional file filter: substrings of test file names
@@ -58,7 +60,8 @@ function nodeTest(
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...testFiles],
-    { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
+    // A process group of its own, which an interrupted run ends as a whole (endTests).
+    { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'], detached: true },
   );
   running.child = child;
   let tail = '';
@@ -92,8 +95,13 @@ async function runLeg(label: string, testFiles: string[], env: NodeJS.ProcessEnv
 
 const describe = (c: Counts) => `${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped`;
 
-function pgEnv(adminUrl: string, local?: { dataDir: string; binDir: string }): NodeJS.ProcessEnv {
+function pgEnv(
+  adminUrl: string,
+  legDir: string,
+  local?: { dataDir: string; binDir: string },
+): NodeJS.ProcessEnv {
   return {
+    TMPDIR: path.join(legDir, 'tmp'),
     SLOTSTREAM_TEST_ADMIN_URL: adminUrl,
     SLOTSTREAM_TEST_PGDATA: local?.dataDir ?? '',
     SLOTSTREAM_TEST_PGBIN: local?.binDir ?? '',
@@ -111,55 +119,128 @@ async function serverVersion(url: string): Promise<string> {
   }
 }
 
-/** What runs now, for an interrupted run to end: the test process, and the directory of the leg's cluster. */
-const running: { child?: ChildProcess; dir?: string } = {};
+/**
+ * What runs now, for an interrupted run to end: the test process, and the leg's directory; and whether it
+ * was interrupted, after which no leg starts.
+ */
+const running: { child?: ChildProcess; dir?: string; interrupted?: boolean } = {};
 
-// Ctrl-C or a CI timeout must not leave a server running and its files behind: end the tests, the
-// cluster (immediate shutdown, waited for) and its directory, then exit as interrupted.
+/**
+ * Ends the test processes: SIGTERM to their group (the test runner, each file's process, the commands
+ * they spawned; test/support/signals.ts turns it into an exit that stops what they started), waited for.
+ */
+async function endTests(): Promise<void> {
+  const child = running.child;
+  if (child?.pid === undefined) return;
+  const closed = child.exitCode === null && child.signalCode === null ? once(child, 'close') : undefined;
+  const signal = (s: NodeJS.Signals) => {
+    try {
+      process.kill(-(child.pid as number), s);
+    } catch {
+      // The group is gone.
+    }
+  };
+  signal('SIGTERM');
+  // A process that does not end on SIGTERM must not keep the run from cleaning up.
+  const stubborn = setTimeout(() => signal('SIGKILL'), 10_000);
+  await closed;
+  clearTimeout(stubborn);
+}
+
+// Ctrl-C or a CI timeout must not leave a server running and its files behind: end the tests, then every
+// server under the leg's directory (its cluster and those the tests made; immediate shutdown, waited for)
+// and the directory, then exit as interrupted.
 for (const signal of ['SIGINT', 'SIGTERM'] as const)
   process.once(signal, async () => {
-    running.child?.kill('SIGTERM');
+    running.interrupted = true;
+    await endTests();
     const dir = running.dir;
     if (dir !== undefined) {
-      await quitAndWait(path.join(dir, 'data'));
+      await quitAllUnder(dir);
       rmSync(dir, { recursive: true, force: true });
     }
     process.exit(130);
   });
 
-async function withCluster(leg: Leg, binaries: PostgresBinaries, testFiles: string[]): Promise<void> {
+/**
+ * Runs `body` with a leg's directory: the data of the leg's cluster, if it makes one, goes in `data`, and
+ * `tmp` is the test processes' TMPDIR, so what they make in temporary directories (clusters, standbys,
+ * spool files) is under it too. Afterwards the directory is removed, whatever happened; a server the tests
+ * left running there is ended and fails the run, naming its directory.
+ */
+async function withLegDirectory(body: (dir: string) => Promise<void>): Promise<void> {
+  if (running.interrupted) return;
   const dir = await mkdtemp(path.join(tmpdir(), 'slotstream-test-'));
-  const dataDir = path.join(dir, 'data');
-  let cluster: LocalCluster | undefined;
+  running.dir = dir;
   try {
-    running.dir = dir;
-    cluster = await LocalCluster.start({ binaries, dataDir });
-    const version = await serverVersion(cluster.url());
-    // A bumped alias or a stray install must not pass as the version the leg is there to cover.
-    if (version.split('.')[0] !== leg.major) {
-      reports.push({
-        line: `PostgreSQL ${leg.major} (${leg.source}): MISSING — its binaries run PostgreSQL ${version}`,
-        missing: true,
-      });
-      return;
-    }
-    const what = leg.scope === 'all' ? '' : ', version-sensitive files';
-    await runLeg(
-      `PostgreSQL ${version} (${leg.source}${what})`,
-      testFiles,
-      pgEnv(cluster.url(), { dataDir, binDir: binaries.binDir }),
-      1,
-    );
-  } catch (error) {
-    reports.push({
-      line: `PostgreSQL ${leg.major} (${leg.source}): MISSING — the cluster did not start: ${(error as Error).message}`,
-      missing: true,
-    });
+    await mkdir(path.join(dir, 'tmp'));
+    await body(dir);
   } finally {
-    await cluster?.stop('immediate').catch(() => {});
+    const left = await quitAllUnder(path.join(dir, 'tmp'));
+    if (left.length > 0)
+      reports.push({
+        line: `the tests left servers running in ${left.map((d) => path.relative(dir, d)).join(', ')}`,
+        counts: { passed: 0, failed: 1, skipped: 0 },
+      });
     await rm(dir, { recursive: true, force: true });
     running.dir = undefined;
   }
+}
+
+async function withCluster(leg: Leg, binaries: PostgresBinaries, testFiles: string[]): Promise<void> {
+  await withLegDirectory(async (dir) => {
+    const dataDir = path.join(dir, 'data');
+    let cluster: LocalCluster | undefined;
+    try {
+      cluster = await LocalCluster.start({ binaries, dataDir });
+      const version = await serverVersion(cluster.url());
+      // A bumped alias or a stray install must not pass as the version the leg is there to cover.
+      if (version.split('.')[0] !== leg.major) {
+        reports.push({
+          line: `PostgreSQL ${leg.major} (${leg.source}): MISSING — its binaries run PostgreSQL ${version}`,
+          missing: true,
+        });
+        return;
+      }
+      const what = leg.scope === 'all' ? '' : ', version-sensitive files';
+      await runLeg(
+        `PostgreSQL ${version} (${leg.source}${what})`,
+        testFiles,
+        pgEnv(cluster.url(), dir, { dataDir, binDir: binaries.binDir }),
+        1,
+      );
+    } catch (error) {
+      reports.push({
+        line: `PostgreSQL ${leg.major} (${leg.source}): MISSING — the cluster did not start: ${(error as Error).message}`,
+        missing: true,
+      });
+    } finally {
+      await cluster?.stop('immediate').catch(() => {});
+    }
+  });
+}
+
+/**
+ * The suite on the server DATABASE_URL names: only if it and its role can run it, and failed if it leaves
+ * any database, role or slot of its own there (those it found there before are not its to answer for: a
+ * run that was killed, or another run on the same server).
+ */
+async function runSharedServerLeg(url: string): Promise<void> {
+  const version = await serverVersion(url);
+  const name = `PostgreSQL ${version} at DATABASE_URL`;
+  const missing = await missingForSuite(url);
+  if (missing.length > 0) {
+    reports.push({ line: `${name}: MISSING — the suite needs ${missing.join('; ')}`, missing: true });
+    return;
+  }
+  const before = await ownObjects(url);
+  await withLegDirectory((dir) => runLeg(name, pgFiles, pgEnv(url, dir), 1));
+  const left = [...(await ownObjects(url))].filter((o) => !before.has(o));
+  if (left.length > 0)
+    reports.push({
+      line: `${name}: the tests left behind ${left.join(', ')}`,
+      counts: { passed: 0, failed: 1, skipped: 0 },
+    });
 }
 
 async function runServerLeg(leg: Leg, selected: string[] | undefined, pgFiles: string[]): Promise<void> {
@@ -197,10 +278,8 @@ const unitFiles = files('test/unit');
 if (process.env.SLOTSTREAM_TEST_UNIT === '0') reports.push({ line: 'unit: skipped, SLOTSTREAM_TEST_UNIT=0' });
 else if (unitFiles.length === 0) reports.push({ line: 'unit: skipped, no file matches' });
 else await runLeg('unit', unitFiles, {}, 2);
-if (process.env.DATABASE_URL) {
-  const version = await serverVersion(process.env.DATABASE_URL);
-  await runLeg(`PostgreSQL ${version} at DATABASE_URL`, pgFiles, pgEnv(process.env.DATABASE_URL), 1);
-} else {
+if (process.env.DATABASE_URL) await runSharedServerLeg(process.env.DATABASE_URL);
+else {
   for (const major of selected ?? []) {
     if (!LEGS.some((leg) => leg.major === major))
       reports.push({
@@ -218,6 +297,7 @@ for (const { counts } of reports) {
   totals.failed += counts?.failed ?? 0;
   totals.skipped += counts?.skipped ?? 0;
 }
+if (running.interrupted) reports.push({ line: 'interrupted: the legs after it did not run', missing: true });
 const missing = reports.filter((r) => r.missing).length;
 console.log(`\n=== summary\n${reports.map((r) => `  ${r.line}`).join('\n')}`);
 console.log(`\n${describe(totals)}${missing > 0 ? `, ${missing} expected leg(s) missing` : ''}`);

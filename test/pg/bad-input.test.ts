@@ -15,15 +15,19 @@ import {
   PublicationError,
   ReplicationPermissionError,
   SlotCreationTimeoutError,
+  SlotElsewhereError,
   SlotInUseError,
   WalLevelError,
 } from '../../src/replication/errors.ts';
 import { type SubscribeOptions, subscribe } from '../../src/replication/subscribe.ts';
-import { freshDatabase, query } from '../support/pg.ts';
-import { readTransactions, subscribeForTest } from '../support/replication.ts';
+import { freshDatabase, freshRole, needsOwnCluster, query } from '../support/pg.ts';
+import { readTransactions, subscribeForTest, waitFor } from '../support/replication.ts';
+import { startReader } from '../support/runtime.ts';
 
 const url = await freshDatabase('bad_input');
 await migrateChat(url);
+/** Another database on the same server, whose slots this one's readers must not take. */
+const otherDatabase = await freshDatabase('bad_input_other');
 
 /** The first event or error of a subscription. */
 async function firstOutcome(options: SubscribeOptions): Promise<unknown> {
@@ -78,22 +82,14 @@ test('a missing publication, and a table it does not cover, are named with the f
 });
 
 test('a role without REPLICATION is told how to grant it', async () => {
-  await query(url, 'DROP ROLE IF EXISTS bad_input_plain');
-  await query(url, 'CREATE ROLE bad_input_plain LOGIN NOREPLICATION');
-  try {
-    const u = new URL(url);
-    u.username = 'bad_input_plain';
-    u.password = '';
-    const err = await firstOutcome({
-      connectionString: u.toString(),
-      slot: 'bad_role',
-      publication: 'slotstream',
-    });
-    assert.ok(err instanceof ReplicationPermissionError, String(err));
-    assert.match(err.message, /ALTER ROLE "bad_input_plain" REPLICATION/);
-  } finally {
-    await query(url, 'DROP ROLE IF EXISTS bad_input_plain');
-  }
+  const plain = await freshRole('bad_input_plain', 'NOREPLICATION');
+  const err = await firstOutcome({
+    connectionString: plain.url(url),
+    slot: 'bad_role',
+    publication: 'slotstream',
+  });
+  assert.ok(err instanceof ReplicationPermissionError, String(err));
+  assert.match(err.message, new RegExp(`ALTER ROLE "${plain.name}" REPLICATION`));
 });
 
 test('a slot held by another reader: SlotInUseError names its PID (55006), or the reader waits for it', async () => {
@@ -118,13 +114,59 @@ test('a slot held by another reader: SlotInUseError names its PID (55006), or th
     backoff: { initialMs: 50, maxMs: 200 },
   });
   const waiting = readTransactions(waiter.sub, () => false).catch(() => []);
-  await new Promise((r) => setTimeout(r, 500));
-  assert.ok(waiter.statuses.some((s) => s.event === 'waiting-for-slot'));
+  const told = await waitFor('the waiter to say it waits for the slot', async () =>
+    waiter.statuses.find((s) => s.event === 'waiting-for-slot'),
+  );
+  assert.deepEqual(told, { event: 'waiting-for-slot', slot: 'held', pid: row?.pid }, 'naming the holder');
+  assert.equal(waiter.statuses.filter((s) => s.event === 'connected').length, 0, 'the holder keeps the slot');
   await holder.sub.close();
   await holding;
   await waiter.connected; // took the slot over once it was free
   await waiter.sub.close();
   await waiting;
+});
+
+test('a slot name taken in another database, or by a physical slot, is refused with SlotElsewhereError saying what to do', async () => {
+  const otherName = new URL(otherDatabase).pathname.slice(1);
+  await query(otherDatabase, "SELECT pg_create_logical_replication_slot('taken_elsewhere', 'pgoutput')");
+  // A physical slot belongs to no database, so the database's clean-up would not drop it: dropped here.
+  const physical = `${new URL(url).pathname.slice(1)}_physical`;
+  await query(url, 'SELECT pg_create_physical_replication_slot($1)', [physical]);
+  try {
+    // Through the reader, as a service would meet it.
+    await assert.rejects(startReader(url, 'taken_elsewhere'), (error: unknown) => {
+      assert.ok(error instanceof SlotElsewhereError, String(error));
+      assert.equal(error.slot.database, otherName);
+      assert.match(
+        error.message,
+        new RegExp(
+          `"taken_elsewhere" already exists for database "${otherName}" with plugin pgoutput, so this database cannot use it\\. Slot names are per server: pick another name, or drop that slot if it is abandoned`,
+        ),
+      );
+      return true;
+    });
+    const err = await firstOutcome({ connectionString: url, slot: physical, publication: 'slotstream' });
+    assert.ok(err instanceof SlotElsewhereError, String(err));
+    assert.match(
+      err.message,
+      new RegExp(`"${physical}" already exists as a physical slot, so this database`),
+    );
+    // Neither slot was touched: still there, of the same kind, and nobody streams from them.
+    assert.deepEqual(
+      await query(
+        url,
+        `SELECT slot_name, slot_type, database, active FROM pg_replication_slots
+          WHERE slot_name IN ('taken_elsewhere', $1) ORDER BY slot_type`,
+        [physical],
+      ),
+      [
+        { slot_name: 'taken_elsewhere', slot_type: 'logical', database: otherName, active: false },
+        { slot_name: physical, slot_type: 'physical', database: null, active: false },
+      ],
+    );
+  } finally {
+    await query(url, 'SELECT pg_drop_replication_slot($1)', [physical]);
+  }
 });
 
 test('slot creation blocked by an open transaction times out with the blocking PID', async () => {
@@ -154,12 +196,10 @@ test('slot creation blocked by an open transaction times out with the blocking P
   }
 });
 
-test('a server without wal_level=logical is named, with the setting to change', async (t) => {
-  const binDir = process.env.SLOTSTREAM_TEST_PGBIN;
-  if (!binDir) {
-    t.diagnostic('DATABASE_URL: no binaries to start a wal_level=replica server with');
-    return;
-  }
+test('a server without wal_level=logical is named, with the setting to change', {
+  skip: needsOwnCluster('starts a wal_level=replica server of its own from the run’s binaries'),
+}, async () => {
+  const binDir = process.env.SLOTSTREAM_TEST_PGBIN ?? '';
   const dir = mkdtempSync(path.join(tmpdir(), 'slotstream-replica-'));
   const cluster = await LocalCluster.start({
     binaries: { binDir, label: binDir },

@@ -22,15 +22,19 @@ const CONTENT_BYTES = 1500;
 /** WAL the walsender may send past the consumer's place: the read buffer plus the kernel's socket buffers. */
 const MAX_AHEAD = 32 << 20;
 
-/** The walsender's sent_lsn and how far it is past `consumed`, in bytes of WAL. */
-async function sent(slot: string, consumed: bigint): Promise<{ lsn: bigint; ahead: number } | undefined> {
-  const [row] = await query<{ sent: string; ahead: string }>(
+/** The walsender's sent_lsn, how far it is past `consumed` in bytes of WAL, and what it waits for. */
+async function sent(
+  slot: string,
+  consumed: bigint,
+): Promise<{ lsn: bigint; ahead: number; waitEvent: string | null } | undefined> {
+  const [row] = await query<{ sent: string; ahead: string; wait_event: string | null }>(
     url,
-    `SELECT sent_lsn::text AS sent, (sent_lsn - $2::pg_lsn)::bigint::text AS ahead FROM pg_stat_replication
+    `SELECT sent_lsn::text AS sent, (sent_lsn - $2::pg_lsn)::bigint::text AS ahead, a.wait_event
+       FROM pg_stat_replication r JOIN pg_stat_activity a USING (pid)
       WHERE pid = (SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1)`,
     [slot, formatLsn(consumed)],
   );
-  return row && { lsn: parseLsn(row.sent), ahead: Number(row.ahead) };
+  return row && { lsn: parseLsn(row.sent), ahead: Number(row.ahead), waitEvent: row.wait_event };
 }
 
 test('a paused consumer holds the walsender back by its read buffer in bytes, and loses nothing', async () => {
@@ -63,15 +67,16 @@ test('a paused consumer holds the walsender back by its read buffer in bytes, an
     const [taken] = await firstOne; // then nothing pulls: the consumer is paused
     assert.ok(taken);
     const consumed = sub.eventLsn;
-    // The walsender sends until TCP stops it, then sent_lsn stays put.
-    let last: { lsn: bigint; ahead: number } | undefined;
-    const stalled = await waitFor('sent_lsn to stop moving while the consumer is paused', async () => {
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      const now = await sent('paused', consumed);
-      const still = now !== undefined && last !== undefined && now.lsn === last.lsn;
-      last = now;
-      return still && now;
-    });
+    // The walsender sends until TCP stops it, then sent_lsn stays put. Both ends are seen held, at the same
+    // time, rather than sent_lsn watched for a while: the subscription has stopped reading (its buffer is
+    // full), and the walsender waits to write to the socket. Neither changes until the consumer pulls.
+    const stalled = await waitFor(
+      'the subscription paused and the walsender blocked on the socket',
+      async () => {
+        const now = await sent('paused', consumed);
+        return sub.readPaused && now?.waitEvent === 'WalSenderWriteData' && now;
+      },
+    );
     assert.ok(
       stalled.ahead < MAX_AHEAD,
       `sent_lsn ${formatLsn(stalled.lsn)} is ${stalled.ahead} bytes past the consumer (at most ${MAX_AHEAD})`,

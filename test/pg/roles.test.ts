@@ -6,33 +6,29 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { createLogger } from '../../app/http/index.ts';
 import { CHAT_STREAMS, eventsStream } from '../../app/streams.ts';
 import { startWriterApp } from '../../app/writer/app.ts';
-import { sqlState } from '../../src/replication/errors.ts';
 import { missingPrivileges, PrivilegeError } from '../../src/streams/privileges.ts';
+import { dropRoleLast } from '../support/cleanup.ts';
 import { runCli } from '../support/cli.ts';
-import { adminUrl, query } from '../support/pg.ts';
+import { adminUrl, freshRole, query } from '../support/pg.ts';
 import { event, migratedDatabase, startReader, writerFor } from '../support/runtime.ts';
 
 const PSQL = '/usr/bin/psql';
 const root = path.resolve(import.meta.dirname, '..', '..');
 const url = await migratedDatabase('roles');
-const database = new URL(url).pathname.slice(1);
-/** Login roles of this file: made here, dropped after (roles belong to the whole cluster). */
-const READER = `${database}_reader`;
-const WRITER = `${database}_writer`;
-const NOBODY = `${database}_nobody`;
 
-const as = (role: string) => {
-  const u = new URL(url);
-  u.username = role;
-  u.password = '';
-  return u.toString();
-};
-
+// The group roles roles.sql makes belong to the whole server: dropped after the file only if it made them
+// (a server given by DATABASE_URL may have its own, with members and grants elsewhere).
+const GROUPS = ['slotstream_reader', 'slotstream_writer'];
+const existing = await query<{ rolname: string }>(
+  url,
+  'SELECT rolname FROM pg_roles WHERE rolname = ANY($1)',
+  [GROUPS],
+);
 await promisify(execFile)(PSQL, [
   url,
   '-X',
@@ -42,19 +38,16 @@ await promisify(execFile)(PSQL, [
   '-f',
   path.join(root, 'scripts', 'sql', 'roles.sql'),
 ]);
-await query(url, `CREATE ROLE ${READER} LOGIN REPLICATION IN ROLE slotstream_reader`);
-await query(url, `CREATE ROLE ${WRITER} LOGIN IN ROLE slotstream_writer`);
-await query(url, `CREATE ROLE ${NOBODY} LOGIN`);
-// After the database's own clean-up, which may come first (dropping the slot, and with the database every
-// privilege in it); roles belong to the cluster and go last.
-after(async () => {
-  for (const role of [READER, WRITER, NOBODY, 'slotstream_reader', 'slotstream_writer']) {
-    await query(url, `DROP OWNED BY ${role}`).catch((error: unknown) => {
-      if (sqlState(error) !== '3D000') throw error; // the database is gone already
-    });
-    await query(adminUrl(), `DROP ROLE IF EXISTS ${role}`);
-  }
-});
+for (const group of GROUPS)
+  if (!existing.some((r) => r.rolname === group))
+    dropRoleLast(() => query(adminUrl(), `DROP ROLE IF EXISTS ${group}`));
+/** Login roles of this file, new each run (test/support/pg.ts freshRole). */
+const readerRole = await freshRole('roles_reader', 'REPLICATION IN ROLE slotstream_reader');
+const writerRole = await freshRole('roles_writer', 'IN ROLE slotstream_writer');
+const nobodyRole = await freshRole('roles_nobody');
+const READER = readerRole.name;
+const WRITER = writerRole.name;
+const NOBODY = nobodyRole.name;
 
 test('roles.sql: a reader role and a writer role lack nothing for their part, and nothing more is granted', async () => {
   const run = (sql: string) => query(url, sql).then((rows) => ({ rows }));
@@ -73,8 +66,8 @@ test('roles.sql: a reader role and a writer role lack nothing for their part, an
 });
 
 test('a writer and a reader run as those roles, end to end', async () => {
-  const writer = writerFor(as(WRITER), { poolSize: 2 });
-  const { reader } = await startReader(as(READER), 'roles_reader', { record: false });
+  const writer = writerFor(writerRole.url(url), { poolSize: 2 });
+  const { reader } = await startReader(readerRole.url(url), 'roles_reader', { record: false });
   try {
     const { position } = await writer.transaction((tx) =>
       tx.insert(eventsStream, event('!roles:test', 1, { event_id: '$as-the-writer-role' })),
@@ -112,7 +105,7 @@ test('doctor checks given roles: ok for the right ones, fail naming the GRANTs f
 });
 
 test('the reference writer refuses to start as a role that cannot write the streams, naming the GRANTs', async () => {
-  const started = startWriterApp({ connectionString: as(NOBODY), port: 0 });
+  const started = startWriterApp({ connectionString: nobodyRole.url(url), port: 0 });
   await assert.rejects(started, (error: Error) => {
     assert.match(error.message, /the writer's database role cannot write the streams/);
     assert.match(error.message, /GRANT EXECUTE ON FUNCTION slotstream_allocate\(bigint\) TO/);
@@ -122,7 +115,7 @@ test('the reference writer refuses to start as a role that cannot write the stre
 
 test("the writer's /health fails, naming the GRANT, while its role cannot write the streams", async () => {
   const app = await startWriterApp({
-    connectionString: as(WRITER),
+    connectionString: writerRole.url(url),
     port: 0,
     logger: createLogger('writer', { level: 'silent' }),
   });
@@ -148,22 +141,20 @@ test("the writer's /health fails, naming the GRANT, while its role cannot write 
 });
 
 test('a reader whose role cannot read stream_head is refused before it creates its slot, naming the GRANT', async () => {
-  const role = `${database}_partial`;
-  await query(url, `CREATE ROLE ${role} LOGIN REPLICATION`);
-  try {
-    await query(url, `GRANT SELECT ON events, receipts, account_data, device_inbox TO ${role}`);
-    await assert.rejects(startReader(as(role), 'roles_partial', { record: false }), (error: Error) => {
-      assert.ok(error instanceof PrivilegeError, String(error));
-      assert.deepEqual(
-        error.missing.map((m) => m.grant),
-        [`GRANT SELECT ON stream_head TO "${role}"`],
-      );
-      return true;
-    });
-    const slots = await query(url, "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'roles_partial'");
-    assert.equal(slots.length, 0, 'no slot left behind');
-  } finally {
-    await query(url, `DROP OWNED BY ${role}`);
-    await query(url, `DROP ROLE ${role}`);
-  }
+  const partial = await freshRole('roles_partial', 'REPLICATION');
+  const role = partial.name;
+  await query(
+    url,
+    `GRANT SELECT ON events, receipts, account_data, device_inbox, access_tokens TO "${role}"`,
+  );
+  await assert.rejects(startReader(partial.url(url), 'roles_partial', { record: false }), (error: Error) => {
+    assert.ok(error instanceof PrivilegeError, String(error));
+    assert.deepEqual(
+      error.missing.map((m) => m.grant),
+      [`GRANT SELECT ON stream_head TO "${role}"`],
+    );
+    return true;
+  });
+  const slots = await query(url, "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'roles_partial'");
+  assert.equal(slots.length, 0, 'no slot left behind');
 });

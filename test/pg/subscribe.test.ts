@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import pg from 'pg';
 import { migrateChat } from '../../app/schema.ts';
 import { parseLsn } from '../../src/replication/lsn.ts';
-import { adminUrl, freshDatabase, query } from '../support/pg.ts';
+import { freshDatabase, query } from '../support/pg.ts';
 import {
   insertEvents,
   readTransactions,
@@ -15,6 +15,8 @@ import {
 
 const url = await freshDatabase('subscribe');
 await migrateChat(url);
+/** Where WAL from elsewhere is written: a database no slot of this file decodes. */
+const elsewhere = await freshDatabase('subscribe_elsewhere');
 
 test('transactions arrive whole, in commit order, and acknowledgements reach confirmed_flush_lsn', async () => {
   const { sub, connected } = subscribeForTest({
@@ -109,11 +111,11 @@ test('an idle database does not pin WAL: confirmed_flush_lsn follows the server 
     await connected;
     const start = await slotState(url, 'idle');
     const startLsn = parseLsn(start?.confirmed_flush_lsn ?? '0/0');
-    // WAL from elsewhere: the admin database, not this one.
-    await query(adminUrl(), 'CREATE TABLE IF NOT EXISTS idle_wal (n int)');
-    await query(adminUrl(), 'INSERT INTO idle_wal SELECT generate_series(1, 50000)');
+    // WAL from elsewhere: another database of this file's, not this one.
+    await query(elsewhere, 'CREATE TABLE idle_wal (n int)');
+    await query(elsewhere, 'INSERT INTO idle_wal SELECT generate_series(1, 50000)');
     const [{ lsn: target = '0/0' } = {}] = await query<{ lsn: string }>(
-      adminUrl(),
+      elsewhere,
       'SELECT pg_current_wal_lsn()::text AS lsn',
     );
     await waitFor("confirmed_flush_lsn to pass the other database's writes", async () => {
@@ -122,7 +124,6 @@ test('an idle database does not pin WAL: confirmed_flush_lsn follows the server 
     });
     assert.ok(parseLsn(target) > startLsn);
   } finally {
-    await query(adminUrl(), 'DROP TABLE IF EXISTS idle_wal');
     await sub.close();
     await reading.catch(() => {});
   }
@@ -176,6 +177,26 @@ test('a new slot exports a snapshot: an initial read through it plus the stream 
   }
 });
 
+/**
+ * Keeps a handler busy until the server, which would end a silent client after wal_sender_timeout (1 s
+ * here), has heard from this one more than three timeouts after the handler began. Time passing is what is
+ * tested, but its measure is the server's: its clock at the start, and the time of the last status update
+ * it received (pg_stat_replication.reply_time). A walsender that went away (timed us out) fails at once.
+ */
+async function busyForTimeouts(walsender: number | null | undefined): Promise<void> {
+  const [start] = await query<{ now: string }>(url, 'SELECT now()::text AS now');
+  await waitFor('the server to hear from the busy consumer three timeouts later', async () => {
+    const [row] = await query<{ heard: boolean }>(
+      url,
+      "SELECT reply_time > $2::timestamptz + interval '3 s' AS heard FROM pg_stat_replication WHERE pid = $1",
+      [walsender, start?.now],
+    );
+    if (row === undefined)
+      throw new Error(`walsender ${walsender} is gone: the server timed the consumer out`);
+    return row.heard;
+  });
+}
+
 test('status updates keep flowing while the consumer is busy: a slow handler outlives wal_sender_timeout', async () => {
   const { sub, connected, statuses } = subscribeForTest({
     connectionString: url,
@@ -186,15 +207,16 @@ test('status updates keep flowing while the consumer is busy: a slow handler out
   const writer = new pg.Client(url);
   await writer.connect();
   try {
+    let walsender: number | null | undefined;
     const reading = readTransactions(sub, async (r) => {
-      if (r.length === 1) await new Promise((resolve) => setTimeout(resolve, 4000)); // four timeouts long
+      if (r.length === 1) await busyForTimeouts(walsender);
       return r.length === 2;
     });
     await connected;
+    walsender = (await slotState(url, 'busy'))?.active_pid;
     const base = 1_000_000;
     await insertEvents(writer, base, 1);
     await insertEvents(writer, base + 1, 1);
-    const walsender = (await slotState(url, 'busy'))?.active_pid;
     const received = await reading;
     assert.deepEqual(
       received.map((t) => t.orderings),

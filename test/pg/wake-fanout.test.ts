@@ -1,15 +1,15 @@
 /**
  * Relevant, prompt wake-ups at scale, on a real server: 10,000 long-polls, each on a room of its own, and one transaction
- * in one room wakes exactly that room's waiters. The notifier's own counters prove the rest: the wake count
- * rises by exactly the waiters woken, and once the remaining waiters are aborted (their clients went away)
- * nothing stays registered in either position space.
+ * in one room wakes exactly that room's waiters. The notifier's own counters prove the rest, with no sleep
+ * for a wrong wake to show up in (test/support/polls.ts): the wake count rises by exactly the waiters woken,
+ * the others stay registered and end 'aborted' when their clients go away, and then nothing stays
+ * registered in either position space.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { eventsStream } from '../../app/streams.ts';
 import type { StreamReader } from '../../src/reader/stream-reader.ts';
-import type { StreamToken } from '../../src/streams/token.ts';
+import { endPolls, type Poll, poll, stillWaiting } from '../support/polls.ts';
 import { event, migratedDatabase, startReader, writerFor } from '../support/runtime.ts';
 
 const url = await migratedDatabase('wake_fanout');
@@ -18,39 +18,10 @@ const writer = writerFor(url);
 const FANOUT = 10_000;
 const room = (i: number) => `!fan${i}:test`;
 
-type Outcome = 'updated' | 'timeout' | 'resync' | 'aborted';
-
-/** One long-poll with its own AbortController, and what became of it (undefined while pending). */
-interface Poll {
-  name: string;
-  controller: AbortController;
-  promise: Promise<Outcome>;
-  outcome: Outcome | undefined;
-}
-
-function poll(reader: StreamReader, name: string, keys: string[], since: StreamToken): Poll {
-  const controller = new AbortController();
-  const entry: Poll = { name, controller, promise: Promise.resolve('aborted'), outcome: undefined };
-  entry.promise = reader
-    .wait({ keys, since, timeoutMs: 120_000, signal: controller.signal })
-    .catch((error: unknown) => {
-      assert.equal(error, controller.signal.reason, 'an aborted wait rejects with its signal’s reason');
-      return 'aborted' as const;
-    })
-    .then((outcome) => {
-      entry.outcome = outcome;
-      return outcome;
-    });
-  return entry;
-}
-
 /** Waiters registered with the reader's notifier (one registration covers both position spaces). */
 function registered(reader: StreamReader): number {
   return reader.notifier.stats.waiters;
 }
-
-/** Lets every callback a wake queued run, so a wrongly woken waiter would have settled by now. */
-const settle = () => sleep(50);
 
 test('10,000 waiters on distinct rooms: one insert wakes exactly its room’s waiters, and aborts leave nothing registered', {
   timeout: 60_000,
@@ -78,37 +49,24 @@ test('10,000 waiters on distinct rooms: one insert wakes exactly its room’s wa
   // A token that already covers the coming write (a client served by a reader further ahead) must not wake.
   const ahead = poll(reader, 'target, token ahead of the write', [target], { ...now, position: head + 1n });
   const pending = [...others, ahead];
-  const all = [...pending, ...woken];
 
-  await settle();
-  assert.deepEqual(
-    all.filter((p) => p.outcome !== undefined).map((p) => p.name),
-    [],
-    'nothing wakes before the write',
-  );
-  assert.deepEqual(registered(reader), FANOUT + 4);
+  // Registration is synchronous: every poll is counted, and none was answered at once.
+  assert.deepEqual(registered(reader), FANOUT + 4, 'nothing wakes before the write');
   assert.equal(reader.notifier.stats.indexedKeys, FANOUT + 3, 'rooms, the target, @bob and !quiet');
   const wakesBefore = reader.notifier.stats.wakes;
 
   const { position } = await writer.transaction((tx) => tx.insert(eventsStream, event(target, 1)));
   assert.equal(position, head + 1n);
   assert.deepEqual(await Promise.all(woken.map((p) => p.promise)), ['updated', 'updated', 'updated']);
-  assert.ok(reader.position >= position);
-
-  await settle();
-  assert.deepEqual(
-    pending.filter((p) => p.outcome !== undefined).map((p) => `${p.name}: ${p.outcome}`),
-    [],
-    'only the target room’s waiters behind the write were woken',
-  );
+  // Applied: the wakes that write caused are all counted by now (test/support/polls.ts).
+  await reader.waitForPosition(position, 10_000);
   assert.equal(reader.notifier.stats.wakes - wakesBefore, woken.length, 'one wake per waiter woken');
-  assert.deepEqual(registered(reader), FANOUT + 1);
+  assert.deepEqual(registered(reader), FANOUT + 1, 'only the target room’s waiters behind the write woke');
 
-  // The clients go away: every remaining wait ends through its signal, and nothing stays behind.
+  // The clients go away: every remaining wait ends through its signal, still asleep until then, and
+  // nothing stays behind.
   const abortsBefore = reader.notifier.stats.aborts;
-  for (const p of pending) p.controller.abort(new Error(`client of ${p.name} left`));
-  const outcomes = await Promise.all(pending.map((p) => p.promise));
-  assert.ok(outcomes.every((o) => o === 'aborted'));
+  assert.deepEqual(await endPolls(pending), stillWaiting(pending));
   assert.equal(reader.notifier.stats.aborts - abortsBefore, pending.length);
   assert.deepEqual(registered(reader), 0);
   assert.equal(reader.notifier.stats.indexedKeys, 0);
@@ -159,22 +117,16 @@ test('an UPDATE and a DELETE of an event through the writer wake that room’s w
 
   for (const { op, write } of changes) {
     const polls = register();
-    await settle();
     const wakesBefore = reader.notifier.stats.wakes;
+    assert.equal(registered(reader), 2 + bystanders.length, `${op}: every poll waits`);
     const { position } = await write();
     assert.deepEqual(await Promise.all(polls.edited.map((p) => p.promise)), ['updated', 'updated'], op);
-    assert.ok(reader.position >= position);
-    await settle();
-    assert.deepEqual(
-      polls.bystanders.filter((p) => p.outcome !== undefined).map((p) => p.name),
-      [],
-      `${op}: no bystander woken`,
-    );
+    await reader.waitForPosition(position, 10_000);
     assert.equal(reader.notifier.stats.wakes - wakesBefore, 2, `${op}: two wakes`);
+    assert.equal(registered(reader), bystanders.length, `${op}: no bystander woken`);
     const seen = updates.filter((u) => u.stream === 'events' && u.op === op);
     assert.equal(seen.length, 1, `${op} decoded once`);
-    for (const p of polls.bystanders) p.controller.abort(new Error('done'));
-    await Promise.all(polls.bystanders.map((p) => p.promise));
+    assert.deepEqual(await endPolls(polls.bystanders), stillWaiting(polls.bystanders), op);
     assert.deepEqual(registered(reader), 0, `${op}: nothing left registered`);
   }
 });

@@ -1,12 +1,16 @@
 /**
  * PostgreSQL for test files: the run's cluster comes from scripts/test/run.ts through the environment.
  * Each test file works in a database of its own and drops its slots when done, so files cannot see each
- * other's changes or pin each other's WAL.
+ * other's changes or pin each other's WAL; what it makes on the server is named by ownName (scripts/test/run.ts
+ * fails a DATABASE_URL run that leaves any behind).
  */
 import { randomBytes } from 'node:crypto';
-import { after } from 'node:test';
 import pg from 'pg';
 import { LocalCluster } from '../../src/devdb/local-cluster.ts';
+import { cleanUpAfterFile, dropAfterStops, dropRoleLast } from './cleanup.ts';
+import { ownName } from './own-names.ts';
+import './signals.ts';
+import { waitFor } from './wait-for.ts';
 
 export function adminUrl(): string {
   const url = process.env.SLOTSTREAM_TEST_ADMIN_URL;
@@ -37,39 +41,78 @@ export async function query<R extends pg.QueryResultRow = pg.QueryResultRow>(
 }
 
 /**
- * Creates an empty database for this test file; it and its slots are dropped after the file's tests.
+ * Creates an empty database for this test file; it and its slots are dropped after the file's tests, once
+ * every reader, subscription and pool the support layer started is stopped (test/support/cleanup.ts).
  * Call it at the top level of the file (`const url = await freshDatabase('x')`), not in a hook.
  */
 export async function freshDatabase(label: string): Promise<string> {
-  const name = `t_${label.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${randomBytes(3).toString('hex')}`;
+  cleanUpAfterFile();
+  const name = ownName(label);
   await query(adminUrl(), `CREATE DATABASE "${name}"`);
-  after(() => dropDatabase(name));
+  dropAfterStops(() => dropDatabase(name));
   return withDatabase(adminUrl(), name);
 }
 
 async function dropDatabase(name: string): Promise<void> {
   const admin = adminUrl();
-  // A walsender still attached keeps its slot active, and an active slot cannot be dropped.
-  await query(
-    admin,
-    'SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL',
-    [name],
-  );
-  for (let i = 0; i < 50; i++) {
-    const [row] = await query<{ n: string }>(
+  // A walsender still attached keeps its slot active, and an active slot cannot be dropped; what is left
+  // running is ended until none is (a reconnecting reader of another file's kind would come back).
+  await waitFor(`the slots of database ${name} to be released`, async () => {
+    const rows = await query<{ pid: number }>(
       admin,
-      'SELECT count(*) AS n FROM pg_replication_slots WHERE database = $1 AND active',
+      'SELECT pg_terminate_backend(active_pid) AS pid FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL',
       [name],
     );
-    if (row?.n === '0') break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+    return rows.length === 0;
+  });
   await query(
     admin,
     'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1',
     [name],
   );
   await query(admin, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+}
+
+/** A login role a test made, and URLs that log in as it. */
+export interface TestRole {
+  name: string;
+  /** `url` with this role's name and password. */
+  url(url: string): string;
+}
+
+/**
+ * A login role of this file's own, named by ownName, with `attributes` (CREATE ROLE's, e.g. `REPLICATION IN
+ * ROLE slotstream_reader`), dropped after the file's databases. Roles belong to the whole server: the name
+ * is new each run, so files and runs sharing a server (DATABASE_URL) never meet each other's; the password
+ * is too, for servers that ask for one.
+ */
+export async function freshRole(label: string, attributes = ''): Promise<TestRole> {
+  cleanUpAfterFile();
+  const name = ownName(label);
+  const password = randomBytes(12).toString('hex');
+  await query(adminUrl(), `CREATE ROLE "${name}" LOGIN PASSWORD '${password}' ${attributes}`);
+  dropRoleLast(() => query(adminUrl(), `DROP ROLE IF EXISTS "${name}"`));
+  return {
+    name,
+    url(url) {
+      const u = new URL(url);
+      u.username = name;
+      u.password = password;
+      return u.toString();
+    },
+  };
+}
+
+/**
+ * Why a test that needs the run's own throwaway cluster cannot run here (for `test(…, { skip })`, so the
+ * run says it skipped and why), or undefined when it can. Under DATABASE_URL the server is someone else's:
+ * it is not restarted, its server-wide settings are not changed, and there are no binaries to start
+ * other servers with.
+ */
+export function needsOwnCluster(what: string): string | undefined {
+  return process.env.SLOTSTREAM_TEST_PGDATA && process.env.SLOTSTREAM_TEST_PGBIN
+    ? undefined
+    : `DATABASE_URL: the server is not the run's own, and this test ${what}`;
 }
 
 /** The run's cluster, for tests that stop or restart the server; undefined under DATABASE_URL. */

@@ -1,5 +1,5 @@
 /** Ending a PostgreSQL server by its data directory, for clean-ups that cannot count on pg_ctl. */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as pause } from 'node:timers/promises';
 
@@ -41,4 +41,26 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Ends every postmaster whose data directory is under `dir` (SIGQUIT, waited for) and returns those
+ * directories: for a run's clean-up, which finds the servers its test files started without being told.
+ */
+export async function quitAllUnder(dir: string): Promise<string[]> {
+  let files: string[];
+  try {
+    files = readdirSync(dir, { recursive: true, encoding: 'utf8' });
+  } catch {
+    return []; // gone already
+  }
+  const dataDirs = files
+    .filter((f) => path.basename(f) === 'postmaster.pid')
+    .map((f) => path.join(dir, path.dirname(f)))
+    .filter((d) => {
+      const pid = postmasterPid(d);
+      return pid !== undefined && isAlive(pid);
+    });
+  for (const dataDir of dataDirs) await quitAndWait(dataDir);
+  return dataDirs;
 }

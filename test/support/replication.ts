@@ -9,7 +9,10 @@ import {
   subscribe,
 } from '../../src/replication/subscribe.ts';
 import { ALLOCATED_FROM, ALLOCATED_TO } from '../../src/streams/stream-head.ts';
+import { stopBeforeDrop } from './cleanup.ts';
 import { query } from './pg.ts';
+
+export { waitFor } from './wait-for.ts';
 
 /**
  * A FROM item that lets its statement write stream rows at hand-picked positions, `first` to `last` (SQL
@@ -38,7 +41,8 @@ export async function insertEvents(
 
 /**
  * A subscription plus a promise for its first 'connected' status: the slot exists from then on, so writes
- * made after it are certain to be streamed. (Iteration is what connects, so start reading first.)
+ * made after it are certain to be streamed. (Iteration is what connects, so start reading first.) Tests
+ * close it themselves; one a failed test left open is closed before its database is dropped.
  */
 export function subscribeForTest(options: SubscribeOptions): {
   sub: Subscription;
@@ -58,6 +62,7 @@ export function subscribeForTest(options: SubscribeOptions): {
       if (status.event === 'connected') resolve();
     },
   });
+  stopBeforeDrop(() => sub.close());
   return { sub, connected, statuses };
 }
 
@@ -133,18 +138,4 @@ export async function slotState(url: string, slot: string) {
     [slot],
   );
   return row;
-}
-
-export async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined | false>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }

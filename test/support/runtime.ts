@@ -12,6 +12,7 @@ import { StreamReader, type StreamReaderOptions } from '../../src/reader/stream-
 import type { StreamUpdate } from '../../src/streams/define.ts';
 import { StreamSet } from '../../src/streams/stream-set.ts';
 import { StreamWriter, type StreamWriterOptions } from '../../src/writer/stream-writer.ts';
+import { stopBeforeDrop } from './cleanup.ts';
 import { freshDatabase } from './pg.ts';
 
 export const chatStreams = (): StreamSet => new StreamSet(CHAT_STREAMS);
@@ -23,11 +24,11 @@ export async function migratedDatabase(label: string): Promise<string> {
   return url;
 }
 
-/** A knex instance closed after the file's tests. */
+/** A knex instance closed after the test (or file) that made it, before its database is dropped. */
 export function knexFor(url: string, poolSize = 4): Knex {
   const config = knexConfig(url);
   const knex = knexFactory({ ...config, pool: { min: 0, max: poolSize } });
-  after(() => knex.destroy());
+  after(stopBeforeDrop(() => knex.destroy()));
   return knex;
 }
 
@@ -64,7 +65,8 @@ export async function startReader(
     },
     ...options,
   });
-  after(() => reader.close());
+  // Closed at the end of the test that started it, or before its database is dropped, whichever is first.
+  after(stopBeforeDrop(() => reader.close()));
   return { reader, caches, updates };
 }
 
