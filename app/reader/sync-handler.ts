@@ -45,14 +45,14 @@ export async function handleSync(deps: SyncDeps, ctx: RequestContext, caller: Ca
     throw error;
   }
   if (since !== undefined && since.position > reader.position)
-    void catchUp; // MUTATION M2
-  if (since !== undefined && since.position > 0n) deps.onDelivered?.(caller, reader.position); // MUTATION M3
+    await catchUp(reader, since.position, deps.catchUpMs ?? CATCH_UP_MS, ctx.signal);
+  if (since !== undefined && since.position > 0n) deps.onDelivered?.(caller, since.position);
 
   const deadline = Date.now() + timeoutMs;
   let result = await computeSync(deps, userId, since, reader.token);
   while (since !== undefined && isEmpty(result) && Date.now() < deadline) {
     const outcome = await reader.wait({
-      keys: [userId, ...result.joined, '!lobby:test'], // MUTATION M1
+      keys: [userId, ...result.joined],
       since: result.next,
       timeoutMs: deadline - Date.now(),
       signal: ctx.signal,

@@ -6,11 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../../app/http/index.ts';
 import type { TypingRow } from '../../app/streams.ts';
 import { startWriterApp } from '../../app/writer/index.ts';
 import type { StreamUpdate } from '../../src/streams/define.ts';
+import { Accounts, metric } from '../support/app-processes.ts';
 import { RunningCli } from '../support/cli.ts';
 import { query } from '../support/pg.ts';
 import { waitFor } from '../support/replication.ts';
@@ -23,11 +23,13 @@ const app = await startWriterApp({
   logger: createLogger('writer', { level: 'silent' }),
 });
 after(() => app.close());
+/** The users of these tests, registered on the writer the first time one acts. */
+const accounts = new Accounts(() => app.url);
 
-/** Every update the reader was handed, with the time it arrived. */
-const seen: { update: StreamUpdate; at: number }[] = [];
+/** Every update the reader was handed, in order. */
+const seen: StreamUpdate[] = [];
 const { reader } = await startReader(url, 'app_writer', {
-  onUpdate: (update) => void seen.push({ update, at: Date.now() }),
+  onUpdate: (update) => void seen.push(update),
 });
 
 type Json = Record<string, unknown>;
@@ -38,22 +40,33 @@ interface Answer {
   headers: Headers;
 }
 
-/** A request with a JSON body (an object), or a raw one (a string or bytes, sent as they are). */
-async function call(method: string, path: string, body?: unknown): Promise<Answer> {
+/**
+ * A request as `user` (their access token; none for `/health` and `/metrics`), with a JSON body (an object),
+ * or a raw one (a string or bytes, sent as they are).
+ */
+async function call(method: string, path: string, body?: unknown, user?: string): Promise<Answer> {
   const raw = typeof body === 'string' || body instanceof Uint8Array;
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (user !== undefined) headers.authorization = `Bearer ${await accounts.token(user)}`;
   const res = await fetch(new URL(path, app.url), {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers,
     body: body === undefined ? undefined : raw ? (body as string | Uint8Array) : JSON.stringify(body),
   });
   const text = await res.text();
   return { status: res.status, body: text === '' ? {} : (JSON.parse(text) as Json), headers: res.headers };
 }
 
-async function ok(method: string, path: string, body?: unknown): Promise<Json> {
-  const answer = await call(method, path, body);
+async function ok(method: string, path: string, body?: unknown, user?: string): Promise<Json> {
+  const answer = await call(method, path, body, user);
   assert.equal(answer.status, 200, `${method} ${path}: ${JSON.stringify(answer.body)}`);
   return answer.body;
+}
+
+/** `user` joins `room`. */
+function join(room: string, user: string): Promise<Json> {
+  return ok('POST', `/rooms/${enc(room)}/join`, { user_id: user }, user);
 }
 
 const enc = encodeURIComponent;
@@ -74,43 +87,53 @@ const EVENT_ID = /^\$[A-Za-z0-9_-]{24}$/;
 
 test('join, send, receipt, leave: events and receipts at increasing positions, read back by a reader', async () => {
   const room = '!happy:test';
+  await join(room, '@bob:test');
   const before = await head();
   const t0 = Date.now();
 
-  const joined = await ok('POST', `/rooms/${enc(room)}/join`, { user_id: '@alice:test' });
+  const joined = await ok('POST', `/rooms/${enc(room)}/join`, { user_id: '@alice:test' }, '@alice:test');
   assert.deepEqual(Object.keys(joined).sort(), ['event_id', 'position']);
   assert.match(joined.event_id as string, EVENT_ID);
   const joinPos = position(joined.position);
   assert.ok(joinPos > before);
 
-  const sent = await ok('POST', `/rooms/${enc(room)}/send`, {
-    sender: '@alice:test',
-    type: 'm.room.message',
-    content: { body: 'hello', nested: { list: [1, 'two', null, true] } },
-  });
+  const sent = await ok(
+    'POST',
+    `/rooms/${enc(room)}/send`,
+    {
+      sender: '@alice:test',
+      type: 'm.room.message',
+      content: { body: 'hello', nested: { list: [1, 'two', null, true] } },
+    },
+    '@alice:test',
+  );
   assert.deepEqual(Object.keys(sent).sort(), ['event_id', 'position', 'stream_ordering']);
   assert.match(sent.event_id as string, EVENT_ID);
   const sendPos = position(sent.position);
   assert.equal(position(sent.stream_ordering), sendPos, 'one row in the transaction: its position');
   assert.ok(sendPos > joinPos);
 
-  const receipt = await ok('POST', `/rooms/${enc(room)}/receipt`, {
-    user_id: '@bob:test',
-    event_id: sent.event_id,
-  });
+  const receipt = await ok(
+    'POST',
+    `/rooms/${enc(room)}/receipt`,
+    { user_id: '@bob:test', event_id: sent.event_id },
+    '@bob:test',
+  );
   assert.deepEqual(Object.keys(receipt), ['position']);
   const receiptPos = position(receipt.position);
   assert.ok(receiptPos > sendPos);
 
   // A second receipt of the same user in the room replaces the first, at a new position.
-  const again = await ok('POST', `/rooms/${enc(room)}/receipt`, {
-    user_id: '@bob:test',
-    event_id: joined.event_id,
-  });
+  const again = await ok(
+    'POST',
+    `/rooms/${enc(room)}/receipt`,
+    { user_id: '@bob:test', event_id: joined.event_id },
+    '@bob:test',
+  );
   const againPos = position(again.position);
   assert.ok(againPos > receiptPos);
 
-  const left = await ok('POST', `/rooms/${enc(room)}/leave`, { user_id: '@alice:test' });
+  const left = await ok('POST', `/rooms/${enc(room)}/leave`, { user_id: '@alice:test' }, '@alice:test');
   const leavePos = position(left.position);
   assert.ok(leavePos > againPos);
   assert.equal(await head(), leavePos, 'stream_head is the last position handed out');
@@ -118,8 +141,8 @@ test('join, send, receipt, leave: events and receipts at increasing positions, r
 
   const events = await query(
     url,
-    'SELECT event_id, room_id, type, state_key, sender, content, origin_server_ts::text AS ts, stream_ordering::text AS so FROM events WHERE room_id = $1 ORDER BY stream_ordering',
-    [room],
+    'SELECT event_id, room_id, type, state_key, sender, content, origin_server_ts::text AS ts, stream_ordering::text AS so FROM events WHERE room_id = $1 AND sender = $2 ORDER BY stream_ordering',
+    [room, '@alice:test'],
   );
   assert.deepEqual(
     events.map((e) => [e.event_id, e.type, e.state_key, e.sender, e.content, e.so]),
@@ -172,9 +195,12 @@ test('join, send, receipt, leave: events and receipts at increasing positions, r
 
   // The writer's positions are the readers' positions: waiting for one reads the write.
   await reader.waitForPosition(leavePos, 10_000);
-  const applied = seen
-    .map((s) => s.update)
-    .filter((u) => u.stream === 'events' && (u.row as Json | null)?.room_id === room);
+  const applied = seen.filter(
+    (u) =>
+      u.stream === 'events' &&
+      (u.row as Json | null)?.room_id === room &&
+      (u.row as Json | null)?.sender === '@alice:test',
+  );
   assert.deepEqual(
     applied.map((u) => [(u.row as Json | null)?.event_id, u.position]),
     [
@@ -188,8 +214,10 @@ test('join, send, receipt, leave: events and receipts at increasing positions, r
 test('account data is upserted per (user, type); to-device messages are queued and deleted up to a position', async () => {
   const user = '@carol:test';
   const path = `/users/${enc(user)}/account_data/${enc('m.push_rules')}`;
-  const first = position((await ok('PUT', path, { rules: ['a'] })).position);
-  const second = position((await ok('PUT', path, { rules: ['a', 'b'], on: true })).position);
+  await accounts.token(user);
+  await accounts.token('@dave:test');
+  const first = position((await ok('PUT', path, { rules: ['a'] }, user)).position);
+  const second = position((await ok('PUT', path, { rules: ['a', 'b'], on: true }, user)).position);
   assert.ok(second > first);
   const data = await query(url, 'SELECT user_id, type, content, stream_id::text AS s FROM account_data');
   assert.deepEqual(data, [
@@ -198,12 +226,15 @@ test('account data is upserted per (user, type); to-device messages are queued a
 
   const inbox = `/users/${enc(user)}/to_device`;
   const m1 = position(
-    (await ok('POST', inbox, { device_id: 'PHONE', type: 'm.key.request', content: { n: 1 } })).position,
+    (await ok('POST', inbox, { device_id: 'PHONE', type: 'm.key.request', content: { n: 1 } }, user))
+      .position,
   );
   const m2 = position(
-    (await ok('POST', inbox, { device_id: 'LAPTOP', type: 'm.key.request', content: { n: 2 } })).position,
+    (await ok('POST', inbox, { device_id: 'LAPTOP', type: 'm.key.request', content: { n: 2 } }, user))
+      .position,
   );
-  await ok('POST', `/users/${enc('@dave:test')}/to_device`, { device_id: 'D', type: 'x', content: {} });
+  const dave = '@dave:test';
+  await ok('POST', `/users/${enc(dave)}/to_device`, { device_id: 'D', type: 'x', content: {} }, dave);
   assert.ok(m2 > m1 && m1 > second);
   const rows = await query(
     url,
@@ -215,13 +246,15 @@ test('account data is upserted per (user, type); to-device messages are queued a
     { s: String(m2), device_id: 'LAPTOP', sender: null, type: 'm.key.request', content: { n: 2 } },
   ]);
 
-  const del1 = await ok('POST', '/_slotstream/to_device/delete', { user_id: user, upto: String(m1) });
+  const remove = (upto: bigint) =>
+    ok('POST', '/_slotstream/to_device/delete', { user_id: user, upto: String(upto) }, user);
+  const del1 = await remove(m1);
   assert.equal(del1.deleted, 1);
   const del1Pos = position(del1.position);
   assert.ok(del1Pos > m2, 'a delete is a write of its own, with a position');
-  const del2 = await ok('POST', '/_slotstream/to_device/delete', { user_id: user, upto: String(del1Pos) });
+  const del2 = await remove(del1Pos);
   assert.equal(del2.deleted, 1);
-  const del3 = await ok('POST', '/_slotstream/to_device/delete', { user_id: user, upto: String(del1Pos) });
+  const del3 = await remove(del1Pos);
   assert.equal(del3.deleted, 0);
   assert.equal(
     position(del3.position),
@@ -233,7 +266,7 @@ test('account data is upserted per (user, type); to-device messages are queued a
   assert.equal(await head(), position(del3.position));
 
   await reader.waitForPosition(position(del2.position), 10_000);
-  const deletes = seen.map((s) => s.update).filter((u) => u.stream === 'to_device' && u.op === 'delete');
+  const deletes = seen.filter((u) => u.stream === 'to_device' && u.op === 'delete');
   assert.deepEqual(
     deletes.map((u) => u.old?.stream_id),
     [m1, m2],
@@ -242,13 +275,15 @@ test('account data is upserted per (user, type); to-device messages are queued a
 });
 
 test('concurrent writes: distinct row positions, batched transactions share theirs, stream_head is the highest', async () => {
+  await join('!busy:test', '@e:test');
   const answers = await Promise.all(
     Array.from({ length: 30 }, (_, i) =>
-      ok('POST', `/rooms/${enc('!busy:test')}/send`, {
-        sender: '@e:test',
-        type: 'm.room.message',
-        content: { i },
-      }),
+      ok(
+        'POST',
+        `/rooms/${enc('!busy:test')}/send`,
+        { sender: '@e:test', type: 'm.room.message', content: { i } },
+        '@e:test',
+      ),
     ),
   );
   const orderings = answers.map((a) => position(a.stream_ordering));
@@ -261,7 +296,7 @@ test('concurrent writes: distinct row positions, batched transactions share thei
   assert.equal(await head(), max);
   const [count] = await query<{ n: string }>(
     url,
-    "SELECT count(*) AS n FROM events WHERE room_id = '!busy:test'",
+    "SELECT count(*) AS n FROM events WHERE room_id = '!busy:test' AND type = 'm.room.message'",
   );
   assert.equal(count?.n, '30');
 });
@@ -283,20 +318,34 @@ test('health reports the stream head; metrics carry the writer label and per-end
   assert.match(text, /process_cpu_user_seconds_total\{process="writer"\}/);
 });
 
-function typingOf(userId: string): { row: TypingRow; at: number }[] {
-  return seen.flatMap(({ update, at }) =>
+function typingOf(userId: string): TypingRow[] {
+  return seen.flatMap((update) =>
     update.stream === 'typing' && (update.row as TypingRow).user_id === userId
-      ? [{ row: update.row as TypingRow, at }]
+      ? [update.row as TypingRow]
       : [],
   );
+}
+
+/** The writer's metric `name` (its /metrics): what it counts and what it has left to do, without timing it. */
+const writerMetric = (name: string) => metric(app.url, name);
+
+/**
+ * Everything the writer emitted before now has reached the reader: a write made now (`user` joins `room`),
+ * waited for on the reader, comes after it in the WAL. Then what the reader has not seen was not emitted.
+ */
+async function readerHasAllUpToNow(room: string, user: string): Promise<void> {
+  const joined = await join(room, user);
+  await reader.waitForPosition(position(joined.position), 10_000);
 }
 
 test('typing: emitted at once, and stopped by the writer when its timeout runs out', async () => {
   const room = '!typing:test';
   const user = '@typer:test';
+  await join(room, user);
+  const expired = await writerMetric('slotstream_writer_typing_expired_total');
   const started = Date.now();
   assert.deepEqual(
-    await ok('PUT', `/rooms/${enc(room)}/typing/${enc(user)}`, { typing: true, timeout_ms: 300 }),
+    await ok('PUT', `/rooms/${enc(room)}/typing/${enc(user)}`, { typing: true, timeout_ms: 300 }, user),
     {},
   );
   const rows = await waitFor(
@@ -304,19 +353,23 @@ test('typing: emitted at once, and stopped by the writer when its timeout runs o
     async () => typingOf(user).length >= 2 && typingOf(user),
     10_000,
   );
-  const [start, stop] = rows as [{ row: TypingRow; at: number }, { row: TypingRow; at: number }];
+  const [start, stop] = rows as [TypingRow, TypingRow];
   assert.deepEqual(
-    { ...start.row, ts: 0 },
+    { ...start, ts: 0 },
     { room_id: room, user_id: user, typing: true, timeout_ms: 300, ts: 0 },
   );
-  assert.ok(start.row.ts >= started);
-  assert.deepEqual(
-    { ...stop.row, ts: 0 },
-    { room_id: room, user_id: user, typing: false, timeout_ms: 0, ts: 0 },
+  assert.ok(start.ts >= started);
+  assert.deepEqual({ ...stop, ts: 0 }, { room_id: room, user_id: user, typing: false, timeout_ms: 0, ts: 0 });
+  // A lower bound only, on the writer's own clock (load can only make it later): not before the timeout.
+  assert.ok(stop.ts - start.ts >= 290, `stopped ${stop.ts - start.ts} ms after it started`);
+  // Stopped once: that expiry counted, no timer left that could stop it again, nothing more emitted for it.
+  await waitFor(
+    'the expiry to be counted',
+    async () => (await writerMetric('slotstream_writer_typing_expired_total')) === expired + 1,
+    10_000,
   );
-  assert.ok(stop.at - started >= 290, `stopped after ${stop.at - started} ms, not before the 300 ms timeout`);
-  assert.ok(stop.row.ts - start.row.ts >= 290);
-  await sleep(400);
+  assert.equal(await writerMetric('slotstream_writer_typing_active'), 0, 'no typing timer left');
+  await readerHasAllUpToNow(room, '@typer-after:test');
   assert.equal(typingOf(user).length, 2, 'stopped once');
 });
 
@@ -324,33 +377,42 @@ test('typing: a renewal replaces the timer, typing:false clears it, timeout_ms d
   const room = '!typing2:test';
   const renewer = '@renewer:test';
   const path = (u: string) => `/rooms/${enc(room)}/typing/${enc(u)}`;
-  const started = Date.now();
-  await ok('PUT', path(renewer), { typing: true, timeout_ms: 400 });
-  await sleep(250);
-  await ok('PUT', path(renewer), { typing: true, timeout_ms: 400 });
+  const [stopper, defaulted] = ['@stopper:test', '@default:test'];
+  for (const user of [renewer, stopper, defaulted]) await join(room, user);
+  // The first timeout outlasts the test: only the renewal's, replacing it, can stop the typing.
+  await ok('PUT', path(renewer), { typing: true, timeout_ms: 120_000 }, renewer);
+  await ok('PUT', path(renewer), { typing: true, timeout_ms: 300 }, renewer);
   const rows = await waitFor(
     'the renewed typing to stop',
     async () => typingOf(renewer).length >= 3 && typingOf(renewer),
     10_000,
   );
   assert.deepEqual(
-    rows.map((r) => r.row.typing),
-    [true, true, false],
+    rows.map((r) => [r.typing, r.timeout_ms]),
+    [
+      [true, 120_000],
+      [true, 300],
+      [false, 0],
+    ],
   );
-  const stoppedAfter = (rows[2]?.at ?? 0) - started;
-  assert.ok(
-    stoppedAfter >= 640,
-    `stopped ${stoppedAfter} ms after the first PUT: the renewal moved the timeout`,
+  // A lower bound only, on the writer's clock: the renewal's timeout ran out, not less.
+  const renewedFor = (rows[2]?.ts ?? 0) - (rows[1]?.ts ?? 0);
+  assert.ok(renewedFor >= 290, `stopped ${renewedFor} ms after the renewal, before its 300 ms timeout`);
+  assert.equal(
+    await writerMetric('slotstream_writer_typing_active'),
+    0,
+    "the first PUT's timer went with it",
   );
 
-  const stopper = '@stopper:test';
-  await ok('PUT', path(stopper), { typing: true, timeout_ms: 300 });
-  await ok('PUT', path(stopper), { typing: false });
-  const defaulted = '@default:test';
-  await ok('PUT', path(defaulted), { typing: true });
-  await sleep(700);
+  await ok('PUT', path(stopper), { typing: true, timeout_ms: 300 }, stopper);
+  await ok('PUT', path(stopper), { typing: false }, stopper);
+  await ok('PUT', path(defaulted), { typing: true }, defaulted);
+  // typing:false cleared the stopper's timer: the default one's is the only one left, and nothing after the
+  // stop was emitted for the stopper by the time a later write reaches the reader.
+  assert.equal(await writerMetric('slotstream_writer_typing_active'), 1, "only the defaulted user's timer");
+  await readerHasAllUpToNow(room, '@typing2-after:test');
   assert.deepEqual(
-    typingOf(stopper).map((r) => [r.row.typing, r.row.timeout_ms]),
+    typingOf(stopper).map((r) => [r.typing, r.timeout_ms]),
     [
       [true, 300],
       [false, 0],
@@ -358,10 +420,10 @@ test('typing: a renewal replaces the timer, typing:false clears it, timeout_ms d
     'typing:false stopped it and cleared the timer: no second stop',
   );
   assert.deepEqual(
-    typingOf(defaulted).map((r) => [r.row.typing, r.row.timeout_ms]),
+    typingOf(defaulted).map((r) => [r.typing, r.timeout_ms]),
     [[true, 30_000]],
   );
-  await ok('PUT', path(defaulted), { typing: false, timeout_ms: 5 });
+  await ok('PUT', path(defaulted), { typing: false, timeout_ms: 5 }, defaulted);
 });
 
 interface BadCase {
@@ -371,6 +433,8 @@ interface BadCase {
   body?: unknown;
   status?: number;
   error: string;
+  /** Whose access token the request bears: @a:test's unless said. */
+  as?: string;
 }
 
 const bigBody = JSON.stringify({ sender: '@a:test', type: 't', content: { pad: 'x'.repeat(70_000) } });
@@ -423,7 +487,13 @@ const badCases: BadCase[] = [
     body: { user_id: `@${'a'.repeat(260)}:test` },
     error: 'M_BAD_JSON',
   },
-  { name: 'join: missing user_id', method: 'POST', path: `/rooms/${R}/join`, body: {}, error: 'M_BAD_JSON' },
+  {
+    name: 'join: user_id null',
+    method: 'POST',
+    path: `/rooms/${R}/join`,
+    body: { user_id: null },
+    error: 'M_BAD_JSON',
+  },
   {
     name: 'leave: user_id a number',
     method: 'POST',
@@ -469,10 +539,10 @@ const badCases: BadCase[] = [
     error: 'M_BAD_JSON',
   },
   {
-    name: 'send: missing sender',
+    name: 'send: sender null',
     method: 'POST',
     path: `/rooms/${R}/send`,
-    body: { type: 't', content: {} },
+    body: { sender: null, type: 't', content: {} },
     error: 'M_BAD_JSON',
   },
   {
@@ -574,16 +644,17 @@ const badCases: BadCase[] = [
     error: 'M_BAD_JSON',
   },
   {
-    name: 'receipt: missing user_id',
+    name: 'receipt: user_id a number',
     method: 'POST',
     path: `/rooms/${R}/receipt`,
-    body: { event_id: '$x' },
+    body: { user_id: 1, event_id: '$x' },
     error: 'M_BAD_JSON',
   },
   {
     name: 'typing: typing missing',
     method: 'PUT',
     path: `/rooms/${R}/typing/${U}`,
+    as: '@badtyper:test',
     body: { timeout_ms: 100 },
     error: 'M_BAD_JSON',
   },
@@ -591,6 +662,7 @@ const badCases: BadCase[] = [
     name: 'typing: typing a string',
     method: 'PUT',
     path: `/rooms/${R}/typing/${U}`,
+    as: '@badtyper:test',
     body: { typing: 'true' },
     error: 'M_BAD_JSON',
   },
@@ -598,6 +670,7 @@ const badCases: BadCase[] = [
     name: 'typing: timeout_ms 0',
     method: 'PUT',
     path: `/rooms/${R}/typing/${U}`,
+    as: '@badtyper:test',
     body: { typing: true, timeout_ms: 0 },
     error: 'M_BAD_JSON',
   },
@@ -605,6 +678,7 @@ const badCases: BadCase[] = [
     name: 'typing: timeout_ms over 120000',
     method: 'PUT',
     path: `/rooms/${R}/typing/${U}`,
+    as: '@badtyper:test',
     body: { typing: true, timeout_ms: 120_001 },
     error: 'M_BAD_JSON',
   },
@@ -612,6 +686,7 @@ const badCases: BadCase[] = [
     name: 'typing: timeout_ms not an integer',
     method: 'PUT',
     path: `/rooms/${R}/typing/${U}`,
+    as: '@badtyper:test',
     body: { typing: true, timeout_ms: 1.5 },
     error: 'M_BAD_JSON',
   },
@@ -619,6 +694,7 @@ const badCases: BadCase[] = [
     name: 'typing: timeout_ms a string',
     method: 'PUT',
     path: `/rooms/${R}/typing/${U}`,
+    as: '@badtyper:test',
     body: { typing: true, timeout_ms: '300' },
     error: 'M_BAD_JSON',
   },
@@ -626,6 +702,7 @@ const badCases: BadCase[] = [
     name: 'typing: bad timeout_ms with typing false',
     method: 'PUT',
     path: `/rooms/${R}/typing/${U}`,
+    as: '@badtyper:test',
     body: { typing: false, timeout_ms: -1 },
     error: 'M_BAD_JSON',
   },
@@ -633,6 +710,7 @@ const badCases: BadCase[] = [
     name: 'typing: bad user id in the path',
     method: 'PUT',
     path: `/rooms/${R}/typing/badtyper`,
+    as: '@badtyper:test',
     body: { typing: true },
     error: 'M_INVALID_PARAM',
   },
@@ -640,6 +718,7 @@ const badCases: BadCase[] = [
     name: 'typing: bad room id in the path',
     method: 'PUT',
     path: `/rooms/bad/typing/${U}`,
+    as: '@badtyper:test',
     body: { typing: true },
     error: 'M_INVALID_PARAM',
   },
@@ -728,10 +807,10 @@ const badCases: BadCase[] = [
     error: 'M_BAD_JSON',
   },
   {
-    name: 'to-device delete: missing user_id',
+    name: 'to-device delete: user_id not a user id',
     method: 'POST',
     path: '/_slotstream/to_device/delete',
-    body: { upto: '1' },
+    body: { user_id: 'a', upto: '1' },
     error: 'M_BAD_JSON',
   },
   { name: 'unknown route', method: 'GET', path: '/nope', status: 404, error: 'M_NOT_FOUND' },
@@ -754,6 +833,7 @@ const badCases: BadCase[] = [
     name: 'wrong method on typing',
     method: 'POST',
     path: `/rooms/${R}/typing/${U}`,
+    as: '@badtyper:test',
     body: { typing: true },
     status: 405,
     error: 'M_UNRECOGNIZED',
@@ -774,19 +854,24 @@ async function snapshot(): Promise<Record<string, string>> {
 }
 
 test('bad input: 400 with {error, message} (404, 405 for routes), and the database is unchanged', async () => {
-  const other = await ok('POST', `/rooms/${enc('!other:test')}/send`, {
-    sender: '@a:test',
-    type: 't',
-    content: {},
-  });
+  const a = '@a:test';
+  await join('!other:test', a);
+  const other = await ok(
+    'POST',
+    `/rooms/${enc('!other:test')}/send`,
+    { sender: a, type: 't', content: {} },
+    a,
+  );
   otherRoomEvent = other.event_id as string;
-  const mine = await ok('POST', `/rooms/${R}/send`, { sender: '@a:test', type: 't', content: {} });
+  await join('!bad:test', a);
+  await join('!bad:test', '@badtyper:test');
+  const mine = await ok('POST', `/rooms/${R}/send`, { sender: a, type: 't', content: {} }, a);
   // A receipt to overwrite: a refused receipt that wrote anyway would move its stream_id.
-  await ok('POST', `/rooms/${R}/receipt`, { user_id: '@a:test', event_id: mine.event_id });
+  await ok('POST', `/rooms/${R}/receipt`, { user_id: a, event_id: mine.event_id }, a);
   const before = await snapshot();
   for (const c of badCases) {
     const body = typeof c.body === 'function' ? (c.body as () => unknown)() : c.body;
-    const answer = await call(c.method, c.path, body);
+    const answer = await call(c.method, c.path, body, c.as ?? a);
     assert.equal(answer.status, c.status ?? 400, `${c.name}: ${JSON.stringify(answer.body)}`);
     assert.deepEqual(Object.keys(answer.body).sort(), ['error', 'message'], c.name);
     assert.equal(answer.body.error, c.error, `${c.name}: ${answer.body.message}`);
@@ -797,14 +882,14 @@ test('bad input: 400 with {error, message} (404, 405 for routes), and the databa
   assert.deepEqual(await snapshot(), before, 'nothing was written, no position was taken');
 
   // Nor was any typing emitted: a good one afterwards is the first the reader sees for that user.
-  await ok('PUT', `/rooms/${R}/typing/${U}`, { typing: false });
+  await ok('PUT', `/rooms/${R}/typing/${U}`, { typing: false }, '@badtyper:test');
   const rows = await waitFor(
     'the good typing notification',
     async () => typingOf('@badtyper:test').length > 0 && typingOf('@badtyper:test'),
     10_000,
   );
   assert.deepEqual(
-    rows.map((r) => r.row.typing),
+    rows.map((r) => r.typing),
     [false],
   );
 });
@@ -814,8 +899,10 @@ test('`slotstream writer` serves the API and stops cleanly on SIGTERM', async ()
   try {
     await cli.waitForStderr(/writer listening on http:\/\/127\.0\.0\.1:\d+\n/);
     const base = /writer listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(cli.stderr)?.[1] as string;
+    const token = await new Accounts(() => base).token('@cli:test');
     const res = await fetch(`${base}/rooms/${enc('!cli:test')}/join`, {
       method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
       body: JSON.stringify({ user_id: '@cli:test' }),
     });
     assert.equal(res.status, 200);
@@ -835,23 +922,26 @@ test('`slotstream writer` serves the API and stops cleanly on SIGTERM', async ()
 
 test('a send with a transaction id, retried, returns the first event; at once too; another id is another event', async () => {
   const route = (txn: string) => `/rooms/${enc('!txn:test')}/send/m.room.message/${enc(txn)}`;
-  const body = { sender: '@t:test', content: { body: 'once' } };
-  const first = await ok('PUT', route('t1'), body);
-  const retry = await ok('PUT', route('t1'), body);
+  const [t, u] = ['@t:test', '@u:test'];
+  await join('!txn:test', t);
+  await join('!txn:test', u);
+  const body = { sender: t, content: { body: 'once' } };
+  const first = await ok('PUT', route('t1'), body, t);
+  const retry = await ok('PUT', route('t1'), body, t);
   assert.deepEqual(retry, first, 'the retry answers with the first event');
-  const racing = await Promise.all(Array.from({ length: 6 }, () => ok('PUT', route('t2'), body)));
+  const racing = await Promise.all(Array.from({ length: 6 }, () => ok('PUT', route('t2'), body, t)));
   assert.equal(new Set(racing.map((r) => r.event_id)).size, 1, 'six at once: one event');
-  const other = await ok('PUT', route('t3'), body);
+  const other = await ok('PUT', route('t3'), body, t);
   assert.notEqual(other.event_id, first.event_id);
   const [count] = await query<{ n: string }>(
     url,
-    "SELECT count(*) AS n FROM events WHERE room_id = '!txn:test'",
+    "SELECT count(*) AS n FROM events WHERE room_id = '!txn:test' AND type = 'm.room.message'",
   );
   assert.equal(count?.n, '3');
   // Another sender's t1 is its own.
-  const theirs = await ok('PUT', route('t1'), { ...body, sender: '@u:test' });
+  const theirs = await ok('PUT', route('t1'), { ...body, sender: u }, u);
   assert.notEqual(theirs.event_id, first.event_id);
-  const refused = await call('PUT', `/rooms/${enc('!txn:test')}/send/m.room.member/t9`, body);
+  const refused = await call('PUT', `/rooms/${enc('!txn:test')}/send/m.room.member/t9`, body, t);
   assert.equal(refused.status, 400);
   assert.equal(refused.body.error, 'M_INVALID_PARAM');
 });

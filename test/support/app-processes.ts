@@ -280,18 +280,7 @@ export async function ok(
 
 export const enc = encodeURIComponent;
 
-/** `promise`, or an error naming `what` once `ms` pass first; no timer outlives it. */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+export { within } from './wait-for.ts';
 
 /**
  * The value of the one sample of metric `name` on a process's `/metrics` (every process labels its own; the
