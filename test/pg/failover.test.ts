@@ -789,7 +789,11 @@ test('a write is acknowledged only once the synchronous standby has it', {
   const written = await within(put, 30_000, 'the write once the standby is released');
   assert.equal(written.status, 200, JSON.stringify(written.body));
   for (const r of s.readers)
-    await must(r.url, 'GET', `/wait?${qs({ position: String((written.body as { position?: unknown }).position), timeout: 30_000 })}`);
+    await must(
+      r.url,
+      'GET',
+      `/wait?${qs({ position: String((written.body as { position?: unknown }).position), timeout: 30_000 })}`,
+    );
   assert.equal(
     answeredWhileHeld,
     undefined,
