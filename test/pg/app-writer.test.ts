@@ -11,6 +11,7 @@ import type { TypingRow } from '../../app/streams.ts';
 import { startWriterApp } from '../../app/writer/index.ts';
 import type { StreamUpdate } from '../../src/streams/define.ts';
 import { Accounts, metric } from '../support/app-processes.ts';
+import { stopBeforeDrop } from '../support/cleanup.ts';
 import { RunningCli } from '../support/cli.ts';
 import { query } from '../support/pg.ts';
 import { waitFor } from '../support/replication.ts';
@@ -22,7 +23,7 @@ const app = await startWriterApp({
   port: 0,
   logger: createLogger('writer', { level: 'silent' }),
 });
-after(() => app.close());
+after(stopBeforeDrop(() => app.close()));
 /** The users of these tests, registered on the writer the first time one acts. */
 const accounts = new Accounts(() => app.url);
 

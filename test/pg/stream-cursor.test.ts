@@ -21,6 +21,7 @@ import type { RowOf } from '../../src/streams/columns.ts';
 import { tableStream } from '../../src/streams/define.ts';
 import { CREATE_STREAM_HEAD } from '../../src/streams/stream-head.ts';
 import { StreamSet } from '../../src/streams/stream-set.ts';
+import { stopBeforeDrop } from '../support/cleanup.ts';
 import { freshDatabase, query } from '../support/pg.ts';
 import { prng } from '../support/prng.ts';
 import { waitFor } from '../support/replication.ts';
@@ -64,7 +65,7 @@ async function startReader(slot: string, onUpdate?: StreamReaderOptions['onUpdat
     onUpdate,
     subscription: { backoff: { initialMs: 50, maxMs: 500 } },
   });
-  after(() => reader.close());
+  after(stopBeforeDrop(() => reader.close()));
   return reader;
 }
 
@@ -85,7 +86,7 @@ async function follow(
       batches.push([...rows]);
     },
   });
-  after(() => cursor.close());
+  after(stopBeforeDrop(() => cursor.close()));
   const delivered = () => batches.flat();
   return { cursor, batches, delivered };
 }

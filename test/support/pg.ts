@@ -55,8 +55,12 @@ export async function freshDatabase(label: string): Promise<string> {
 
 async function dropDatabase(name: string): Promise<void> {
   const admin = adminUrl();
-  // A walsender still attached keeps its slot active, and an active slot cannot be dropped; what is left
-  // running is ended until none is (a reconnecting reader of another file's kind would come back).
+  // First no new connection, so that nothing left running (a reader this file did not register, still
+  // reconnecting) can take a slot again between its walsender's end and the drop.
+  const [exists] = await query(admin, 'SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+  if (exists === undefined) return; // dropped by its test
+  await query(admin, `ALTER DATABASE "${name}" ALLOW_CONNECTIONS false`);
+  // A walsender still attached keeps its slot active, and an active slot cannot be dropped.
   await waitFor(`the slots of database ${name} to be released`, async () => {
     const rows = await query<{ pid: number }>(
       admin,
