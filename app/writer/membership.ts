@@ -4,9 +4,8 @@ import { MEMBERSHIP_EVENT } from '../streams.ts';
 
 /**
  * 403 M_FORBIDDEN unless the user's latest membership event in the room is a join. The writer asks its own
- * database, inside the write's transaction where there is one, so a send and a leave committed in the same
- * batch before it are seen (`knex`: the writer transaction's, or the pool's). One indexed read
- * (events_membership).
+ * database (`knex`: the pool's, just before a write; or a writer transaction's, where the write reads in it
+ * anyway). One indexed read (events_membership).
  */
 export async function requireMember(knex: Knex, roomId: string, userId: string): Promise<void> {
   const latest = await knex('events')
