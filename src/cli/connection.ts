@@ -105,6 +105,7 @@ async function startEmbedded(options: ResolveOptions): Promise<LocalCluster> {
 
 async function ensureDatabase(adminUrl: string, name: string): Promise<void> {
   const client = new pg.Client(adminUrl);
+  client.on('error', () => {}); // errors surface through the query that fails
   await client.connect();
   try {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
