@@ -57,9 +57,21 @@ function nodeTest(
   concurrency: number,
 ): Promise<Counts> {
   console.log(`\n=== ${label}: ${testFiles.length} file(s)`);
+  // A file whose tests are done exits even if something it started still holds the event loop (a reader
+  // reconnecting to a server a failed test left stopped), and a test without a timeout of its own ends
+  // after 10 minutes: a failure is reported, never a run that hangs.
+  const bounds = ['--test-force-exit', `--test-timeout=${10 * 60_000}`];
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...testFiles],
+    [
+      '--import',
+      'tsx',
+      '--test',
+      ...bounds,
+      `--test-concurrency=${concurrency}`,
+      '--test-reporter=spec',
+      ...testFiles,
+    ],
     // A process group of its own, which an interrupted run ends as a whole (endTests).
     { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'], detached: true },
   );
