@@ -9,6 +9,7 @@ import { hashAccessToken, newAccessToken } from '../auth/access-token.ts';
 import type { TokenLookup } from '../auth/authenticate.ts';
 import { userInUse } from '../auth/errors.ts';
 import { accessTokensStream } from '../streams.ts';
+import { BatchedLookup } from './batched-lookup.ts';
 
 export interface Registered {
   user_id: string;
@@ -19,7 +20,22 @@ export interface Registered {
 }
 
 export class Accounts {
-  constructor(readonly writer: StreamWriter) {}
+  /** Concurrent requests' tokens, looked up together: one query per batch (BatchedLookup). */
+  readonly #tokens: BatchedLookup<string, string | null>;
+
+  constructor(readonly writer: StreamWriter) {
+    this.#tokens = new BatchedLookup(
+      async (hashes) => {
+        const { rows } = await writer.knex.raw<{ rows: { token_hash: string; user_id: string }[] }>(
+          'SELECT token_hash, user_id FROM access_tokens WHERE token_hash = ANY(?::text[]) AND NOT revoked',
+          [hashes],
+        );
+        const users = new Map(rows.map((row) => [row.token_hash, row.user_id]));
+        return (hash) => users.get(hash) ?? null;
+      },
+      (hash) => hash,
+    );
+  }
 
   /**
    * A new user and their access token; 409 M_USER_IN_USE when the user id is taken (by the table's primary
@@ -53,12 +69,9 @@ export class Accounts {
     return position;
   }
 
-  /** The user of a live token, from the database: the writer keeps no cache, so a logout counts at once. */
-  readonly userForToken: TokenLookup = async (tokenHash) => {
-    const row = await this.writer
-      .knex('access_tokens')
-      .where({ token_hash: tokenHash, revoked: false })
-      .first<{ user_id: string } | undefined>('user_id');
-    return row?.user_id ?? null;
-  };
+  /**
+   * The user of a live token, from the database: the writer keeps no cache, so a logout counts at once (a
+   * lookup sent after the logout committed cannot see the token live).
+   */
+  readonly userForToken: TokenLookup = (tokenHash) => this.#tokens.get(tokenHash);
 }

@@ -1,8 +1,8 @@
 /**
  * What each writer endpoint writes, one StreamWriter transaction each. Inputs arrive checked (input.ts);
  * the checks left for the database are those that need it, the sender's membership of the room and a
- * receipt's event, made inside the transaction so a refused write rolls back with nothing written and no
- * position allocated.
+ * receipt's event, made just before the write (concurrent requests' membership checks as one query), so a
+ * refused write allocates no position; an idempotent send checks inside its transaction, which reads anyway.
  */
 
 import { type MissingPrivilege, missingPrivileges, type StreamWriter, sqlState } from 'slotstream';
@@ -25,7 +25,7 @@ import type {
   ToDeviceDeleteInput,
   ToDeviceInput,
 } from './input.ts';
-import { requireMember } from './membership.ts';
+import { MembershipCheck, requireMember } from './membership.ts';
 
 export const READ_RECEIPT = 'm.read';
 
@@ -38,7 +38,11 @@ export interface EventWritten {
 }
 
 export class ChatWrites {
-  constructor(readonly writer: StreamWriter) {}
+  readonly #members: MembershipCheck;
+
+  constructor(readonly writer: StreamWriter) {
+    this.#members = new MembershipCheck(writer.knex);
+  }
 
   /** An `m.room.member` event whose state key is the member. Anyone may join a room; only a member leaves it. */
   membership(input: MembershipInput): Promise<EventWritten> {
@@ -129,7 +133,7 @@ export class ChatWrites {
     // Checked just before the write rather than in its transaction: a write that reads nothing there joins
     // its batch's single INSERT, where one that queries runs alone from a savepoint (StreamWriter). Only
     // the user's own leave, sent at the same moment, could commit between the check and the write.
-    if (membersOnly) await requireMember(this.writer.knex, fields.room_id, fields.sender);
+    if (membersOnly) await this.#members.require(fields.room_id, fields.sender);
     const { value: ref, position } = await this.writer.transaction((tx) =>
       tx.insert(eventsStream, { event_id, ...fields, origin_server_ts: Date.now() }),
     );
@@ -144,7 +148,7 @@ export class ChatWrites {
    */
   async receipt(input: ReceiptInput): Promise<bigint> {
     // Both checked before the write, as for sends (#event): an event never leaves its room.
-    await requireMember(this.writer.knex, input.roomId, input.userId);
+    await this.#members.require(input.roomId, input.userId);
     const found = await this.writer
       .knex('events')
       .where({ event_id: input.eventId, room_id: input.roomId })
@@ -216,7 +220,7 @@ export class ChatWrites {
 
   /** 403 M_FORBIDDEN unless the user has joined the room (for writes outside a transaction: typing). */
   requireMember(roomId: string, userId: string): Promise<void> {
-    return requireMember(this.writer.knex, roomId, userId);
+    return this.#members.require(roomId, userId);
   }
 
   /** The highest committed position. */
