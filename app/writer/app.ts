@@ -142,7 +142,8 @@ async function checkSchema(knex: Knex, writes: ChatWrites): Promise<void> {
   if (missing.length > 0)
     throw new SlotstreamError(
       `the writer's database role cannot write the streams: ${missing.map((m) => m.detail).join('; ')}. ` +
-        `As the tables' owner: ${missing.map((m) => `${m.grant};`).join(' ')} (scripts/sql/roles.sql grants it all)`,
+        `As the tables' owner: ${missing.map((m) => `${m.grant};`).join(' ')} (scripts/sql/roles.sql grants ` +
+        "what the streams need; the README's least-privilege steps grant event_txns)",
       { code: '42501' },
     );
 }

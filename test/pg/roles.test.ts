@@ -114,6 +114,15 @@ test('the reference writer refuses to start as a role that cannot write the stre
 });
 
 test("the writer's /health fails, naming the GRANT, while its role cannot write the streams", async () => {
+  // The reference writer's own table (idempotent sends) is the application's to grant, as the README says.
+  await assert.rejects(startWriterApp({ connectionString: writerRole.url(url), port: 0 }), (error: Error) => {
+    assert.match(
+      error.message,
+      /: no SELECT, INSERT on event_txns\. .*GRANT SELECT, INSERT ON event_txns TO/,
+    );
+    return true;
+  });
+  await query(url, 'GRANT SELECT, INSERT ON event_txns TO slotstream_writer');
   const app = await startWriterApp({
     connectionString: writerRole.url(url),
     port: 0,
