@@ -175,6 +175,15 @@ function publication(f: ServerFacts, tables: readonly string[]): CheckResult[] {
       fix: `slotstream migrate (it restores them; or ALTER PUBLICATION "${p.name}" SET (publish = 'insert, update, delete, truncate');)`,
     });
   }
+  const partial = p.restricted.filter((t) => wanted.includes(t));
+  if (partial.length > 0) {
+    results.push({
+      check,
+      verdict: 'fail',
+      detail: `publishes only some rows or columns of ${partial.join(', ')} (a row filter or a column list): readers stop on the changes it leaves out`,
+      fix: 'slotstream migrate (it publishes them whole again)',
+    });
+  }
   if (p.publishesUpdatesOrDeletes && p.tablesWithoutIdentity.length > 0) {
     results.push({
       check: 'replica identity',

@@ -1,6 +1,6 @@
 /** What `slotstream doctor` looks at, read from the server in one go (the checks themselves are pure). */
 import type pg from 'pg';
-import type { PublishAction } from '../replication/preflight.ts';
+import { type PublishAction, restrictedTables } from '../replication/preflight.ts';
 import { serverVersionNum } from '../replication/server-version.ts';
 import { listSlots, type SlotInfo } from '../replication/slots.ts';
 import { conninfoHasDbname, parseSlotList } from './setting-values.ts';
@@ -30,6 +30,8 @@ export interface ServerFacts {
     tables: string[];
     /** Covered tables whose UPDATE/DELETE cannot be published: no primary key and no other replica identity. */
     tablesWithoutIdentity: string[];
+    /** Covered tables published only in part: a row filter or a column list. */
+    restricted: string[];
   };
   slots: SlotInfo[];
   topology: TopologyFacts;
@@ -109,6 +111,7 @@ export async function readServerFacts(client: pg.Client, publication: string): P
       notPublished: r.not_published,
       tables: tables.rows.map((t) => t.name),
       tablesWithoutIdentity: tables.rows.filter((t) => !t.has_identity).map((t) => t.name),
+      restricted: await restrictedTables((sql) => client.query(sql), publication),
     },
     slots: await listSlots(client),
     topology: await readTopology(client),

@@ -75,6 +75,8 @@ export function formatMigrated(result: MigrateResult): string {
   else if (p && p.added.length > 0) lines.push(`publication ${p.name}: added ${p.added.join(', ')}`);
   if (p && p.restored.length > 0)
     lines.push(`publication ${p.name}: publishes ${p.restored.join(', ')} again`);
+  if (p && p.whole.length > 0)
+    lines.push(`publication ${p.name}: publishes ${p.whole.join(', ')} whole again`);
   return lines.length === 0 ? 'already up to date' : lines.join('\n');
 }
 

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { DEFAULT_PUBLICATION } from '../replication/names.ts';
-import { PUBLISH_ACTIONS, type PublishAction } from '../replication/preflight.ts';
+import { PUBLISH_ACTIONS, type PublishAction, restrictedTables } from '../replication/preflight.ts';
 import type { AnyStream } from '../streams/define.ts';
 
 export interface PublicationState {
@@ -20,12 +20,15 @@ export interface PublicationChange {
   added: string[];
   /** Actions it did not publish and now does again. */
   restored: PublishAction[];
+  /** Tables it published only in part (a row filter or a column list) and now publishes whole again. */
+  whole: string[];
 }
 
 /**
  * Makes the publication exist, cover `tables` and publish every action, whatever state it is in: missing
  * (created), present from outside (the missing tables are added), or FOR ALL TABLES (its tables left alone);
- * an action it stopped publishing is restored, since readers stop on a transaction that lacks changes. PostgreSQL has no
+ * an action it stopped publishing is restored and a table it publishes only in part (a row filter, a column list)
+ * is published whole again, since readers stop on a transaction that lacks changes. PostgreSQL has no
  * CREATE PUBLICATION IF NOT EXISTS, and ADD TABLE fails for a table already in it, hence the checks.
  * `migrate` calls it with the tables of the service's table streams (streamTables). Creating a
  * publication needs at least one table: with none, the server's syntax error is what rejects.
@@ -46,13 +49,21 @@ export async function publishTables(
     // No tables yet is a publication that covers none (CREATE PUBLICATION without FOR TABLE).
     const forTables = tables.length === 0 ? '' : ` FOR TABLE ${tables.map(() => '??').join(', ')}`;
     await knex.raw(`CREATE PUBLICATION ??${forTables}`, [name, ...tables]);
-    return { created: true, added: [...tables], restored: [] };
+    return { created: true, added: [...tables], restored: [], whole: [] };
   }
   const restored = PUBLISH_ACTIONS.filter((action) => !state.publish.includes(action));
   if (restored.length > 0)
     await knex.raw(`ALTER PUBLICATION ?? SET (publish = '${PUBLISH_ACTIONS.join(', ')}')`, [name]);
   const added: string[] = [];
-  if (state.allTables) return { created: false, added, restored };
+  if (state.allTables) return { created: false, added, restored, whole: [] };
+  const whole = (await restrictedTables((sql) => knex.raw(sql), name)).filter((t) => tables.includes(t));
+  // Dropped and added back in one transaction: a change decoded after it is published whole, one before it
+  // as the publication said then, and none falls between.
+  for (const table of whole)
+    await knex.transaction(async (trx) => {
+      await trx.raw('ALTER PUBLICATION ?? DROP TABLE ??', [name, table]);
+      await trx.raw('ALTER PUBLICATION ?? ADD TABLE ??', [name, table]);
+    });
   for (const table of tables) {
     const covered = await knex.raw(
       `SELECT 1 FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
@@ -64,7 +75,7 @@ export async function publishTables(
       added.push(table);
     }
   }
-  return { created: false, added, restored };
+  return { created: false, added, restored, whole };
 }
 
 /**

@@ -208,6 +208,19 @@ export class PublicationError extends SlotstreamError {
         `Add them: ALTER PUBLICATION "${publication}" ADD TABLE ${tables.join(', ')} (or run \`slotstream migrate\`).`,
     );
   }
+
+  /**
+   * The publication publishes `tables` only in part (a row filter or a column list): changes to the rows or
+   * columns it leaves out would never arrive.
+   */
+  static restricting(publication: string, tables: readonly string[]): PublicationError {
+    return new PublicationError(
+      publication,
+      `publication "${publication}" publishes only some rows or columns of ${tables.join(', ')} (a row filter or ` +
+        'a column list); changes to the others would never arrive. Run `slotstream migrate` (it publishes them ' +
+        `whole again), or ALTER PUBLICATION "${publication}" SET TABLE with every table and no WHERE or column list.`,
+    );
+  }
 }
 
 /**

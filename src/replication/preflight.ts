@@ -1,5 +1,7 @@
 import type pg from 'pg';
+import type { RunSql } from './connect.ts';
 import { PublicationError, ReplicationPermissionError, WalLevelError } from './errors.ts';
+import { quoteLiteral } from './names.ts';
 
 /** What a publication can publish (its `publish` parameter). */
 export type PublishAction = 'insert' | 'update' | 'delete' | 'truncate';
@@ -50,8 +52,28 @@ export async function checkPublication(client: pg.Client, options: PreflightOpti
     [options.publication],
   );
   const have = new Set(covered.rows.map((r) => r.name));
-  const missing = options.tables
-    .map((t) => (t.includes('.') ? t : `public.${t}`))
-    .filter((t) => !have.has(t));
+  const wanted = options.tables.map((t) => (t.includes('.') ? t : `public.${t}`));
+  const missing = wanted.filter((t) => !have.has(t));
   if (missing.length > 0) throw PublicationError.notCovering(options.publication, missing);
+  const restricted = await restrictedTables((sql) => client.query(sql), options.publication);
+  const partial = restricted.filter((t) => wanted.includes(t));
+  if (partial.length > 0) throw PublicationError.restricting(options.publication, partial);
+}
+
+/**
+ * The tables `publication` publishes only in part, as `schema.table`: with a row filter (`WHERE`), whose
+ * other rows' changes never reach readers, or a column list, whose rows arrive without the other columns.
+ * Either way a reader's caches would follow changes it never sees: a stream table must be published whole.
+ */
+export async function restrictedTables(run: RunSql, publication: string): Promise<string[]> {
+  const { rows } = await run(
+    `SELECT n.nspname || '.' || c.relname AS name
+       FROM pg_publication_rel r
+       JOIN pg_publication p ON p.oid = r.prpubid
+       JOIN pg_class c ON c.oid = r.prrelid
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE p.pubname = ${quoteLiteral(publication)} AND (r.prqual IS NOT NULL OR r.prattrs IS NOT NULL)
+      ORDER BY 1`,
+  );
+  return (rows as { name: string }[]).map((r) => r.name);
 }

@@ -151,6 +151,56 @@ test('ALTER PUBLICATION … DROP TABLE receipts: a receipt makes the reader faul
   await reader.close();
 });
 
+test('a row filter on a stream table: a filtered-out change makes the reader fault naming it; migrate publishes it whole', {
+  timeout: 120_000,
+}, async () => {
+  const { reader } = await startReader(url, 'integrity_filtered', {
+    record: false,
+    subscription: FAST,
+    onFault: () => {},
+  });
+  await reader.waitForPosition(await setCounter('@shown:test', 1), 10_000);
+
+  await query(url, 'ALTER PUBLICATION slotstream DROP TABLE account_data');
+  await query(url, "ALTER PUBLICATION slotstream ADD TABLE account_data WHERE (user_id <> '@hidden:test')");
+  const doctor = await runCli(['doctor', ...db]);
+  assert.equal(doctor.code, 1);
+  assert.match(
+    doctor.stdout,
+    /^fail {2}publication slotstream: publishes only some rows or columns of public\.account_data/m,
+  );
+
+  // Rows the filter lets through still arrive whole; the first it holds back leaves its transaction short.
+  await reader.waitForPosition(await setCounter('@shown:test', 2), 10_000);
+  assert.equal(reader.fault, undefined);
+  const hidden = await setCounter('@hidden:test', 1);
+  const fault = await waitFor('the fault', () => reader.fault);
+  assert.equal(fault.kind, 'publication');
+  assert.match(fault.error.message, /publishes only some rows or columns of public\.account_data/);
+  assert.ok(reader.position < hidden);
+
+  const migrated = await runCli(['migrate', ...db]);
+  assert.match(migrated.stdout, /publication slotstream: publishes public\.account_data whole again/);
+  const [rel] = await query<{ filtered: boolean }>(
+    url,
+    `SELECT r.prqual IS NOT NULL AS filtered FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
+      WHERE p.pubname = 'slotstream' AND r.prrelid = 'account_data'::regclass`,
+  );
+  assert.deepEqual(rel, { filtered: false });
+  await waitFor('the reset', () => reader.stats.resets === 1 && reader.fault === undefined);
+  await reader.waitForPosition(await setCounter('@hidden:test', 2), 10_000);
+  await reader.close();
+
+  // A column list is the same kind of restriction.
+  await query(url, 'ALTER PUBLICATION slotstream DROP TABLE account_data');
+  await query(url, 'ALTER PUBLICATION slotstream ADD TABLE account_data (user_id, type, stream_id)');
+  assert.match(
+    (await runCli(['doctor', ...db])).stdout,
+    /^fail {2}publication slotstream: publishes only some rows or columns of public\.account_data/m,
+  );
+  assert.match((await runCli(['migrate', ...db])).stdout, /publishes public\.account_data whole again/);
+});
+
 test('a publication that stops publishing updates: doctor fails, migrate restores it', async () => {
   await query(url, "ALTER PUBLICATION slotstream SET (publish = 'insert')");
   const doctor = await runCli(['doctor', ...db]);

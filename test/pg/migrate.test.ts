@@ -119,6 +119,7 @@ test('latest creates events with its columns, keys and index, and the publicatio
       created: true,
       added: [...STREAM_TABLES].sort(byDeclaration),
       restored: [],
+      whole: [],
     },
   });
   assert.deepEqual(await columns(url), [
@@ -154,7 +155,7 @@ test('a second latest is a no-op', async () => {
   assert.deepEqual(await migrateLatest(url, CHAT_SCHEMA), {
     slotstream: [],
     service: { batch: 1, migrations: [] },
-    publication: { name: 'slotstream', created: false, added: [], restored: [] },
+    publication: { name: 'slotstream', created: false, added: [], restored: [], whole: [] },
   });
   const [runs] = await query<{ n: string }>(url, 'SELECT count(*) AS n FROM knex_migrations');
   assert.equal(runs?.n, String(MIGRATIONS.length));
@@ -187,6 +188,7 @@ test('a dropped or narrowed publication is repaired by migrating, whatever the l
     created: false,
     added: ['public.receipts'],
     restored: [],
+    whole: [],
   });
   await query(url, "ALTER PUBLICATION slotstream SET (publish = 'insert, delete')");
   assert.deepEqual((await migrateLatest(url, CHAT_SCHEMA)).publication?.restored, ['update', 'truncate']);

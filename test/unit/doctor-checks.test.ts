@@ -45,6 +45,7 @@ function healthy(over: Partial<ServerFacts> = {}): ServerFacts {
       notPublished: [],
       tables: ['public.events'],
       tablesWithoutIdentity: [],
+      restricted: [],
     },
     slots: [slot('reader_1')],
     topology: primary(),
@@ -375,4 +376,21 @@ test('a role check: ok with nothing missing; else fail, naming what is missing a
   assert.equal(failed.check, 'writer role w1');
   assert.match(failed.detail, /no INSERT on "public"."events"; cannot execute slotstream_allocate/);
   assert.match(failed.fix ?? '', /^GRANT INSERT ON "public"."events" TO "w1"; GRANT EXECUTE ON FUNCTION/);
+});
+
+test('a stream table published with a row filter or column list fails, with migrate as the fix; another table does not', () => {
+  const base = healthy().publication;
+  const restricted = ['public.events', 'public.audit'];
+  const results = runChecks(healthy({ publication: { ...base, restricted } }), {
+    tables: ['events'],
+    staleLagBytes: 1n,
+  }).filter((r) => r.check === 'publication slotstream');
+  assert.deepEqual(
+    results.map((r) => r.verdict),
+    ['ok', 'fail'],
+  );
+  assert.match(
+    formatCheck(results[1] as CheckResult),
+    /only some rows or columns of public\.events \(.*\): .* fix: slotstream migrate/,
+  );
 });
