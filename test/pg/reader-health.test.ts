@@ -1,7 +1,8 @@
 /**
  * The reference reader's /health tells the truth: 503 with a status and a reason while its reader has an
  * integrity fault (the publication dropped under it) or its spool directory is full (a 1 MB tmpfs and a
- * streamed transaction bigger than that) or PostgreSQL is out of reach, 200 with the server's view of the
+ * streamed transaction bigger than that) or PostgreSQL is out of reach or the reader has had no replication
+ * session for longer than its grace (its slot held by another process), 200 with the server's view of the
  * slot's lag otherwise.
  */
 import assert from 'node:assert/strict';
@@ -14,6 +15,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { startReaderApp } from '../../app/reader/reader-app.ts';
 import { accountDataStream } from '../../app/streams.ts';
+import { subscribe } from '../../src/replication/subscribe.ts';
 import { runCli } from '../support/cli.ts';
 import { EndpointProxy } from '../support/endpoint-proxy.ts';
 import { query } from '../support/pg.ts';
@@ -142,4 +144,55 @@ test('PostgreSQL out of reach is a 503 database-unreachable; once it is back, 20
 
   proxy.release();
   await waitFor('a healthy reader again', async () => (await health(app.url)).code === 200);
+});
+
+test('a reader kept from its slot while PostgreSQL answers is a 503 reconnecting past the grace; 200 once it streams again', {
+  timeout: 120_000,
+}, async () => {
+  const slot = 'health_reconnecting';
+  const app = await startReaderApp({
+    connectionString: url,
+    slot,
+    logger,
+    reconnectGraceMs: 300,
+    // Slower than the intruder below, so that it takes the slot first.
+    subscription: { backoff: { initialMs: 1_000, maxMs: 1_000 } },
+  });
+  after(() => app.close());
+  assert.equal((await health(app.url)).code, 200);
+
+  // Another process takes the slot as soon as the reader's session ends (an old instance still running,
+  // say): the reader waits for it, reconnecting, while every SQL query still gets its answer.
+  let holding!: () => void;
+  const held = new Promise<void>((resolve) => {
+    holding = resolve;
+  });
+  const intruder = subscribe({
+    connectionString: url,
+    slot,
+    publication: 'slotstream',
+    ifSlotActive: 'wait',
+    backoff: { initialMs: 10, maxMs: 20 },
+    onStatus: (status) => status.event === 'connected' && holding(),
+  });
+  const streaming = (async () => {
+    for await (const _ of intruder);
+  })();
+  after(() => intruder.close());
+  await query(url, 'SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1', [
+    slot,
+  ]);
+  await held;
+  const down = await waitFor('503 reconnecting', async () => {
+    const answer = await health(app.url);
+    return answer.body.status === 'reconnecting' && answer;
+  });
+  assert.equal(down.code, 503);
+  assert.match(String(down.body.reason), /no replication session for \d+ s/);
+  assert.equal(typeof down.body.server_lag_bytes, 'number', 'the database answered');
+
+  await intruder.close();
+  await streaming;
+  await waitFor('a healthy reader again', async () => (await health(app.url)).code === 200);
+  assert.equal(app.reader.stats.resets, 0, 'the slot was only waited for, never replaced');
 });
