@@ -1,8 +1,10 @@
-import { type CacheRules, type JsonValue, on } from 'slotstream';
+import { type CacheRules, type JsonValue, on, type RowUpdate, updateOn } from 'slotstream';
 import type { EventJson } from './event-json.ts';
+import { extendTimeline } from './reader/timeline-extend.ts';
 import {
   accessTokensStream,
   accountDataStream,
+  type EventRow,
   eventsStream,
   MEMBERSHIP_EVENT,
   receiptsStream,
@@ -31,10 +33,24 @@ const byMember = on(eventsStream, (u) => {
 });
 
 /**
+ * A change to an event concerns the timelines of its room (every limit), and of the room it was in before
+ * an update or delete. Without that room in the old row (no REPLICA IDENTITY FULL) it is unknown: the empty
+ * prefix, every timeline.
+ */
+function byTimelineRoom(u: RowUpdate<EventRow>): string[][] {
+  if (u.op === 'insert') return [[u.row.room_id]];
+  const before = u.old?.room_id;
+  if (before === undefined) return [[]];
+  return u.row === null || u.row.room_id === before ? [[before]] : [[before], [u.row.room_id]];
+}
+
+/**
  * The reference application's caches, each declared with the stream updates that make it stale (Synapse's
  * `@cached` functions and their invalidation calls, side by side):
  * - getEvent([event_id]): any change to that event row;
- * - getRoomTimeline([room_id, limit]): any change to an event of the room, as a prefix (every limit);
+ * - getRoomTimeline([room_id, limit]): kept current from the events stream instead: new events of the room
+ *   are appended to each of its cached timelines (every limit) where that is exact, and any other change,
+ *   or a timeline that cannot be extended exactly, invalidates it (reader/timeline-extend.ts);
  * - getRoomsForUser([user_id]): a membership event whose member (state_key) is that user;
  * - getAccountData([user_id, type]): that row of account_data;
  * - getMemberships([user_id]): as getRoomsForUser (every room's latest membership, for /sync);
@@ -52,7 +68,7 @@ export function defineChatCaches(rules: CacheRules, sizes: Partial<CacheSizes> =
     getRoomTimeline: rules.define<[roomId: string, limit: string], EventJson[]>(
       'getRoomTimeline',
       { max: max.timelines, keyLength: 2 },
-      on(eventsStream, (u) => key((u.row ?? u.old).room_id)),
+      updateOn(eventsStream, { keys: byTimelineRoom, apply: extendTimeline }),
     ),
     getRoomsForUser: rules.define<[userId: string], string[]>(
       'getRoomsForUser',

@@ -14,7 +14,7 @@ export interface ReaderMeasures {
 
 /**
  * The reader's Prometheus metrics, read from the runtime's counters at scrape time (nothing is counted
- * twice): lag, updates per stream, cache hits/misses/invalidations per cache, change caches, waiters,
+ * twice): lag, updates per stream, cache hits/misses/invalidations/updates in place per cache, change caches, waiters,
  * reconnects, resets, and per route the requests served and the database queries they issued (so queries
  * per request). prom-client counters only go up through inc(), so each collect adds the difference since
  * the last one.
@@ -93,7 +93,7 @@ export function registerReaderMetrics(
     [],
     () => [[{}, reader.stats.resets]],
   );
-  for (const kind of ['hits', 'misses', 'invalidations'] as const) {
+  for (const kind of ['hits', 'misses', 'invalidations', 'updates'] as const) {
     counter(`slotstream_cache_${kind}_total`, `Cache ${kind} per cache`, ['cache'], () =>
       (reader.caches?.stats ?? []).map((cache) => [{ cache: cache.name }, cache[kind]]),
     );

@@ -25,6 +25,11 @@
  * finds no registered load and starts a fresh one instead of joining the stale one. Nothing about an
  * invalidation outlives the loads it affects: no per-key generation history is kept.
  *
+ * **Updates in place.** `updatePrefix(prefix, update)` gives every entry under a prefix a new value computed
+ * from its old one (or invalidates it, when `update` answers undefined), so a reader can extend a cached
+ * list from the rows it replicates instead of reading it again. Towards loads in flight it is an
+ * invalidation: they are disowned, since what they read may predate the change.
+ *
  * **Key encoding.** The LRU stores JSON-encoded tuples, which cannot collide (`['a|b']` vs `['a', 'b']`).
  *
  * **Change caches.** A `StreamChangeCache` holds no values: per stream, the position at which each entity

@@ -116,6 +116,19 @@ export class PrefixTree<T> {
     return values;
   }
 
+  /**
+   * The values at or under `prefix` (the empty prefix: all), left in place. Costs the size of that subtree
+   * plus the prefix length, like `take`.
+   */
+  values(prefix: CacheKey): T[] {
+    let node: Node<T> | undefined = this.#root;
+    for (const part of prefix) {
+      node = node.children?.get(part);
+      if (node === undefined) return [];
+    }
+    return this.#collect(node).values;
+  }
+
   /** Removes every key. */
   clear(): void {
     this.#root = emptyNode();

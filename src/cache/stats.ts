@@ -1,6 +1,7 @@
 /**
  * One cache's counters and gauges, as plain numbers so a metrics endpoint can export them as they are
- * (counters: hits, misses, invalidations, evictions, staleLoads; gauges: size, loading, indexNodes).
+ * (counters: hits, misses, invalidations, updates, evictions, staleLoads; gauges: size, loading,
+ * indexNodes).
  */
 export interface CacheStats {
   /** Entries held now. */
@@ -9,8 +10,10 @@ export interface CacheStats {
   hits: number;
   /** Lookups that found nothing (`get`) or started a load (`getOrLoad`). */
   misses: number;
-  /** Entries removed by invalidation (exact, prefix or all). */
+  /** Entries removed by invalidation (exact, prefix or all, or an update that could not be applied). */
   invalidations: number;
+  /** Entries changed in place by `updatePrefix` (an update rule) instead of being removed and read again. */
+  updates: number;
   /** Entries removed by the LRU bound. */
   evictions: number;
   /** Loads whose result was returned but not stored because an invalidation overtook them. */

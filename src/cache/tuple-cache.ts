@@ -30,7 +30,9 @@ interface Load<V> {
 
 /**
  * A bounded LRU cache keyed by string tuples, with exact, prefix and total invalidation, and loads that can
- * never store a result read before an invalidation of their key (docs/design.md: no stale cache).
+ * never store a result read before an invalidation of their key (docs/design.md: no stale cache). Entries
+ * can also be changed in place (`updatePrefix`, what a `CacheRules` update rule does), which disowns loads
+ * in flight just as an invalidation does.
  *
  * Made by `CacheRules.define` or `CacheRegistry.define`, which register it by name so that a writer's
  * invalidations find it; the constructor throws CacheDefinitionError for a bound that is not a positive
@@ -60,6 +62,7 @@ export class TupleCache<K extends CacheKey, V> {
   #hits = 0;
   #misses = 0;
   #invalidations = 0;
+  #updates = 0;
   #evictions = 0;
   #staleLoads = 0;
 
@@ -169,6 +172,44 @@ export class TupleCache<K extends CacheKey, V> {
     return encoded.length;
   }
 
+  /**
+   * Changes in place every entry whose key starts with `prefix` (the empty prefix: every entry):
+   * `update(value, key)` returns the entry's new value, or `undefined` to invalidate it. Loads in flight
+   * under the prefix are disowned, as by `invalidatePrefix`: they may have read before the change, and
+   * their result cannot be updated because it is not there yet. `update` must return a new value, never
+   * change the one it is given: callers may still hold it. Should `update` throw for an entry, that entry is
+   * invalidated, the others are still updated, and the first error is thrown at the end. Returns the entries
+   * updated (not those invalidated).
+   */
+  updatePrefix(prefix: CacheKey, update: (value: V, key: K) => V | undefined): number {
+    checkKey(this.name, prefix, this.keyLength, 'prefix');
+    if (prefix.length === 0) {
+      this.#generation++;
+      this.#loads.clear();
+    } else for (const load of this.#loads.take(prefix)) load.invalidated = true;
+    let updated = 0;
+    let failure: { error: unknown } | undefined;
+    for (const encoded of this.#index.values(prefix)) {
+      const entry = this.#lru.peek(encoded) as Entry<K, V>; // the index holds exactly the LRU's keys
+      let value: V | undefined;
+      try {
+        value = update(entry.value, entry.key);
+      } catch (error) {
+        failure ??= { error };
+      }
+      if (value === undefined) {
+        this.#lru.delete(encoded);
+        this.#invalidations++;
+      } else {
+        this.#lru.set(encoded, { key: entry.key, value });
+        updated++;
+      }
+    }
+    this.#updates += updated;
+    if (failure !== undefined) throw failure.error;
+    return updated;
+  }
+
   /** Removes everything and disowns every load in flight (a reset). Returns the entries removed. */
   invalidateAll(): number {
     // One step of the generation disowns every load in flight at once, without visiting them.
@@ -204,6 +245,7 @@ export class TupleCache<K extends CacheKey, V> {
       hits: this.#hits,
       misses: this.#misses,
       invalidations: this.#invalidations,
+      updates: this.#updates,
       evictions: this.#evictions,
       staleLoads: this.#staleLoads,
       loading: this.#loads.size,

@@ -24,6 +24,7 @@ import {
 import { readStreamHead, StreamHeadMissingError } from '../streams/stream-head.ts';
 import type { StreamSet } from '../streams/stream-set.ts';
 import type { StreamToken } from '../streams/token.ts';
+import { applyCacheEffects } from './apply-caches.ts';
 import type { CacheRules } from './cache-rules.ts';
 import { ChangeTally, type IncompleteTransactionError } from './completeness.ts';
 import { ServerWatch } from './server-watch.ts';
@@ -481,15 +482,19 @@ export class StreamReader implements AsyncDisposable {
   async #tableUpdate(update: TableUpdate): Promise<void> {
     const effects = this.#effects;
     const rules = this.#options.caches?.rulesFor(update.stream) ?? [];
+    const updaters = this.#options.caches?.updatersFor(update.stream) ?? [];
     const changeRules = this.#options.caches?.changeRulesFor(update.stream) ?? [];
     if (update.op === 'truncate') {
       for (const { cache } of rules) effects.invalidate(cache, null);
+      for (const { cache } of updaters) effects.invalidate(cache, null);
       for (const { cache } of changeRules) effects.changed(cache, null);
       effects.wakeEveryone();
       effects.sawUpdate(update.stream);
     } else {
       for (const { cache, rule } of rules)
         for (const key of rule.keys(update)) effects.invalidate(cache, key);
+      for (const updater of updaters)
+        for (const prefix of updater.keys(update)) effects.update(updater, prefix, update);
       for (const { cache, rule } of changeRules)
         for (const entity of rule.keys(update)) effects.changed(cache, entity);
       for (const key of this.#keysOf(update)) effects.wake(key);
@@ -578,24 +583,7 @@ export class StreamReader implements AsyncDisposable {
   /** Applies a committed transaction: caches, then position, then waiters, then the acknowledgement. */
   #apply(commit: CommitMessage): void {
     const effects = this.#effects;
-    const caches = this.#caches;
-    if (caches !== undefined) {
-      for (const [name, pending] of effects.invalidations) {
-        const cache = caches.get(name);
-        if (cache === undefined) continue; // a cache this process does not keep, as in Synapse
-        if (pending.all) {
-          cache.invalidateAll();
-          continue;
-        }
-        try {
-          for (const prefix of pending.keys.values()) cache.invalidatePrefix(prefix);
-        } catch (error) {
-          // A key of the wrong shape (CacheKeyError) matches nothing: clear the cache instead of keeping stale entries.
-          this.#warn(error);
-          cache.invalidateAll();
-        }
-      }
-    }
+    if (this.#caches !== undefined) applyCacheEffects(this.#caches, effects, (error) => this.#warn(error));
     const position = effects.position;
     // Change caches too before the position moves: a client that sees it must find every change up to it.
     const changedAt = position ?? this.#position;

@@ -1,11 +1,14 @@
 import type { CacheKey } from '../cache/key.ts';
 import { encodeKey } from '../cache/key.ts';
 import type { StreamChangeCache } from '../cache/stream-change-cache.ts';
+import type { RowUpdate } from '../streams/define.ts';
+import type { CacheUpdater } from './cache-rules.ts';
 
 export interface EffectLimits {
   /**
    * Distinct key prefixes remembered per cache, and entities per change cache, within one transaction; past
    * it, the whole cache goes (a change cache forgets every entity: all "maybe changed" up to the transaction).
+   * Also the rows an update rule holds within one transaction; past it, its prefixes are invalidated instead.
    */
   invalidationsPerCache: number;
   /** Distinct notifier keys remembered within one transaction; past it, every waiter is woken. */
@@ -21,10 +24,23 @@ export const DEFAULT_EFFECT_LIMITS: EffectLimits = { invalidationsPerCache: 10_0
 type Pending<K> = { all: true } | { all: false; keys: Map<string, K> };
 
 /**
+ * An update rule's pending work: per key prefix (under its encoding), the transaction's updates there in
+ * commit order. `invalidating` once its prefixes went to the invalidations instead (see `update`).
+ */
+interface PendingUpdates {
+  readonly prefixes: Map<string, { prefix: CacheKey; updates: Array<RowUpdate<Record<string, unknown>>> }>;
+  /** The length of every prefix held: prefixes of one length cannot overlap. */
+  readonly length: number;
+  rows: number;
+  invalidating: boolean;
+}
+
+/**
  * What one transaction will do once it commits, coalesced so that memory stays bounded whatever its size
  * (bounded memory, docs/design.md): key prefixes per cache, entities per change cache and notifier keys as
- * sets, each with a cap past which it becomes "everything". A million-row transaction over a thousand rooms holds a thousand room keys, not a million
- * updates. `StreamReader` keeps one for the transaction it is reading; it is exported for code that applies
+ * sets, each with a cap past which it becomes "everything", and update rules' rows, up to a cap past which
+ * they become invalidations. A million-row transaction over a thousand rooms holds a thousand room keys, not
+ * a million updates. `StreamReader` keeps one for the transaction it is reading; it is exported for code that applies
  * transactions its own way.
  *
  * @example
@@ -40,6 +56,7 @@ export class TransactionEffects {
   readonly #limits: EffectLimits;
   readonly invalidations = new Map<string, Pending<CacheKey>>();
   readonly changes = new Map<StreamChangeCache, Pending<string>>();
+  readonly updates = new Map<CacheUpdater, PendingUpdates>();
   readonly wakeKeys = new Set<string>();
   wakeAll = false;
   /** The transaction's xid, from its Begin. */
@@ -61,6 +78,7 @@ export class TransactionEffects {
     this.xid = undefined;
     this.invalidations.clear();
     this.changes.clear();
+    this.updates.clear();
     this.wakeKeys.clear();
     this.wakeAll = false;
     this.announced = undefined;
@@ -72,6 +90,38 @@ export class TransactionEffects {
   invalidate(cache: string, prefix: CacheKey | null): void {
     const whole = prefix === null || prefix.length === 0;
     this.#add(this.invalidations, cache, whole ? null : [encodeKey(prefix), prefix]);
+  }
+
+  /**
+   * Records `update` for an update rule's entries under `prefix`. Falls back to invalidating the rule's
+   * prefixes, for the rest of the transaction, when a prefix's length differs from the others' (an entry
+   * under two overlapping prefixes would be given each one's updates apart, and out of order) or when the
+   * rows held would pass the cap (memory stays bounded).
+   */
+  update(updater: CacheUpdater, prefix: CacheKey, update: RowUpdate<Record<string, unknown>>): void {
+    let pending = this.updates.get(updater);
+    if (pending === undefined) {
+      pending = { prefixes: new Map(), length: prefix.length, rows: 0, invalidating: false };
+      this.updates.set(updater, pending);
+    }
+    if (
+      !pending.invalidating &&
+      (prefix.length !== pending.length || pending.rows >= this.#limits.invalidationsPerCache)
+    ) {
+      if (pending.rows >= this.#limits.invalidationsPerCache) this.coalesced++;
+      pending.invalidating = true;
+      for (const held of pending.prefixes.values()) this.invalidate(updater.cache, held.prefix);
+      pending.prefixes.clear();
+    }
+    if (pending.invalidating) {
+      this.invalidate(updater.cache, prefix);
+      return;
+    }
+    const encoded = encodeKey(prefix);
+    const held = pending.prefixes.get(encoded);
+    if (held === undefined) pending.prefixes.set(encoded, { prefix, updates: [update] });
+    else held.updates.push(update);
+    pending.rows++;
   }
 
   /** Records that `entity` of a change cache changed (null: every entity), within the cap. */
@@ -138,6 +188,7 @@ export class TransactionEffects {
     return (
       this.invalidations.size === 0 &&
       this.changes.size === 0 &&
+      this.updates.size === 0 &&
       this.wakeKeys.size === 0 &&
       !this.wakeAll &&
       this.position === undefined
