@@ -46,7 +46,8 @@ export class MembershipCheck {
         for (const row of rows) byMember.set(members[Number(row.i) - 1] as Member, row.membership);
         return (member) => byMember.get(member) ?? null;
       },
-      // Room and user ids cannot hold NUL (PostgreSQL text cannot): it separates them unambiguously.
+      // Ids reach here validated, printable ASCII (http/validate.ts): NUL separates them unambiguously, and
+      // no request's id can make the batch's query fail for the others.
       (m) => `${m.roomId}\0${m.userId}`,
     );
   }
