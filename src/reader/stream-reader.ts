@@ -41,6 +41,9 @@ export interface StreamWaitOptions {
   signal?: AbortSignal;
 }
 
+/** A reader without a fault for this long starts its fault delays over (StreamReaderOptions.faultRetry). */
+const FAULT_QUIET_MS = 60_000;
+
 export interface StreamReaderOptions {
   connectionString: string;
   /**
@@ -88,6 +91,13 @@ export interface StreamReaderOptions {
    * prevents them. Default true.
    */
   visibilityBarrier?: boolean;
+  /**
+   * How long the reader waits after a fault before it gives up its slot for a new one: doubling while faults
+   * keep coming, so that a cause its checks cannot see costs a new slot (and emptied caches) now and then,
+   * not one per transaction; back to the start after a minute without a fault. Default 1 s, doubling up to
+   * 60 s.
+   */
+  faultRetry?: { initialMs?: number; maxMs?: number };
   /** Passed to the subscription: temporary slots, waiting for an active slot, backoff, settings, … */
   subscription?: Omit<SubscribeOptions, 'connectionString' | 'slot' | 'publication' | 'signal' | 'onStatus'>;
 }
@@ -136,6 +146,8 @@ export interface StreamReaderStats {
   faults: number;
   /** What the current fault is, when there is one (its error's message). */
   fault: string | undefined;
+  /** How long the last fault waited before its slot was given up (`faultRetry`); 0 before any fault. */
+  faultDelayMs: number;
   /** Transactions decoded before new snapshots could see them, held back by the visibility barrier. */
   barrierWaits: number;
   /** Snapshots the visibility barrier failed to take (each retried, and reported to `onWarning`). */
@@ -187,6 +199,9 @@ export class StreamReader implements AsyncDisposable {
   readonly #tally: ChangeTally;
   #fault: ReaderFault | undefined;
   #faults = 0;
+  readonly #faultRetry: Backoff;
+  #lastFaultAt = Number.NEGATIVE_INFINITY;
+  #faultDelayMs = 0;
   /** Set once constructed: what start() wired into the subscription calls on every new session. */
   #server: ServerWatch | undefined;
   #closing = false;
@@ -215,6 +230,10 @@ export class StreamReader implements AsyncDisposable {
     this.#sub = sub;
     this.#effects = new TransactionEffects({ ...DEFAULT_EFFECT_LIMITS, ...options.limits });
     this.#tally = new ChangeTally(options.streams);
+    this.#faultRetry = new Backoff(
+      options.faultRetry?.initialMs ?? 1_000,
+      options.faultRetry?.maxMs ?? 60_000,
+    );
     this.#stopSignal = options.signal
       ? AbortSignal.any([options.signal, this.#stop.signal])
       : this.#stop.signal;
@@ -343,6 +362,7 @@ export class StreamReader implements AsyncDisposable {
       standbySnapshots: this.#standbySnapshots?.logged ?? 0,
       checkedTransactions: this.#tally.checked,
       faults: this.#faults,
+      faultDelayMs: this.#faultDelayMs,
       fault: this.#fault?.error.message,
       barrierWaits: this.#visibility.waits,
       barrierErrors: this.#visibility.errors,
@@ -657,6 +677,12 @@ export class StreamReader implements AsyncDisposable {
       // Otherwise the server is out of reach: the subscription's checks will name the cause when it is back.
     }
     this.#raise(fault);
+    const now = Date.now();
+    if (now - this.#lastFaultAt > FAULT_QUIET_MS) this.#faultRetry.reset();
+    this.#lastFaultAt = now;
+    this.#faultDelayMs = this.#faultRetry.next();
+    // Closing ends the wait early; the resync then only ends a subscription that is closing anyway.
+    await sleep(this.#faultDelayMs, this.#stopSignal).catch(() => {});
     this.#sub.resync();
   }
 

@@ -12,6 +12,7 @@ import { accountDataStream, receiptsStream } from '../../app/streams.ts';
 import type { ReaderFault } from '../../src/reader/stream-reader.ts';
 import { PublicationError } from '../../src/replication/errors.ts';
 import type { JsonValue } from '../../src/replication/pgoutput/values.ts';
+import { CHANGE_COUNTS } from '../../src/streams/change-counts.ts';
 import { runCli } from '../support/cli.ts';
 import { query } from '../support/pg.ts';
 import { slotState } from '../support/replication.ts';
@@ -262,5 +263,48 @@ test('batches with tx.knex writes, rolled-back members and upserts: every transa
   assert.equal(reader.stats.faults, 0);
   assert.equal(reader.stats.resets, 0);
   assert.ok(reader.stats.checkedTransactions > checkedBefore, 'the counts were checked, not absent');
+  await reader.close();
+});
+
+test('faults that keep coming wait longer each time before the slot is replaced, and each ends in a reset', {
+  timeout: 120_000,
+}, async () => {
+  const { reader } = await startReader(url, 'integrity_repeated', {
+    record: false,
+    subscription: FAST,
+    onFault: () => {},
+    faultRetry: { initialMs: 50, maxMs: 400 },
+  });
+  await reader.waitForPosition(await setCounter('@repeat:test', 0), 10_000);
+  const delays: number[] = [];
+  for (let n = 1; n <= 3; n++) {
+    const resets = reader.stats.resets;
+    // A transaction that claims more changes than it made (what a counting bug, or a cause the publication
+    // checks cannot see, would look like): the publication is whole, so the fault is "incomplete".
+    const { position } = await writer.transaction(async (tx) => {
+      await tx.knex.raw('SELECT set_config(?, ?, true)', [
+        CHANGE_COUNTS,
+        JSON.stringify({ 'public.account_data': 5 }),
+      ]);
+      tx.insert(
+        accountDataStream,
+        { user_id: '@repeat:test', type: 'm.counter', content: { n } },
+        { onConflict: ['user_id', 'type'] },
+      );
+    });
+    const fault = await waitFor('the fault', () => reader.fault);
+    assert.equal(fault.kind, 'incomplete');
+    assert.ok(reader.position < position, 'the incomplete transaction was not applied');
+    await waitFor('the reset', () => reader.stats.resets > resets && reader.fault === undefined);
+    delays.push(reader.stats.faultDelayMs);
+  }
+  assert.equal(reader.stats.faults, 3);
+  // Jittered doubling: 25–50 ms, then 50–100, then 100–200.
+  assert.ok(
+    (delays[0] as number) <= (delays[1] as number) && (delays[1] as number) <= (delays[2] as number),
+    `delays grow: ${delays}`,
+  );
+  assert.ok((delays[2] as number) >= 100, `the third fault waited twice the first's ceiling: ${delays}`);
+  await reader.waitForPosition(await setCounter('@repeat:test', 4), 10_000);
   await reader.close();
 });
