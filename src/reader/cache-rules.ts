@@ -80,7 +80,7 @@ export function on<C extends TableStream, K extends CacheKey | string>(
  * this rule or removed it), so a rule over positions can check that the newest position in `value` is
  * below the lowest of `updates`. It must return a new value, never change `value`: callers may hold it.
  *
- * Within one transaction, a rule's updates are kept up to `EffectLimits.invalidationsPerCache` rows; past
+ * Within one transaction, a rule's updates are kept up to `EffectLimits.updateRowsPerCache` rows; past
  * that, or when its key prefixes differ in length (one entry could then fall under two of them), its
  * prefixes are invalidated instead. A truncate of the stream invalidates the whole cache. A cache's
  * invalidations apply before its updates, and its update rules one after another.

@@ -8,14 +8,23 @@ export interface EffectLimits {
   /**
    * Distinct key prefixes remembered per cache, and entities per change cache, within one transaction; past
    * it, the whole cache goes (a change cache forgets every entity: all "maybe changed" up to the transaction).
-   * Also the rows an update rule holds within one transaction; past it, its prefixes are invalidated instead.
    */
   invalidationsPerCache: number;
+  /**
+   * Rows an update rule holds within one transaction; past it, its prefixes are invalidated instead. Held
+   * rows are whole rows, so this bounds a big transaction's memory; and past a few hundred new rows a
+   * reload costs no more than applying them would.
+   */
+  updateRowsPerCache: number;
   /** Distinct notifier keys remembered within one transaction; past it, every waiter is woken. */
   wakeKeys: number;
 }
 
-export const DEFAULT_EFFECT_LIMITS: EffectLimits = { invalidationsPerCache: 10_000, wakeKeys: 100_000 };
+export const DEFAULT_EFFECT_LIMITS: EffectLimits = {
+  invalidationsPerCache: 10_000,
+  updateRowsPerCache: 1_000,
+  wakeKeys: 100_000,
+};
 
 /**
  * A cache's pending effect: some keys, each under its encoding, or everything. For a cache, the key
@@ -46,7 +55,7 @@ interface PendingUpdates {
  * @example
  * ```ts
  * import { TransactionEffects } from 'slotstream';
- * const effects = new TransactionEffects({ invalidationsPerCache: 2, wakeKeys: 100_000 });
+ * const effects = new TransactionEffects({ invalidationsPerCache: 2, updateRowsPerCache: 2, wakeKeys: 100_000 });
  * for (const id of ['$a', '$b', '$c']) effects.invalidate('getEvent', [id]);
  * effects.invalidations.get('getEvent'); // { all: true }: past the cap, the whole cache goes
  * effects.clear(); // the next transaction
@@ -106,9 +115,9 @@ export class TransactionEffects {
     }
     if (
       !pending.invalidating &&
-      (prefix.length !== pending.length || pending.rows >= this.#limits.invalidationsPerCache)
+      (prefix.length !== pending.length || pending.rows >= this.#limits.updateRowsPerCache)
     ) {
-      if (pending.rows >= this.#limits.invalidationsPerCache) this.coalesced++;
+      if (pending.rows >= this.#limits.updateRowsPerCache) this.coalesced++;
       pending.invalidating = true;
       for (const held of pending.prefixes.values()) this.invalidate(updater.cache, held.prefix);
       pending.prefixes.clear();

@@ -104,7 +104,7 @@ test('CacheRules.changes: named change caches with their rules, by stream', () =
 test('TransactionEffects: entities per change cache, widened to every entity past the cap', () => {
   const a = new StreamChangeCache('a', { max: 10 });
   const b = new StreamChangeCache('b', { max: 10 });
-  const effects = new TransactionEffects({ invalidationsPerCache: 2, wakeKeys: 10 });
+  const effects = new TransactionEffects({ invalidationsPerCache: 2, updateRowsPerCache: 2, wakeKeys: 10 });
   effects.changed(a, '!x');
   effects.changed(a, '!x');
   effects.changed(a, '!y');

@@ -5,7 +5,7 @@ import { TransactionEffects } from '../../src/reader/transaction-effects.ts';
 import type { RowUpdate } from '../../src/streams/define.ts';
 
 test('invalidations are coalesced per cache, and widen to the whole cache past the cap', () => {
-  const effects = new TransactionEffects({ invalidationsPerCache: 3, wakeKeys: 10 });
+  const effects = new TransactionEffects({ invalidationsPerCache: 3, updateRowsPerCache: 3, wakeKeys: 10 });
   effects.invalidate('a', ['x']);
   effects.invalidate('a', ['x']);
   effects.invalidate('a', ['y', 'z']);
@@ -32,7 +32,7 @@ test('a null or empty prefix is the whole cache at once', () => {
 });
 
 test('wake keys are a set, widened to everyone past the cap', () => {
-  const effects = new TransactionEffects({ invalidationsPerCache: 10, wakeKeys: 2 });
+  const effects = new TransactionEffects({ invalidationsPerCache: 10, updateRowsPerCache: 10, wakeKeys: 2 });
   for (let i = 0; i < 1000; i++) effects.wake(`!r${i % 2}`);
   assert.deepEqual([...effects.wakeKeys], ['!r0', '!r1']);
   assert.equal(effects.wakeAll, false);
@@ -99,7 +99,7 @@ test('prefixes of different lengths could overlap: the rule invalidates them all
 });
 
 test('past the cap, an update rule invalidates its prefixes instead of holding more rows', () => {
-  const effects = new TransactionEffects({ invalidationsPerCache: 3, wakeKeys: 10 });
+  const effects = new TransactionEffects({ invalidationsPerCache: 3, updateRowsPerCache: 3, wakeKeys: 10 });
   const rule = updater();
   for (let n = 1; n <= 3; n++) effects.update(rule, [`!r${n % 2}`], insert(n));
   assert.equal(effects.invalidations.size, 0);
