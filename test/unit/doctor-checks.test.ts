@@ -188,12 +188,17 @@ test('publication missing, not covering events, or covering a table without repl
   assert.match(noIdentity.fix ?? '', /REPLICA IDENTITY FULL/);
 });
 
-test('a publication that does not publish an action fails, with migrate as the fix', () => {
+/** The publication's check lines for a healthy server but for `publication`, with `events` as the stream table. */
+function publicationChecks(publication: Partial<ServerFacts['publication']>): CheckResult[] {
   const base = healthy().publication;
-  const results = runChecks(healthy({ publication: { ...base, notPublished: ['update', 'truncate'] } }), {
+  return runChecks(healthy({ publication: { ...base, ...publication } }), {
     tables: ['events'],
     staleLagBytes: 1n,
   }).filter((r) => r.check === 'publication slotstream');
+}
+
+test('a publication that does not publish an action fails, with migrate as the fix', () => {
+  const results = publicationChecks({ notPublished: ['update', 'truncate'] });
   assert.deepEqual(
     results.map((r) => r.verdict),
     ['ok', 'fail'],
@@ -379,12 +384,7 @@ test('a role check: ok with nothing missing; else fail, naming what is missing a
 });
 
 test('a stream table published with a row filter or column list fails, with migrate as the fix; another table does not', () => {
-  const base = healthy().publication;
-  const restricted = ['public.events', 'public.audit'];
-  const results = runChecks(healthy({ publication: { ...base, restricted } }), {
-    tables: ['events'],
-    staleLagBytes: 1n,
-  }).filter((r) => r.check === 'publication slotstream');
+  const results = publicationChecks({ restricted: ['public.events', 'public.audit'] });
   assert.deepEqual(
     results.map((r) => r.verdict),
     ['ok', 'fail'],
