@@ -39,12 +39,18 @@ export class ReaderProcess {
 
   /**
    * Forks the reader and resolves once it has started on `slot` (created if need be). With `logFile`, the
-   * child logs the event rows it is handed and its position's moves there (runtime-child.ts).
+   * child logs the event rows it is handed and its position's moves there (runtime-child.ts). `nodeOptions`
+   * go to the child's node before anything else.
    */
-  static async start(url: string, slot: string, logFile?: string): Promise<ReaderProcess> {
+  static async start(
+    url: string,
+    slot: string,
+    logFile?: string,
+    nodeOptions: readonly string[] = [],
+  ): Promise<ReaderProcess> {
     const args = logFile === undefined ? [url, slot] : [url, slot, logFile];
     const child = fork(path.join(import.meta.dirname, 'runtime-child.ts'), args, {
-      execArgv: ['--import', 'tsx'],
+      execArgv: [...nodeOptions, '--import', 'tsx'],
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
