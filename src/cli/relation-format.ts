@@ -15,8 +15,10 @@ export class RelationFormat {
   readonly delete: string;
   /** The rest of a truncate line after `"table":`, its newline included. */
   readonly truncate: string;
-  /** Column name → its key as an object's first member (`{"name":`) and as a later one (`,"name":`). */
-  readonly #keys = new Map<string, readonly [string, string]>();
+  /** The column names in the order a whole row's own keys come in (see rowJson). */
+  readonly #names: readonly string[];
+  /** Each of #names as an object's first member (`{"name":`) and as a later one (`,"name":`). */
+  readonly #keys: readonly (readonly [string, string])[];
 
   constructor(relation: Relation) {
     const table = JSON.stringify(`${relation.schema}.${relation.name}`);
@@ -24,22 +26,31 @@ export class RelationFormat {
     this.update = `${table},"op":"update","row":`;
     this.delete = `${table},"op":"delete","row":null,"old":`;
     this.truncate = `${table},"op":"truncate","row":null,"old":null}\n`;
-    for (const { name } of relation.columns) this.#keys.set(name, keyJson(name));
+    // A whole row has every column, in the order JavaScript keeps an object's keys: integer-like names
+    // first. A prototype-less object takes `__proto__` as a name like any other.
+    const row: Record<string, null> = Object.create(null);
+    for (const { name } of relation.columns) row[name] = null;
+    this.#names = Object.keys(row);
+    this.#keys = this.#names.map(keyJson);
   }
 
   /**
    * A row as a JSON object (null: no row). for…in walks the row's own keys in the order JSON.stringify
    * would print them (JavaScript's property order: integer-like names first), and a key-only old row has
-   * just its key columns, so the text is exactly what stringifying the row would give.
+   * just its key columns, so the text is exactly what stringifying the row would give. The keys of a whole
+   * row come in #names' order, and are then found by position, not looked up by name.
    */
   rowJson(row: Row | null): string {
     if (row === null) return 'null';
+    const names = this.#names;
     let text = '';
+    let i = 0;
     for (const name in row) {
-      const key = this.#keys.get(name) ?? keyJson(name);
-      text += (text === '' ? key[0] : key[1]) + valueJson(row[name] as PgValue);
+      const key = names[i] === name ? (this.#keys[i] as readonly [string, string]) : keyJson(name);
+      text += (i === 0 ? key[0] : key[1]) + valueJson(row[name] as PgValue);
+      i++;
     }
-    return text === '' ? '{}' : `${text}}`;
+    return i === 0 ? '{}' : `${text}}`;
   }
 }
 

@@ -17,8 +17,11 @@ test('scalars keep their exact value', () => {
 });
 
 test('strings are escaped as JSON.stringify escapes them', () => {
+  const long = 'x'.repeat(64);
   for (const s of ['a"b', 'back\\slash', 'line\nbreak', '\u0000\u001f', 'é ✓ 😀', 'lone \ud800 surrogate'])
-    assert.equal(valueJson(s), JSON.stringify(s));
+    for (const text of [s, `${long}${s}`, `${s}${long}`]) assert.equal(valueJson(text), JSON.stringify(text));
+  for (const text of ['', 'plain', '\u007f\u2028', long, `${long}y`])
+    assert.equal(valueJson(text), JSON.stringify(text));
 });
 
 test('non-finite floats become the strings PostgreSQL prints', () => {

@@ -1,13 +1,21 @@
 /**
  * How the parser makes rows: one object literal per relation (row-maker.ts), or a column at a time for
- * key-only tuples, for a column named `__proto__` and where code generation from strings is disallowed. The
+ * key-only tuples, for a column named `__proto__` and where code generation from strings is disallowed; and
+ * how it reads their values (tuple-reader.ts): the text columns of a row as one string, or one by one. The
  * rows must be the same whichever way they were made.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { test } from 'node:test';
-import { PgoutputParser, type Row, TypeOid } from '../../src/replication/pgoutput/index.ts';
+import { MalformedMessageError } from '../../src/replication/errors.ts';
+import {
+  decoderFor,
+  PgoutputParser,
+  type Row,
+  TypeOid,
+  UNCHANGED_TOAST,
+} from '../../src/replication/pgoutput/index.ts';
 import { rowMaker } from '../../src/replication/pgoutput/row-maker.ts';
 
 interface Column {
@@ -174,5 +182,210 @@ test('without code generation from strings, rows are the same (made a column at 
     maker: 'none',
     keys: Object.keys(row),
     row: { ...row, id: String(row.id) },
+  });
+});
+
+/** A column of every kind of decoder: from the bytes, from a string, arrays, and a type we do not know. */
+const MIXED: Column[] = [
+  { name: 'id', typeOid: TypeOid.int8, key: true },
+  { name: 'event_id', typeOid: TypeOid.text },
+  { name: 'n', typeOid: TypeOid.int4 },
+  { name: 'content', typeOid: TypeOid.jsonb },
+  { name: 'amount', typeOid: TypeOid.numeric },
+  { name: 'ok', typeOid: TypeOid.bool },
+  { name: 'at', typeOid: TypeOid.timestamptz },
+  { name: 'day', typeOid: TypeOid.date },
+  { name: 'ratio', typeOid: TypeOid.float8 },
+  { name: 'raw', typeOid: TypeOid.bytea },
+  { name: 'tags', typeOid: TypeOid.textArray },
+  { name: 'mood', typeOid: 99_999 }, // an enum, say: decoded as its text
+  { name: 'note', typeOid: TypeOid.varchar },
+];
+
+// 200 bytes: a length with a byte of 0x80 or more (0xC8), where the one string must stop.
+const long = (c: string) => c.repeat(200);
+/** Rows the one-string path takes, and rows it must hand to the column-by-column path. */
+const MIXED_ROWS: (string | null)[][] = [
+  [
+    '1',
+    '$e1',
+    '5',
+    '{"body": "message 1"}',
+    '1.50',
+    't',
+    '2026-11-30 10:00:00.123456+00',
+    '2026-11-30',
+    '0.5',
+    '\\x0102',
+    '{a,"b c",NULL}',
+    'happy',
+    'x',
+  ],
+  ['2', null, '-7', 'null', 'NaN', 'f', 'infinity', '0044-03-15 BC', 'Infinity', '\\x', '{}', '', null],
+  [
+    '3',
+    'naïve 日本',
+    '0',
+    '{"k": "ü"}',
+    '0',
+    't',
+    '2026-11-30 10:00:00+02',
+    '2026-11-30',
+    '-1e-7',
+    '\\xff',
+    '{"ü"}',
+    'sad',
+    'é',
+  ],
+  [
+    '4',
+    long('a'),
+    '1',
+    `{"body": "${long('b')}"}`,
+    '1',
+    't',
+    '2026-11-30 10:00:00+00',
+    '2026-11-30',
+    '1',
+    `\\x${long('ab')}`,
+    '{x}',
+    'happy',
+    long('c'),
+  ],
+  [
+    '5',
+    'short',
+    '2',
+    `{"body": "${long('d')}"}`,
+    '2',
+    'f',
+    '2026-11-30 10:00:00+00',
+    '2026-11-30',
+    '2',
+    '\\x00',
+    '{y}',
+    'ok',
+    'tail',
+  ],
+  [
+    '6',
+    '$e6',
+    '3',
+    '[1, 2.5, "x"]',
+    '3',
+    't',
+    '2026-11-30 10:00:00+00',
+    '2026-11-30',
+    '3',
+    '\\x01',
+    '{z}',
+    'happy',
+    'x',
+  ],
+  // 1,100 bytes: no byte of its length is 0x80 or more, but the one string would be too long to share.
+  [
+    '7',
+    'e'.repeat(1100),
+    '4',
+    '{"x": 1}',
+    '4',
+    't',
+    '2026-11-30 10:00:00+00',
+    '2026-11-30',
+    '4',
+    '\\x02',
+    '{w}',
+    'ok',
+    'n',
+  ],
+  [
+    '8',
+    '$e8',
+    '5',
+    '{"x": 2}',
+    '5',
+    'f',
+    '2026-11-30 10:00:00+00',
+    '2026-11-30',
+    '5',
+    '\\x03',
+    '{v}',
+    'ok',
+    'e'.repeat(1100),
+  ],
+];
+
+test('a row decodes to the same values whether its text columns are read as one string or one by one', () => {
+  const expected = (values: (string | null)[]): Row => {
+    const row: Row = {};
+    MIXED.forEach(({ name, typeOid }, i) => {
+      const text = values[i];
+      row[name] = text == null ? null : decoderFor(typeOid)(Buffer.from(text), 0, Buffer.byteLength(text));
+    });
+    return row;
+  };
+  const all = new PgoutputParser();
+  all.parse(relation(16386, MIXED));
+  for (const values of MIXED_ROWS) {
+    // A parser of its own, and one for all the rows: after a row that is not ASCII, the next rows of its
+    // table are read one column at a time for a while.
+    const own = new PgoutputParser();
+    own.parse(relation(16386, MIXED));
+    assert.deepEqual(rowOf(own, insert(16386, values)), expected(values), `row ${values[0]}`);
+    assert.deepEqual(rowOf(all, insert(16386, values)), expected(values), `row ${values[0]}, in turn`);
+  }
+});
+
+test('an invalid value read from the one string is reported at its own offset, as one read alone is', () => {
+  const values = [...(MIXED_ROWS[0] as (string | null)[])];
+  values[3] = '{"body": ';
+  const message = insert(16386, values);
+  const at = message.indexOf('{"body": ');
+  for (const pause of [false, true]) {
+    const parser = new PgoutputParser();
+    parser.parse(relation(16386, MIXED));
+    // A row with text that is not ASCII first sends the next rows column by column for a while.
+    if (pause) rowOf(parser, insert(16386, MIXED_ROWS[2] as (string | null)[]));
+    assert.throws(
+      () => parser.parse(message),
+      (err: unknown) => {
+        assert.ok(err instanceof MalformedMessageError);
+        assert.equal(err.offset, at);
+        assert.match(err.message, /column "content" \(type OID 3802\)/);
+        return true;
+      },
+    );
+  }
+});
+
+test('unchanged TOAST values and NULLs keep their places in a row read as one string', () => {
+  const parser = new PgoutputParser();
+  parser.parse(
+    relation(16387, [
+      { name: 'id', typeOid: TypeOid.int4, key: true },
+      { name: 'body', typeOid: TypeOid.text },
+      { name: 'big', typeOid: TypeOid.text },
+      { name: 'gone', typeOid: TypeOid.text },
+      { name: 'tail', typeOid: TypeOid.text },
+    ]),
+  );
+  const text = (v: string) => Buffer.concat([Buffer.from('t'), u32(v.length), Buffer.from(v)]);
+  const message = Buffer.concat([
+    Buffer.from('I'),
+    u32(16387),
+    Buffer.from('N'),
+    u16(5),
+    text('1'),
+    text('hello'),
+    Buffer.from('u'),
+    Buffer.from('n'),
+    text('end'),
+  ]);
+  assert.deepEqual(rowOf(parser, message), {
+    id: 1,
+    body: 'hello',
+    big: UNCHANGED_TOAST,
+    gone: null,
+    tail: 'end',
   });
 });

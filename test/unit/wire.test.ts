@@ -16,7 +16,9 @@ import {
 } from '../../src/replication/wire.ts';
 
 test('LSNs round-trip through their text form, exactly and unsigned', () => {
-  for (const text of ['0/0', '0/16B3748', '16/B374D848', 'FFFFFFFF/FFFFFFFF'])
+  // Below 2^53 an LSN is printed from a double, from 2^53 on from its bigint halves: both sides of it.
+  const lsns = ['0/0', '0/F', '0/10', '0/FFFFFFFF', '1/0', '16/B374D848', '1FFFFF/FFFFFFFF', '200000/0'];
+  for (const text of [...lsns, 'ABCDEF/12345678', 'FFFFFFFF/FFFFFFFF'])
     assert.equal(formatLsn(parseLsn(text)), text);
   assert.equal(parseLsn('1/0'), 1n << 32n);
   assert.equal(parseLsn('FFFFFFFF/FFFFFFFF'), 2n ** 64n - 1n);

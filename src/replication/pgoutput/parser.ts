@@ -3,9 +3,9 @@
  *
  * Design (after node-postgres's pg-protocol parser and zero-cache's fork of kibae's pgoutput parser):
  * one reusable bounds-checked BinaryReader, a switch on the tag byte, column decoders and a row maker chosen
- * once per Relation message, and rows decoded straight from slices of the message buffer into one reused
- * array of values, then made in one step (row-maker.ts). Nothing is allocated per message but the message,
- * its row and the values themselves.
+ * once per Relation message, and rows decoded straight from the message buffer into one reused array of
+ * values (tuple-reader.ts), then made in one step (row-maker.ts). Nothing is allocated per message but the
+ * message, its row and the values themselves.
  *
  * The parser is stateful:
  * - the relation cache, OID → Relation; a Relation message for a known OID replaces the entry (ALTER TABLE
@@ -16,9 +16,9 @@
  * Stream Abort carries its abort LSN and time (protocol 4 with `streaming = parallel`); see
  * PgoutputParserOptions.
  */
-import { MalformedMessageError } from '../errors.ts';
 import { BinaryReader, describeTag, TAG_NAMES } from './binary-reader.ts';
-import { type RowMaker, rowMaker } from './row-maker.ts';
+import { rowMaker } from './row-maker.ts';
+import { type RelationEntry, TupleReader } from './tuple-reader.ts';
 import {
   type BeginMessage,
   type CommitMessage,
@@ -41,7 +41,13 @@ import {
   type TypeMessage,
   type UpdateMessage,
 } from './types.ts';
-import { BUILTIN_TYPE_OIDS, decoderFor, type PgValue, UNCHANGED_TOAST, type ValueDecoder } from './values.ts';
+import {
+  BUILTIN_TYPE_OIDS,
+  decoderFor,
+  type StringDecoder,
+  stringDecoderFor,
+  type ValueDecoder,
+} from './values.ts';
 
 /** Message tag bytes. */
 const Tag = {
@@ -61,15 +67,11 @@ const Tag = {
   StreamAbort: 0x41, // A
 } as const;
 
-/** TupleData sub-tags and column kinds. */
+/** Which tuples an Update or Delete carries. */
 const Sub = {
   Key: 0x4b, // K
   Old: 0x4f, // O
   New: 0x4e, // N
-  Null: 0x6e, // n
-  UnchangedToast: 0x75, // u
-  Text: 0x74, // t
-  Binary: 0x62, // b
 } as const;
 
 const STREAM_STOP: StreamStopMessage = Object.freeze({ tag: 'stream_stop' });
@@ -83,21 +85,6 @@ export interface PgoutputParserOptions {
    */
   streaming?: 'off' | 'on' | 'parallel';
 }
-
-/** The parser's per-relation state: the public Relation plus what decoding its rows needs. */
-interface RelationEntry {
-  relation: Relation;
-  names: string[];
-  decoders: ValueDecoder[];
-  keys: boolean[];
-  /** Makes a whole row from its values; undefined when rows are built a column at a time (see rowMaker). */
-  makeRow: RowMaker | undefined;
-  /** A column is literally named `__proto__`: rows must be prototype-less objects. */
-  nullProto: boolean;
-}
-
-/** In `#tuple`'s values, a column that is not part of a key-only tuple. */
-const NOT_IN_KEY = Symbol('not in key');
 
 /**
  * The pgoutput decoder: `parse` turns one message's bytes into a typed `PgoutputMessage`, for protocol
@@ -124,8 +111,7 @@ export class PgoutputParser {
   /** The relation of the last change: consecutive changes are mostly to one table. */
   #lastOid = -1;
   #lastEntry: RelationEntry | undefined;
-  /** One tuple's values, decoded before its row is made; reused, so a row costs no array. */
-  readonly #values: (PgValue | typeof NOT_IN_KEY)[] = [];
+  readonly #tuples = new TupleReader();
 
   constructor(options: PgoutputParserOptions = {}) {
     this.#streaming = options.streaming;
@@ -265,6 +251,7 @@ export class PgoutputParser {
     const columns: RelationColumn[] = new Array(count);
     const names: string[] = new Array(count);
     const decoders: ValueDecoder[] = new Array(count);
+    const stringDecoders: (StringDecoder | undefined)[] = new Array(count);
     const keys: boolean[] = new Array(count);
     let nullProto = false;
     for (let i = 0; i < count; i++) {
@@ -275,7 +262,9 @@ export class PgoutputParser {
       const isKey = (flags & 1) !== 0;
       columns[i] = { name: colName, typeOid, typeMod, isKey };
       names[i] = colName;
-      decoders[i] = decoderFor(this.#baseTypes.get(typeOid) ?? typeOid);
+      const decodedAs = this.#baseTypes.get(typeOid) ?? typeOid;
+      decoders[i] = decoderFor(decodedAs);
+      stringDecoders[i] = stringDecoderFor(decodedAs);
       keys[i] = isKey;
       if (colName === '__proto__') nullProto = true;
     }
@@ -286,7 +275,16 @@ export class PgoutputParser {
       replicaIdentity: String.fromCharCode(ident) as ReplicaIdentity,
       columns,
     };
-    this.#relations.set(oid, { relation, names, decoders, keys, makeRow: rowMaker(names), nullProto });
+    this.#relations.set(oid, {
+      relation,
+      names,
+      decoders,
+      stringDecoders,
+      keys,
+      makeRow: rowMaker(names),
+      nullProto,
+      fastPathPause: 0,
+    });
     if (oid === this.#lastOid) this.#lastOid = -1;
     return { tag: 'relation', xid, relation };
   }
@@ -329,7 +327,7 @@ export class PgoutputParser {
     const xid = this.#xid(r);
     const entry = this.#entry(r);
     this.#expect(r, Sub.New, 'new tuple');
-    return { tag: 'insert', xid, relation: entry.relation, new: this.#tuple(r, entry, false) };
+    return { tag: 'insert', xid, relation: entry.relation, new: this.#tuples.read(r, entry, false) };
   }
 
   #update(r: BinaryReader): UpdateMessage {
@@ -340,15 +338,22 @@ export class PgoutputParser {
     const at = r.pos;
     const sub = r.uint8();
     if (sub === Sub.Key) {
-      key = this.#tuple(r, entry, true);
+      key = this.#tuples.read(r, entry, true);
       this.#expect(r, Sub.New, 'new tuple after the key');
     } else if (sub === Sub.Old) {
-      old = this.#tuple(r, entry, false);
+      old = this.#tuples.read(r, entry, false);
       this.#expect(r, Sub.New, 'new tuple after the old tuple');
     } else if (sub !== Sub.New) {
       throw r.error(`unknown update sub-tag ${describeTag(sub)} (expected K, O or N)`, at);
     }
-    return { tag: 'update', xid, relation: entry.relation, key, old, new: this.#tuple(r, entry, false) };
+    return {
+      tag: 'update',
+      xid,
+      relation: entry.relation,
+      key,
+      old,
+      new: this.#tuples.read(r, entry, false),
+    };
   }
 
   #delete(r: BinaryReader): DeleteMessage {
@@ -357,70 +362,22 @@ export class PgoutputParser {
     const at = r.pos;
     const sub = r.uint8();
     if (sub === Sub.Key)
-      return { tag: 'delete', xid, relation: entry.relation, key: this.#tuple(r, entry, true), old: null };
+      return {
+        tag: 'delete',
+        xid,
+        relation: entry.relation,
+        key: this.#tuples.read(r, entry, true),
+        old: null,
+      };
     if (sub === Sub.Old)
-      return { tag: 'delete', xid, relation: entry.relation, key: null, old: this.#tuple(r, entry, false) };
+      return {
+        tag: 'delete',
+        xid,
+        relation: entry.relation,
+        key: null,
+        old: this.#tuples.read(r, entry, false),
+      };
     throw r.error(`unknown delete sub-tag ${describeTag(sub)} (expected K or O)`, at);
-  }
-
-  /**
-   * TupleData. With `keyOnly` (the K form) only identity columns are kept: the server sends the other
-   * columns as nulls that stand for "not part of the key", not for SQL NULL.
-   */
-  #tuple(r: BinaryReader, entry: RelationEntry, keyOnly: boolean): Row {
-    const countAt = r.pos;
-    const count = r.int16();
-    const { names, decoders, keys } = entry;
-    if (count !== names.length)
-      throw r.error(
-        `tuple has ${count} column(s) but relation ${entry.relation.schema}.${entry.relation.name} ` +
-          `(OID ${entry.relation.oid}) has ${names.length}`,
-        countAt,
-      );
-    const values = this.#values;
-    const buf = r.buf;
-    for (let i = 0; i < count; i++) {
-      const kindAt = r.pos;
-      const kind = r.uint8();
-      if (kind === Sub.Text) {
-        const len = r.int32();
-        const at = r.skip(len, 'text value');
-        if (keyOnly && !keys[i]) {
-          values[i] = NOT_IN_KEY;
-          continue;
-        }
-        try {
-          values[i] = (decoders[i] as ValueDecoder)(buf, at, at + len);
-        } catch (err) {
-          throw new MalformedMessageError(
-            r.tag,
-            at - r.start,
-            `column ${JSON.stringify(names[i])} (type OID ${entry.relation.columns[i]?.typeOid}): ${(err as Error).message}`,
-          );
-        }
-      } else if (kind === Sub.Null) {
-        values[i] = keyOnly && !keys[i] ? NOT_IN_KEY : null;
-      } else if (kind === Sub.UnchangedToast) {
-        values[i] = UNCHANGED_TOAST;
-      } else if (kind === Sub.Binary) {
-        const len = r.int32();
-        const at = r.skip(len, 'binary value');
-        values[i] = keyOnly && !keys[i] ? NOT_IN_KEY : Buffer.from(buf.subarray(at, at + len));
-      } else {
-        throw r.error(
-          `unknown tuple column kind ${describeTag(kind)} for column ${JSON.stringify(names[i])} (expected t, n, u or b)`,
-          kindAt,
-        );
-      }
-    }
-    const row =
-      !keyOnly && entry.makeRow !== undefined
-        ? entry.makeRow(values as PgValue[])
-        : columnByColumn(entry, values);
-    // The next tuple overwrites them; until then they must not keep a value alive. (A loop: fill() is a
-    // call into the runtime that costs more than the stores.)
-    for (let i = 0; i < count; i++) values[i] = null;
-    return row;
   }
 
   #truncate(r: BinaryReader): TruncateMessage {
@@ -496,15 +453,4 @@ export class PgoutputParser {
       abortTimeMicros: micros,
     };
   }
-}
-
-/** A row set a column at a time: key-only tuples (only the key's columns), and where rowMaker cannot help. */
-function columnByColumn(entry: RelationEntry, values: readonly (PgValue | typeof NOT_IN_KEY)[]): Row {
-  const row: Row = entry.nullProto ? Object.create(null) : {};
-  const names = entry.names;
-  for (let i = 0; i < names.length; i++) {
-    const value = values[i] as PgValue | typeof NOT_IN_KEY;
-    if (value !== NOT_IN_KEY) row[names[i] as string] = value;
-  }
-  return row;
 }
