@@ -230,22 +230,11 @@ export class ChatWrites {
 
   /**
    * What the writer's role lacks, if anything, each with its GRANT: what writing the streams takes, and the
-   * application's own table of idempotent sends (event_txns), which is no stream and so not the library's to
-   * check.
+   * application's own table of idempotent sends (event_txns), which is no stream.
    */
-  async missingPrivileges(): Promise<MissingPrivilege[]> {
-    const missing = await missingPrivileges((sql) => this.writer.knex.raw(sql), 'writer', CHAT_STREAMS);
-    const { rows } = await this.writer.knex.raw<{ rows: { role: string; lacking: string[] }[] }>(
-      `SELECT quote_ident(current_user) AS role, coalesce(array_agg(p), '{}') AS lacking
-         FROM unnest(ARRAY['SELECT', 'INSERT']) AS p
-        WHERE to_regclass('event_txns') IS NOT NULL AND NOT has_table_privilege('event_txns', p)`,
-    );
-    const { role, lacking = [] } = rows[0] ?? {};
-    if (lacking.length > 0)
-      missing.push({
-        detail: `no ${lacking.join(', ')} on event_txns`,
-        grant: `GRANT ${lacking.join(', ')} ON event_txns TO ${role}`,
-      });
-    return missing;
+  missingPrivileges(): Promise<MissingPrivilege[]> {
+    return missingPrivileges((sql) => this.writer.knex.raw(sql), 'writer', CHAT_STREAMS, {
+      tables: { event_txns: ['SELECT', 'INSERT'] },
+    });
   }
 }

@@ -69,7 +69,11 @@ export const doctor: Command = {
           const role = values[`${kind}-role`];
           if (role === undefined) continue;
           roles.push(
-            roleCheck(kind, role, await missingPrivileges((sql) => client.query(sql), kind, streams, role)),
+            roleCheck(
+              kind,
+              role,
+              await missingPrivileges((sql) => client.query(sql), kind, streams, { role }),
+            ),
           );
         }
       } finally {

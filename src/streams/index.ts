@@ -17,6 +17,7 @@ export * from './errors.ts';
 export {
   type MissingPrivilege,
   missingPrivileges,
+  type PrivilegeCheckOptions,
   PrivilegeError,
   type StreamRole,
 } from './privileges.ts';

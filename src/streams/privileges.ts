@@ -33,8 +33,18 @@ const NEEDS: Record<
   },
 };
 
+export interface PrivilegeCheckOptions {
+  /** The role to check; the session's own user when omitted. */
+  role?: string;
+  /**
+   * Tables of the service's own that the role needs besides the streams, each with its privileges (table
+   * names as SQL writes them, e.g. `{ event_txns: ['SELECT', 'INSERT'] }`).
+   */
+  tables?: Readonly<Record<string, readonly string[]>>;
+}
+
 /**
- * What `role` (the session's own user when omitted) lacks to act as `kind` on `streams`, each with its
+ * What the role lacks to act as `kind` on `streams` (and on the service's own `tables`), each with its
  * GRANT; empty when nothing. A table that does not exist yet is not reported: the migrations make it.
  *
  * @example
@@ -48,8 +58,9 @@ export async function missingPrivileges(
   run: RunSql,
   kind: StreamRole,
   streams: readonly AnyStream[],
-  role?: string,
+  options: PrivilegeCheckOptions = {},
 ): Promise<MissingPrivilege[]> {
+  const { role } = options;
   const needs = NEEDS[kind];
   const who = role === undefined ? 'current_user' : quoteLiteral(role);
   const wanted = [
@@ -58,6 +69,9 @@ export async function missingPrivileges(
       s.kind === 'table'
         ? needs.streams.map((p) => [`${quoteIdent(s.schema)}.${quoteIdent(s.table)}`, p])
         : [],
+    ),
+    ...Object.entries(options.tables ?? {}).flatMap(([table, privileges]) =>
+      privileges.map((p) => [table, p]),
     ),
   ];
   const { rows } = await run(

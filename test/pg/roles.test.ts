@@ -51,14 +51,14 @@ const NOBODY = nobodyRole.name;
 
 test('roles.sql: a reader role and a writer role lack nothing for their part, and nothing more is granted', async () => {
   const run = (sql: string) => query(url, sql).then((rows) => ({ rows }));
-  assert.deepEqual(await missingPrivileges(run, 'reader', CHAT_STREAMS, READER), []);
-  assert.deepEqual(await missingPrivileges(run, 'writer', CHAT_STREAMS, WRITER), []);
-  const readerAsWriter = await missingPrivileges(run, 'writer', CHAT_STREAMS, READER);
+  assert.deepEqual(await missingPrivileges(run, 'reader', CHAT_STREAMS, { role: READER }), []);
+  assert.deepEqual(await missingPrivileges(run, 'writer', CHAT_STREAMS, { role: WRITER }), []);
+  const readerAsWriter = await missingPrivileges(run, 'writer', CHAT_STREAMS, { role: READER });
   assert.ok(
     readerAsWriter.some((m) => m.grant.startsWith('GRANT EXECUTE ON FUNCTION slotstream_allocate')),
     'a reader cannot allocate positions',
   );
-  const writerAsReader = await missingPrivileges(run, 'reader', CHAT_STREAMS, WRITER);
+  const writerAsReader = await missingPrivileges(run, 'reader', CHAT_STREAMS, { role: WRITER });
   assert.deepEqual(
     writerAsReader.map((m) => m.grant),
     [`ALTER ROLE "${WRITER}" REPLICATION`],
